@@ -1,0 +1,73 @@
+"""Measures of a learned representation, as pure functions of arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import DBSCAN, KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.neighbors import NearestNeighbors
+
+# DBSCAN's density threshold: a point needs this many neighbours (itself included) to be a core.
+DBSCAN_MIN_SAMPLES = 5
+
+
+def dbscan_eps(Z: np.ndarray, min_samples: int = DBSCAN_MIN_SAMPLES) -> float:
+    """A label-free radius for DBSCAN: the median distance to the ``min_samples``-th neighbour.
+
+    The median of the k-distance curve sits below its knee, so dense regions become clusters and
+    the sparse fringe becomes noise, without looking at any label.
+    """
+    k = min(min_samples, len(Z) - 1)
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z)
+    return float(np.median(distances[:, k]))
+
+
+def cluster_agreement(
+    Z: np.ndarray, labels: np.ndarray, n_clusters: int, random_state: int = 0
+) -> dict[str, float]:
+    """How well KMeans and DBSCAN on a representation recover known classes.
+
+    ``Z`` is standardised per dimension first, so that the result does not depend on the
+    arbitrary scale of each latent dimension. Returns ARI and NMI for both algorithms, and
+    DBSCAN's number of clusters and noise fraction.
+    """
+    Z = (Z - Z.mean(axis=0)) / np.where(Z.std(axis=0) > 0, Z.std(axis=0), 1.0)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state).fit_predict(Z)
+    dbscan = DBSCAN(eps=dbscan_eps(Z), min_samples=DBSCAN_MIN_SAMPLES).fit_predict(Z)
+    return {
+        "kmeans_ari": float(adjusted_rand_score(labels, kmeans)),
+        "kmeans_nmi": float(normalized_mutual_info_score(labels, kmeans)),
+        "dbscan_ari": float(adjusted_rand_score(labels, dbscan)),
+        "dbscan_nmi": float(normalized_mutual_info_score(labels, dbscan)),
+        "dbscan_clusters": float(len(set(dbscan) - {-1})),
+        "dbscan_noise_fraction": float(np.mean(dbscan == -1)),
+    }
+
+
+def influence_shares(jacobians: np.ndarray) -> np.ndarray:
+    """Share of each input feature in moving each latent dimension.
+
+    Parameters
+    ----------
+    jacobians : ndarray of shape (n_samples, latent_dim, n_features) or (latent_dim, n_features)
+        Derivatives of each latent coordinate with respect to each standardised input, at each
+        sample (a linear map such as PCA has one Jacobian for all samples).
+
+    Returns
+    -------
+    ndarray of shape (latent_dim, n_features)
+        Mean absolute derivative over samples, each row scaled to sum to 1. For a nonlinear
+        encoder the weights of its first layer say little, since later layers mix and gate them;
+        the local derivative measures what the whole encoder does with each feature.
+    """
+    J = np.abs(np.asarray(jacobians, dtype=np.float64))
+    if J.ndim == 3:
+        J = J.mean(axis=0)
+    totals = J.sum(axis=1, keepdims=True)
+    return J / np.where(totals > 0, totals, 1.0)
+
+
+def mean_squared_error_per_sample(X_hat: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Per-sample mean squared error over features. (n, ...) -> (n,)"""
+    diff = np.asarray(X_hat, dtype=np.float64) - np.asarray(X, dtype=np.float64)
+    return (diff**2).reshape(len(diff), -1).mean(axis=1)

@@ -1,0 +1,151 @@
+"""Plots as Display objects: each holds the data it shows and draws only when asked.
+
+matplotlib is imported inside ``plot`` so that importing aekit never pays for it, and figures are
+built with ``matplotlib.figure.Figure`` rather than pyplot so that no GUI backend is involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as PNG under a temporary name and rename it, so no half-written file stays."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=110)
+    tmp.replace(path)
+    return path
+
+
+@dataclass
+class LossCurveDisplay:
+    """Training and validation loss per epoch, on a log scale."""
+
+    history: Sequence[dict[str, float]]
+    best_epoch: int | None = None
+
+    def plot(self, ax: Any = None) -> Any:
+        fig = None
+        if ax is None:
+            fig = _new_figure(6, 4)
+            ax = fig.add_subplot()
+        epochs = [h["epoch"] for h in self.history]
+        ax.plot(epochs, [h["train_loss"] for h in self.history], label="train")
+        if any("val_loss" in h for h in self.history):
+            ax.plot(epochs, [h.get("val_loss", np.nan) for h in self.history], label="validation")
+        if self.best_epoch is not None:
+            ax.axvline(self.best_epoch, color="grey", linestyle=":", label="weights kept")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (MSE, standardised units)")
+        ax.set_title("Loss curves")
+        ax.legend()
+        self.figure_ = fig if fig is not None else ax.figure
+        return self
+
+
+@dataclass
+class LatentDisplay:
+    """A 2-D or 3-D representation coloured by class.
+
+    A 3-D latent is drawn once in 3-D and as its three 2-D projections; a 2-D one as one scatter.
+    """
+
+    Z: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: Sequence[str] | None = None
+    title: str = "latent space"
+    axis_prefix: str = "z"
+
+    def plot(self) -> Any:
+        dims = self.Z.shape[1]
+        if dims not in (2, 3):
+            raise ValueError(f"LatentDisplay draws 2-D or 3-D latents; got {dims} dimensions.")
+        fig = _new_figure(16 if dims == 3 else 5, 4)
+        fig.suptitle(self.title)
+        groups = self._groups()
+        if dims == 3:
+            ax3 = fig.add_subplot(1, 4, 1, projection="3d")
+            for name, mask in groups:
+                ax3.scatter(*self.Z[mask].T, s=10, label=name)
+            ax3.set_xlabel(f"{self.axis_prefix}1")
+            ax3.set_ylabel(f"{self.axis_prefix}2")
+            ax3.set_zlabel(f"{self.axis_prefix}3")
+            pairs = [(0, 1), (0, 2), (1, 2)]
+        else:
+            pairs = [(0, 1)]
+        for k, (a, b) in enumerate(pairs):
+            ax = fig.add_subplot(1, len(pairs) + (dims == 3), k + 1 + (dims == 3))
+            for name, mask in groups:
+                ax.scatter(self.Z[mask, a], self.Z[mask, b], s=10, label=name)
+            ax.set_xlabel(f"{self.axis_prefix}{a + 1}")
+            ax.set_ylabel(f"{self.axis_prefix}{b + 1}")
+        if self.labels is not None:
+            fig.axes[-1].legend(fontsize="small")
+        self.figure_ = fig
+        return self
+
+    def _groups(self) -> list[tuple[str, np.ndarray]]:
+        if self.labels is None:
+            return [("all", np.ones(len(self.Z), dtype=bool))]
+        groups = []
+        for value in np.unique(self.labels):
+            name = str(value)
+            if self.class_names is not None:
+                name = str(self.class_names[int(value)])
+            groups.append((name, self.labels == value))
+        return groups
+
+
+@dataclass
+class InfluenceDisplay:
+    """Heatmaps of how much each input feature drives each latent dimension, one per method."""
+
+    shares: dict[str, np.ndarray]  # method name -> (latent_dim, n_features)
+    feature_names: Sequence[str]
+
+    EXPLANATION = (
+        "Each cell: mean |d latent / d feature| over the samples, features in standard "
+        "deviations,\nas a share of the latent dimension's total (columns sum to 1). It measures "
+        "what the whole encoder does, not one layer's weights."
+    )
+
+    def plot(self) -> Any:
+        n = len(self.shares)
+        fig = _new_figure(5 * n + 1, 0.32 * len(self.feature_names) + 2)
+        axes = fig.subplots(1, n, squeeze=False)[0]
+        image = None
+        for ax, (method, S) in zip(axes, self.shares.items(), strict=True):
+            image = ax.imshow(S.T, aspect="auto", cmap="viridis", vmin=0, vmax=float(S.max()))
+            ax.set_xticks(range(S.shape[0]), [f"dim {j + 1}" for j in range(S.shape[0])])
+            ax.set_yticks(range(len(self.feature_names)), list(self.feature_names))
+            ax.set_title(method)
+            for j in range(S.shape[0]):
+                for i in range(S.shape[1]):
+                    ax.text(
+                        j,
+                        i,
+                        f"{S[j, i]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if S[j, i] < 0.6 * S.max() else "black",
+                    )
+        if image is not None:
+            fig.colorbar(image, ax=list(axes), label="share of sensitivity")
+        fig.suptitle("Which features drive each latent dimension")
+        fig.supxlabel(self.EXPLANATION, fontsize=8)
+        self.figure_ = fig
+        return self

@@ -1,0 +1,70 @@
+"""The ``aekit`` command: parse, call the library, turn errors into exit codes.
+
+Exit codes: 0 success, 2 a user mistake (one line saying what is wrong and how to fix it),
+1 an internal error (a bug: rerun with ``--traceback`` and report it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from aekit.cli import demo, env
+from aekit.errors import AekitError
+
+COMMANDS = [demo, env]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, with where to look for the fix."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from aekit import __version__
+
+    parser = _Parser(
+        prog="aekit",
+        description="Train autoencoders on data larger than memory and put them to work.",
+        epilog="Run 'aekit COMMAND --help' for a command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback of any error"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    show_traceback = args.traceback or os.environ.get("AEKIT_TRACEBACK") == "1"
+    try:
+        return int(args.run(args) or 0)
+    except AekitError as exc:
+        if show_traceback:
+            raise
+        print(f"aekit {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"aekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if show_traceback:
+            raise
+        print(
+            f"aekit {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --traceback and report it)",
+            file=sys.stderr,
+        )
+        return 1

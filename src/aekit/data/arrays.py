@@ -1,0 +1,55 @@
+"""Batches from an in-memory array, the simplest batch source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from aekit.data.order import epoch_order
+
+
+class ArrayBatches:
+    """Shuffled mini-batches of the rows ``index`` of an in-memory array.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, ...)
+        The whole array; only the rows in ``index`` are served.
+    index : ndarray of int
+        Rows that belong to this source (a train or validation split).
+    batch_size : int
+    seed : int
+        With the epoch number, fixes the order of every epoch.
+    shuffle : bool
+        Validation sources keep their order.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        index: np.ndarray,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+    ) -> None:
+        self._X = torch.from_numpy(np.ascontiguousarray(X))
+        self._index = torch.from_numpy(np.asarray(index, dtype=np.int64))
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+
+    @property
+    def n_samples(self) -> int:
+        return len(self._index)
+
+    def __len__(self) -> int:
+        return -(-self.n_samples // self.batch_size)
+
+    def batches(self, epoch: int) -> Iterator[torch.Tensor]:
+        index = self._index
+        if self.shuffle:
+            index = index[torch.from_numpy(epoch_order(len(index), self.seed, epoch))]
+        for start in range(0, len(index), self.batch_size):
+            yield self._X[index[start : start + self.batch_size]]

@@ -1,0 +1,18 @@
+"""Errors that aekit raises for user mistakes.
+
+Every user-facing error carries a message that says what is wrong and how to fix it, in one line.
+The CLI turns :class:`AekitError` into exit code 2 and prints only that line; anything else that
+escapes is an internal error (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class AekitError(Exception):
+    """A user mistake: bad input, a bad option, a missing file. Exit code 2 on the CLI."""
+
+    exit_code = 2
+
+
+class DataError(AekitError):
+    """Input data that cannot be used as it is (wrong shape, NaN, unreadable record)."""

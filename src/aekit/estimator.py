@@ -1,0 +1,285 @@
+"""A scikit-learn estimator over aekit's models and training loop."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from aekit import objectives
+from aekit.data.arrays import ArrayBatches
+from aekit.models import ACTIVATIONS, DenseAutoencoder
+from aekit.training import EarlyStopping, train
+
+# Rows per forward pass in transform/score: bounds memory whatever the number of samples.
+_INFERENCE_BATCH = 4096
+
+
+def _fail(name: str, requirement: str, value: Any) -> ValueError:
+    return ValueError(
+        f"The '{name}' parameter of Autoencoder must be {requirement}. Got {value!r} instead."
+    )
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        raise _fail(name, f"an int >= {low}", value)
+
+
+def _check_real(
+    name: str, value: Any, low: float, high: float, *, low_open: bool, high_open: bool
+) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = (low < v if low_open else low <= v) and (v < high if high_open else v <= high)
+    if not ok:
+        bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise _fail(name, f"a float in the range {bounds}", value)
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "The 'device' parameter of Autoencoder is 'cuda' but no CUDA device is available; "
+            "use device='auto' or 'cpu'."
+        )
+    return torch.device(device)
+
+
+class Autoencoder(TransformerMixin, BaseEstimator):
+    """Autoencoder for dimensionality reduction, with the scikit-learn API.
+
+    The model standardises its inputs with statistics of the training data and returns
+    reconstructions in raw units, so it takes data as they are: no scaler in front is needed.
+    Its code layer and output layer are linear.
+
+    Parameters
+    ----------
+    latent_dim : int, default=2
+        Size of the code (the dimensionality of ``transform``'s output).
+    hidden : sequence of int, default=(64,)
+        Widths of the encoder's hidden layers; the decoder mirrors them. ``()`` for none, which
+        makes a linear autoencoder.
+    activation : {'tanh', 'gelu', 'relu', 'elu', 'silu', 'leaky_relu'}, default='tanh'
+        Nonlinearity between hidden layers.
+    epochs : int, default=300
+        Maximum number of passes over the training data.
+    batch_size : int, default=32
+    learning_rate : float, default=1e-3
+        Learning rate of the AdamW optimiser.
+    weight_decay : float, default=1e-4
+        Decoupled weight decay of AdamW.
+    validation_fraction : float, default=0.1
+        Fraction of the training samples held out to monitor the loss; 0 monitors the training
+        loss instead.
+    patience : int, default=30
+        Epochs without improvement of the monitored loss before training stops; the weights of
+        the best epoch are restored.
+    random_state : int, RandomState instance or None, default=None
+        Fixes weight initialisation, the validation split and the batch order. With an int, the
+        same data give bitwise the same model on the same CPU.
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+    verbose : int, default=0
+        1 prints one line per epoch.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+    history_ : list of dict
+        Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``samples_per_s``.
+    stop_reason_ : str
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when fitted on a DataFrame with string column names.
+
+    Notes
+    -----
+    Memory: the training data are held once as float32; inference runs in batches of 4096 rows.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_wine
+    >>> from aekit import Autoencoder
+    >>> X, _ = load_wine(return_X_y=True)
+    >>> ae = Autoencoder(latent_dim=3, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (178, 3)
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 2,
+        hidden: Sequence[int] = (64,),
+        activation: str = "tanh",
+        epochs: int = 300,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        validation_fraction: float = 0.1,
+        patience: int = 30,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "auto",
+        verbose: int = 0,
+    ) -> None:
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.activation = activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        _check_int("latent_dim", self.latent_dim, 1)
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence):
+            raise _fail(
+                "hidden", "a sequence of ints >= 1 (empty for no hidden layer)", self.hidden
+            )
+        for width in self.hidden:
+            if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
+                raise _fail("hidden", "a sequence of ints >= 1", self.hidden)
+        if self.activation not in ACTIVATIONS:
+            raise _fail("activation", f"one of {sorted(ACTIVATIONS)}", self.activation)
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_real("learning_rate", self.learning_rate, 0, np.inf, low_open=True, high_open=True)
+        _check_real("weight_decay", self.weight_decay, 0, np.inf, low_open=False, high_open=True)
+        _check_real(
+            "validation_fraction", self.validation_fraction, 0, 1, low_open=False, high_open=True
+        )
+        _check_int("patience", self.patience, 1)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise _fail("device", "one of 'auto', 'cpu', 'cuda'", self.device)
+        _check_int("verbose", self.verbose, 0)
+
+    def fit(self, X: Any, y: Any = None) -> Autoencoder:
+        """Fit the autoencoder to ``X`` (n_samples, n_features) in raw units; ``y`` is ignored."""
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        device = _resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+        # Hold out a validation split; the order of both is fixed by the seed
+        rows = np.random.default_rng(seed).permutation(len(X))
+        n_val = round(self.validation_fraction * len(X))
+        n_val = min(n_val, len(X) - 1)
+        val_rows, train_rows = rows[:n_val], rows[n_val:]
+
+        train_data = ArrayBatches(X, train_rows, self.batch_size, seed)
+        val_data = ArrayBatches(X, val_rows, _INFERENCE_BATCH, seed, shuffle=False)
+        self.model_ = self._build_model(X[train_rows], seed).to(device)
+        optimizer = torch.optim.AdamW(
+            self.model_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        monitor = "val_loss" if n_val > 0 else "train_loss"
+        state = train(
+            self.model_,
+            optimizer,
+            _standardized_mse,
+            train_data,
+            val_data if n_val > 0 else None,
+            epochs=self.epochs,
+            device=device,
+            callbacks=[EarlyStopping(monitor=monitor, patience=self.patience)],
+            on_epoch=_print_epoch if self.verbose else None,
+        )
+        self.model_.eval()
+        self.history_ = state.history
+        self.stop_reason_ = state.stop_reason
+        self.n_iter_ = len(state.history)
+        return self
+
+    def _build_model(self, X_train: np.ndarray, seed: int) -> DenseAutoencoder:
+        # Statistics in float64: float32 sums lose digits on large or offset data
+        X64 = X_train.astype(np.float64)
+        # fork_rng keeps the caller's global torch RNG untouched while seeding the init
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return DenseAutoencoder(
+                n_features=X_train.shape[1],
+                latent_dim=self.latent_dim,
+                hidden=tuple(self.hidden),
+                activation=self.activation,
+                mean=X64.mean(axis=0),
+                std=X64.std(axis=0),
+            )
+
+    def _map(self, X: Any, fn: Any, *, check_features: bool = True) -> np.ndarray:
+        """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array."""
+        check_is_fitted(self, "model_")
+        if check_features:
+            X = validate_data(self, X, dtype=np.float32, reset=False)
+        else:
+            X = np.asarray(X, dtype=np.float32)
+        device = next(self.model_.parameters()).device
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(X), _INFERENCE_BATCH):
+                batch = torch.from_numpy(X[start : start + _INFERENCE_BATCH]).to(device)
+                out.append(fn(batch).cpu().numpy())
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Encode ``X`` (raw units) to the latent space, shape (n_samples, latent_dim)."""
+        return self._map(X, self.model_.encode)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Decode latents (n_samples, latent_dim) to the input space, in raw units."""
+        check_is_fitted(self, "model_")
+        Z = np.asarray(X, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"inverse_transform expects latents of shape (n_samples, {self.latent_dim}); "
+                f"got {Z.shape}."
+            )
+        return self._map(Z, self.model_.decode, check_features=False)
+
+    def reconstruction_error(self, X: Any) -> np.ndarray:
+        """Per-sample mean squared reconstruction error in standardised units."""
+
+        def error(x: torch.Tensor) -> torch.Tensor:
+            return objectives.reconstruction_error(*_standardized_pair(self.model_, x))
+
+        return self._map(X, error)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Normality score, higher means more normal: the negative reconstruction error."""
+        return -self.reconstruction_error(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Training runs in float32 whatever the input's dtype, and so do the latents
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _standardized_pair(model: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reconstruction, target), both in standardised units."""
+    x_std = model.scaler(x)
+    return model.decode_normalized(model.encode_normalized(x_std)), x_std
+
+
+def _standardized_mse(model: Any, x: torch.Tensor) -> torch.Tensor:
+    return objectives.mse(*_standardized_pair(model, x))
+
+
+def _print_epoch(logs: dict[str, float]) -> None:
+    parts = [f"epoch {int(logs['epoch'])}", f"train_loss {logs['train_loss']:.4f}"]
+    if "val_loss" in logs:
+        parts.append(f"val_loss {logs['val_loss']:.4f}")
+    print("  ".join(parts), flush=True)

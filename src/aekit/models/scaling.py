@@ -1,0 +1,37 @@
+"""Input scaling owned by the model, so that a saved model takes raw inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+# Features whose spread is below this are constant for all practical purposes; dividing by their
+# tiny std would blow noise up to unit variance, so they are only centred.
+_MIN_STD = 1e-8
+
+
+class Standardizer(nn.Module):
+    """Maps raw inputs to standardised units and back, with statistics stored as buffers.
+
+    Parameters
+    ----------
+    mean, std : array-like of shape (n_features,)
+        Statistics of the training data in raw units. Constant features (std ~ 0) keep std = 1.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        super().__init__()
+        std = np.where(np.asarray(std) > _MIN_STD, std, 1.0)
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Casting here lets callers hand over uint8 or float64 batches and normalise on the device.
+        return (x.to(self.mean.dtype) - self.mean) / self.std
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean

@@ -1,0 +1,16 @@
+"""The training engine: one loop, and callbacks that take its decisions."""
+
+from __future__ import annotations
+
+from aekit.training.callbacks import Callback, EarlyStopping, MonitorCallback, TrainingState
+from aekit.training.loop import BatchSource, evaluate, train
+
+__all__ = [
+    "BatchSource",
+    "Callback",
+    "EarlyStopping",
+    "MonitorCallback",
+    "TrainingState",
+    "evaluate",
+    "train",
+]

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aekit import __version__
+from aekit.cli import main
+
+AEKIT = [sys.executable, "-m", "aekit"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    return subprocess.run([*AEKIT, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "demo" in out and "env" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"aekit {__version__}"
+
+
+def test_env_reports_versions_device_and_threads(capsys):
+    assert main(["env"]) == 0
+    out = capsys.readouterr().out
+    for key in ("torch", "numpy", "scikit-learn", "device", "torch_threads"):
+        assert key in out
+
+
+def test_a_bad_flag_exits_2_with_one_line():
+    result = _run("demo", "--sede", "3")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "--sede" in lines[0] and "--help" in lines[0]
+
+
+def test_a_user_error_exits_2_and_an_internal_error_exits_1(monkeypatch, capsys, tmp_path):
+    from aekit import demo as demo_module
+    from aekit.errors import AekitError
+
+    def user_mistake(out, seed):
+        raise AekitError(f"cannot write to {out}: read-only; choose another --out")
+
+    monkeypatch.setattr(demo_module, "wine_demo", user_mistake)
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"aekit demo: error: cannot write to {tmp_path}: read-only; choose another --out"
+    ]
+
+    def bug(out, seed):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(demo_module, "wine_demo", bug)
+    assert main(["demo", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error: RuntimeError: boom" in err[0]
+
+
+def test_demo_writes_plots_and_a_summary_that_holds_its_figures(tmp_path: Path):
+    out = tmp_path / "demo"
+    result = _run("demo", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "KMeans ARI" in result.stdout and "PCA(3)" in result.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    for name in summary["files"].values():
+        png = out / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ae, pca = summary["autoencoder"], summary["pca"]
+    assert summary["heldout_mse_ratio_autoencoder_to_pca"] == pytest.approx(
+        ae["heldout_mse"] / pca["heldout_mse"]
+    )
+    assert ae["heldout_mse"] <= 1.05 * pca["heldout_mse"]
+    assert 0.7 < ae["kmeans_ari"] <= 1 and 0.7 < pca["kmeans_ari"] <= 1
+    assert not list(out.glob(".*tmp"))

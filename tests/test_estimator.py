@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_wine
+from sklearn.decomposition import PCA
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from aekit import Autoencoder
+
+FAST = {"epochs": 20, "patience": 5, "random_state": 0}
+
+
+@parametrize_with_checks([Autoencoder(epochs=3, patience=2, random_state=0)])
+def test_scikit_learn_compatibility(estimator, check):
+    # Every check passes; the latents' float32 dtype is declared through the estimator's tags.
+    check(estimator)
+
+
+def test_fit_transform_inverse_shapes(blobs):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=3, **FAST).fit(X)
+    Z = ae.transform(X)
+    assert Z.shape == (180, 3)
+    assert ae.inverse_transform(Z).shape == X.shape
+    assert ae.score_samples(X).shape == (180,)
+
+
+def test_reconstructions_come_back_in_raw_units(blobs):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=3, epochs=200, random_state=0).fit(X)
+    X_hat = ae.inverse_transform(ae.transform(X))
+    # Feature 3 lives around 1e4 with spread ~4e3: a model that forgot to de-standardise would
+    # return values near 0, and a sigmoid output could not exceed 1.
+    assert abs(X_hat[:, 3].mean() - X[:, 3].mean()) < 0.05 * X[:, 3].std()
+    relative = np.mean((X_hat - X) ** 2, axis=0) / X.var(axis=0)
+    # 3 of 6 noise directions must be dropped by a 3-d code, so some error remains
+    assert relative.max() < 0.25
+
+
+def test_scale_invariance_the_model_owns_its_scaling(blobs):
+    X, _ = blobs
+    Z1 = Autoencoder(latent_dim=2, **FAST).fit(X).transform(X)
+    X2 = X * 7.0 + 3.0
+    Z2 = Autoencoder(latent_dim=2, **FAST).fit(X2).transform(X2)
+    np.testing.assert_allclose(Z1, Z2, atol=1e-3)
+
+
+def test_same_seed_gives_bitwise_same_latents(blobs):
+    X, _ = blobs
+    Z1 = Autoencoder(latent_dim=3, **FAST).fit(X).transform(X)
+    Z2 = Autoencoder(latent_dim=3, **FAST).fit(X).transform(X)
+    assert np.array_equal(Z1, Z2)
+    Z3 = Autoencoder(latent_dim=3, **{**FAST, "random_state": 1}).fit(X).transform(X)
+    assert not np.array_equal(Z1, Z3)
+
+
+def test_dataframe_input_keeps_feature_names():
+    pd = pytest.importorskip("pandas")
+    wine = load_wine(as_frame=True)
+    ae = Autoencoder(latent_dim=2, **FAST).fit(wine.data)
+    assert list(ae.feature_names_in_) == list(wine.data.columns)
+    assert ae.transform(wine.data).shape == (178, 2)
+    assert isinstance(wine.data, pd.DataFrame)
+
+
+def test_early_stopping_stops_after_patience(blobs):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=1, epochs=400, patience=3, learning_rate=0.05, random_state=0)
+    ae.fit(X)
+    val = [h["val_loss"] for h in ae.history_]
+    assert len(val) < 400 and ae.stop_reason_.startswith("early stopping")
+    assert len(val) == int(np.argmin(val)) + 1 + 3
+
+
+def test_linear_autoencoder_matches_pca_error():
+    X, _ = load_wine(return_X_y=True)
+    Xs = StandardScaler().fit_transform(X)
+    pca = PCA(3).fit(Xs)
+    pca_mse = np.mean((pca.inverse_transform(pca.transform(Xs)) - Xs) ** 2)
+    ae = Autoencoder(
+        latent_dim=3,
+        hidden=(),
+        epochs=1500,
+        patience=100,
+        validation_fraction=0,
+        learning_rate=3e-3,
+        random_state=0,
+    ).fit(Xs)
+    # Standardising already-standardised data is the identity up to ddof, so the errors compare
+    assert ae.reconstruction_error(Xs).mean() == pytest.approx(pca_mse, rel=0.02)
+
+
+def test_works_inside_a_pipeline_and_clones(blobs):
+    X, _ = blobs
+    pipe = make_pipeline(StandardScaler(), Autoencoder(latent_dim=2, **FAST))
+    assert pipe.fit_transform(X).shape == (180, 2)
+    cloned = clone(Autoencoder(latent_dim=4, hidden=(8, 4)))
+    assert cloned.get_params()["hidden"] == (8, 4)
+    assert not hasattr(cloned, "model_")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"latent_dim": 0}, "The 'latent_dim' parameter of Autoencoder must be an int >= 1. Got 0"),
+        ({"latent_dim": 2.5}, "'latent_dim' parameter of Autoencoder must be an int >= 1. Got 2.5"),
+        ({"hidden": "64"}, "The 'hidden' parameter of Autoencoder must be a sequence of ints"),
+        ({"hidden": (64, 0)}, "The 'hidden' parameter of Autoencoder must be a sequence of ints"),
+        ({"activation": "sigmoid"}, "The 'activation' parameter of Autoencoder must be one of"),
+        ({"epochs": 0}, "The 'epochs' parameter of Autoencoder must be an int >= 1. Got 0"),
+        ({"batch_size": -1}, "The 'batch_size' parameter of Autoencoder must be an int >= 1."),
+        (
+            {"learning_rate": 0.0},
+            "'learning_rate' parameter of Autoencoder must be a float in the range (0, inf)",
+        ),
+        ({"validation_fraction": 1.0}, "'validation_fraction' parameter of Autoencoder must be"),
+        ({"patience": 0}, "The 'patience' parameter of Autoencoder must be an int >= 1. Got 0"),
+        ({"device": "tpu"}, "The 'device' parameter of Autoencoder must be one of"),
+    ],
+)
+def test_bad_parameters_name_the_parameter_range_and_value(blobs, params, message):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Autoencoder(**params).fit(X)
+
+
+def test_nan_input_is_refused(blobs):
+    X, _ = blobs
+    X = X.copy()
+    X[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        Autoencoder(**FAST).fit(X)
+
+
+def test_transform_checks_the_number_of_features(blobs):
+    X, _ = blobs
+    ae = Autoencoder(**FAST).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        ae.transform(X[:, :4])
+    with pytest.raises(ValueError, match=r"latents of shape \(n_samples, 2\)"):
+        ae.inverse_transform(np.zeros((3, 5)))
+
+
+def test_score_samples_is_higher_for_normal_points(blobs):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=2, epochs=100, random_state=0).fit(X)
+    outliers = X[:10] + 8 * X.std(axis=0)
+    assert ae.score_samples(X).mean() > ae.score_samples(outliers).max()
