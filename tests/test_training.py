@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from aekit.data import ArrayBatches, epoch_order
+from aekit.data.arrays import ArrayBatches
+from aekit.data.order import epoch_order
 from aekit.errors import AekitError
 from aekit.models import DenseAutoencoder
 from aekit.training import Callback, EarlyStopping, evaluate, train
@@ -16,7 +17,7 @@ def _setup(lr: float = 0.05):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5)).astype(np.float32)
     torch.manual_seed(0)
-    model = DenseAutoencoder(5, 2, (8,), "relu", X.mean(0), X.std(0))
+    model = DenseAutoencoder((5,), 2, (8,), "relu", X.mean(0), X.std(0))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     train_data = ArrayBatches(X, np.arange(150), 16, seed=0)
     val_data = ArrayBatches(X, np.arange(150, 200), 64, seed=0, shuffle=False)

@@ -1,15 +1,47 @@
-"""aekit: train autoencoders on data larger than memory and put them to work."""
+"""aekit: train autoencoders on data larger than memory and put them to work.
+
+The public names are imported on first use, so that ``import aekit`` (and the worker processes
+that decode images) do not pay for torch and scikit-learn until they are needed.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from aekit.errors import AekitError, DataError
-from aekit.estimator import Autoencoder
 
 try:
     __version__ = version("aekit")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["AekitError", "Autoencoder", "DataError", "__version__"]
+_LAZY = {
+    "Autoencoder": "aekit.estimator",
+    "ingest": "aekit.data.ingest",
+    "open_store": "aekit.data.store",
+    "Store": "aekit.data.store",
+}
+
+if TYPE_CHECKING:
+    from aekit.data.ingest import ingest
+    from aekit.data.store import Store, open_store
+    from aekit.estimator import Autoencoder
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+
+
+__all__ = [
+    "AekitError",
+    "Autoencoder",
+    "DataError",
+    "Store",
+    "__version__",
+    "ingest",
+    "open_store",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aekit import objectives
 from aekit.data.arrays import ArrayBatches
+from aekit.data.stats import RunningStats
 from aekit.models import ACTIVATIONS, DenseAutoencoder
-from aekit.training import EarlyStopping, train
+from aekit.training import Callback, EarlyStopping, train
 
 # Rows per forward pass in transform/score: bounds memory whatever the number of samples.
 _INFERENCE_BATCH = 4096
@@ -166,35 +168,41 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             raise _fail("device", "one of 'auto', 'cpu', 'cuda'", self.device)
         _check_int("verbose", self.verbose, 0)
 
-    def fit(self, X: Any, y: Any = None) -> Autoencoder:
-        """Fit the autoencoder to ``X`` (n_samples, n_features) in raw units; ``y`` is ignored."""
+    def fit(self, X: Any, y: Any = None, *, callbacks: Sequence[Callback] = ()) -> Autoencoder:
+        """Fit the autoencoder; ``y`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame, or Store
+            Raw units. An in-memory array is split by ``validation_fraction``; a store (or the
+            path of one) streams from disk with its own train/validation split and statistics,
+            in memory bounded by ``batch_size``, whatever its size.
+        callbacks : sequence of Callback
+            Extra callbacks for the training loop (e.g. a ``CSVLogger``).
+        """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
         device = _resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        if _is_store(X):
+            train_data, val_data, stats, sample_shape = self._store_sources(X, seed, device)
+        else:
+            train_data, val_data, stats, sample_shape = self._array_sources(X, seed)
 
-        # Hold out a validation split; the order of both is fixed by the seed
-        rows = np.random.default_rng(seed).permutation(len(X))
-        n_val = round(self.validation_fraction * len(X))
-        n_val = min(n_val, len(X) - 1)
-        val_rows, train_rows = rows[:n_val], rows[n_val:]
-
-        train_data = ArrayBatches(X, train_rows, self.batch_size, seed)
-        val_data = ArrayBatches(X, val_rows, _INFERENCE_BATCH, seed, shuffle=False)
-        self.model_ = self._build_model(X[train_rows], seed).to(device)
+        self.model_ = self._build_model(sample_shape, stats, seed).to(device)
         optimizer = torch.optim.AdamW(
             self.model_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        monitor = "val_loss" if n_val > 0 else "train_loss"
+        has_val = val_data.n_samples > 0
+        monitor = "val_loss" if has_val else "train_loss"
         state = train(
             self.model_,
             optimizer,
             _standardized_mse,
             train_data,
-            val_data if n_val > 0 else None,
+            val_data if has_val else None,
             epochs=self.epochs,
             device=device,
-            callbacks=[EarlyStopping(monitor=monitor, patience=self.patience)],
+            callbacks=[EarlyStopping(monitor=monitor, patience=self.patience), *callbacks],
             on_epoch=_print_epoch if self.verbose else None,
         )
         self.model_.eval()
@@ -203,19 +211,49 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_iter_ = len(state.history)
         return self
 
-    def _build_model(self, X_train: np.ndarray, seed: int) -> DenseAutoencoder:
-        # Statistics in float64: float32 sums lose digits on large or offset data
-        X64 = X_train.astype(np.float64)
+    def _array_sources(self, X: Any, seed: int) -> tuple[Any, Any, RunningStats, tuple[int, ...]]:
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        # Hold out a validation split; the order of both is fixed by the seed
+        rows = np.random.default_rng(seed).permutation(len(X))
+        n_val = min(round(self.validation_fraction * len(X)), len(X) - 1)
+        val_rows, train_rows = rows[:n_val], rows[n_val:]
+        stats = RunningStats(X.shape[1])
+        stats.update(X[train_rows])
+        train_data = ArrayBatches(X, train_rows, self.batch_size, seed)
+        val_data = ArrayBatches(X, val_rows, _INFERENCE_BATCH, seed, shuffle=False)
+        return train_data, val_data, stats, (X.shape[1],)
+
+    def _store_sources(
+        self, X: Any, seed: int, device: torch.device
+    ) -> tuple[Any, Any, Any, tuple[int, ...]]:
+        from aekit.data.store import Store, open_store
+        from aekit.data.stream import StoreBatches
+
+        store = X if isinstance(X, Store) else open_store(X)
+        self.n_features_in_ = int(np.prod(store.sample_shape))
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        pin = device.type == "cuda"
+        train_data = StoreBatches(store, store.train_index, self.batch_size, seed, pin_memory=pin)
+        val_data = StoreBatches(
+            store, store.val_index, _INFERENCE_BATCH, seed, shuffle=False, pin_memory=pin
+        )
+        return train_data, val_data, store.stats, tuple(store.sample_shape)
+
+    def _build_model(
+        self, sample_shape: tuple[int, ...], stats: Any, seed: int
+    ) -> DenseAutoencoder:
+        stats = stats if isinstance(stats, dict) else {"mean": stats.mean, "std": stats.std}
         # fork_rng keeps the caller's global torch RNG untouched while seeding the init
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return DenseAutoencoder(
-                n_features=X_train.shape[1],
+                sample_shape=sample_shape,
                 latent_dim=self.latent_dim,
                 hidden=tuple(self.hidden),
                 activation=self.activation,
-                mean=X64.mean(axis=0),
-                std=X64.std(axis=0),
+                mean=np.asarray(stats["mean"]),
+                std=np.asarray(stats["std"]),
             )
 
     def _map(self, X: Any, fn: Any, *, check_features: bool = True) -> np.ndarray:
@@ -266,6 +304,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _is_store(X: Any) -> bool:
+    from aekit.data.store import Store
+
+    if isinstance(X, Store):
+        return True
+    return isinstance(X, (str, Path)) and (Path(X) / "zarr.json").is_file()
 
 
 def _standardized_pair(model: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

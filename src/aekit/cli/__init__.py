@@ -11,10 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aekit.cli import demo, env
+from aekit.cli import demo, env, info, ingest, train
 from aekit.errors import AekitError
 
-COMMANDS = [demo, env]
+COMMANDS = [demo, ingest, info, train, env]
 
 
 class _Parser(argparse.ArgumentParser):

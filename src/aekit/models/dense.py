@@ -37,16 +37,17 @@ def _mlp(widths: Sequence[int], activation: str) -> nn.Sequential:
 
 
 class DenseAutoencoder(nn.Module):
-    """Encoder ``n_features -> *hidden -> latent_dim`` and its mirror image as decoder.
+    """Encoder ``prod(sample_shape) -> *hidden -> latent_dim`` and its mirror image as decoder.
 
     The model works in standardised units inside and raw units at its edges: ``encode`` takes raw
     inputs, ``decode`` returns raw outputs. Training losses use the ``*_normalized`` pair so that
-    every feature counts equally whatever its unit.
+    every feature counts equally whatever its unit. Samples of any shape are flattened (an image
+    ``(H, W, C)`` with per-channel statistics, a table row ``(F,)`` with per-feature ones).
     """
 
     def __init__(
         self,
-        n_features: int,
+        sample_shape: Sequence[int],
         latent_dim: int,
         hidden: Sequence[int],
         activation: str,
@@ -54,16 +55,17 @@ class DenseAutoencoder(nn.Module):
         std: np.ndarray,
     ) -> None:
         super().__init__()
+        self.sample_shape = tuple(int(s) for s in sample_shape)
         self.scaler = Standardizer(mean, std)
-        widths = [n_features, *hidden, latent_dim]
+        widths = [int(np.prod(self.sample_shape)), *hidden, latent_dim]
         self.encoder = _mlp(widths, activation)
         self.decoder = _mlp(widths[::-1], activation)
 
-    def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:  # (B, F) -> (B, L)
-        return self.encoder(x)
+    def encode_normalized(self, x: torch.Tensor) -> torch.Tensor:  # (B, *S) -> (B, L)
+        return self.encoder(x.flatten(1))
 
-    def decode_normalized(self, z: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, F)
-        return self.decoder(z)
+    def decode_normalized(self, z: torch.Tensor) -> torch.Tensor:  # (B, L) -> (B, *S)
+        return self.decoder(z).view(len(z), *self.sample_shape)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_normalized(self.scaler(x))

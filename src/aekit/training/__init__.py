@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from aekit.training.callbacks import Callback, EarlyStopping, MonitorCallback, TrainingState
+from aekit.training.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    MonitorCallback,
+    TrainingState,
+)
 from aekit.training.loop import BatchSource, evaluate, train
 
 __all__ = [
     "BatchSource",
+    "CSVLogger",
     "Callback",
     "EarlyStopping",
     "MonitorCallback",

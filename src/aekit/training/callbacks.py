@@ -7,8 +7,10 @@ itself never decides anything.
 from __future__ import annotations
 
 import copy
+import csv
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -116,3 +118,23 @@ class EarlyStopping(MonitorCallback):
     def on_train_end(self, state: TrainingState) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             state.model.load_state_dict(self.best_weights)
+
+
+class CSVLogger(Callback):
+    """Appends each epoch's logs to a CSV file, flushed at once so a crash loses nothing."""
+
+    COLUMNS = ("epoch", "train_loss", "val_loss", "lr", "seconds", "samples_per_s")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        with self.path.open("w", newline="") as f:
+            csv.writer(f).writerow(self.COLUMNS)
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        row = [int(logs["epoch"])] + [
+            f"{logs[c]:.6g}" if c in logs else "" for c in self.COLUMNS[1:]
+        ]
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow(row)

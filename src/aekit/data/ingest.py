@@ -1,0 +1,184 @@
+"""Ingest: read a source once, fix the split, compute statistics, write a store."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.data.records import BadRecords
+from aekit.data.split import TRAIN, assign_split
+from aekit.data.stats import RunningStats
+from aekit.data.store import Store, StoreWriter, open_store
+from aekit.errors import DataError
+
+TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
+HDF5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".he5"}
+
+
+def ingest(
+    source: Any,
+    store: str | Path,
+    *,
+    labels: Any = None,
+    size: tuple[int, int] | None = None,
+    channels: int = 3,
+    label_column: str | None = None,
+    dataset: str | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    on_error: str = "fail",
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> Store:
+    """Read ``source`` once and write it as a store at ``store``; return the opened store.
+
+    Parameters
+    ----------
+    source : path-like, ndarray or DataFrame
+        A folder of images (one subfolder per class), a ``.npy`` file, a CSV or Parquet file,
+        an HDF5 file, or an in-memory array or DataFrame.
+    store : path-like
+        Destination; must not exist. Written under a temporary name and renamed when complete.
+    labels : array-like, optional
+        Labels for an in-memory array.
+    size : (height, width), optional
+        Image size after resizing; required for image folders.
+    channels : {1, 3}
+        Channels images are converted to.
+    label_column : str, optional
+        Column of a CSV, Parquet or DataFrame source holding the labels.
+    dataset : str, optional
+        Dataset inside an HDF5 file (needed when it holds more than one).
+    val_fraction : float
+        Share of records put in the validation split, fixed per record by ``seed``.
+    on_error : {'fail', 'skip'}
+        A bad record stops the ingest with an error naming it, or is skipped and listed in the
+        store's ingest report.
+    workers : int, optional
+        Processes decoding images (default: all cores).
+    progress : bool, optional
+        Show a progress bar (default: when writing to a terminal).
+
+    Memory stays bounded by one block of records (about 32 MB) whatever the source's size.
+    """
+    started = time.perf_counter()
+    store = Path(store)
+    if store.exists():
+        raise DataError(f"{store} already exists; remove it or choose another store path.")
+    if not 0 <= val_fraction < 1:
+        raise DataError(f"--val-fraction must be in [0, 1); got {val_fraction}.")
+    if channels not in (1, 3):
+        raise DataError(f"--channels must be 1 or 3; got {channels}.")
+    name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
+    bad = BadRecords(name, on_error)
+    src = _open_source(source, bad, labels, size, channels, label_column, dataset, workers)
+
+    from tqdm import tqdm
+
+    writer: StoreWriter | None = None
+    stats: RunningStats | None = None
+    n_read = 0
+    try:
+        # disable=None lets tqdm show the bar on a terminal only
+        hide = None if progress is None else not progress
+        with tqdm(total=src.n_records, unit="rec", desc="ingest", disable=hide, leave=False) as bar:
+            for block in src.blocks():
+                n_read = int(block.record[-1]) + 1 if len(block.record) else n_read
+                block = bad.drop_non_finite(block)
+                bar.update(n_read - bar.n)
+                if len(block.x) == 0:
+                    continue
+                if writer is None:
+                    writer = StoreWriter(
+                        store, src.sample_shape, src.dtype, has_labels=src.has_labels
+                    )
+                    stats = RunningStats(src.sample_shape[-1])
+                split = assign_split(block.record, seed, val_fraction)
+                stats.update(block.x[split == TRAIN])  # type: ignore[union-attr]
+                writer.append(block.x, block.y, block.ids, split)
+        if writer is None or stats is None:
+            raise DataError(f"{name}: no usable record (all {bad.count} were bad, or it is empty).")
+        if stats.count == 0:
+            raise DataError(f"{name}: no record fell in the training split; lower --val-fraction.")
+        attrs = {
+            "source": src.describe(),
+            "stats": stats.to_dict(),
+            "class_names": src.class_names,
+            "split": {"seed": seed, "val_fraction": val_fraction},
+            "report": {
+                "records_read": n_read,
+                **bad.report(),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        }
+        path = writer.commit(attrs)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if bad.count and progress is not False:
+        print(f"ingest: skipped {bad.count} bad record(s); see 'aekit info {path}'")
+    return open_store(path)
+
+
+def _open_source(
+    source: Any,
+    bad: BadRecords,
+    labels: Any,
+    size: tuple[int, int] | None,
+    channels: int,
+    label_column: str | None,
+    dataset: str | None,
+    workers: int | None,
+) -> Any:
+    from aekit.data import images, sources, tables
+
+    if not isinstance(source, (str, Path)):
+        return sources.from_memory(source, labels, label_column)
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path} does not exist; check the path.")
+    if path.is_dir():
+        if (path / "zarr.json").exists():
+            raise DataError(f"{path} is already a store; use it directly.")
+        if size is None:
+            raise DataError(f"{path}: image folders need --size HxW, e.g. --size 128x128.")
+        return images.ImageFolderSource(path, size, channels, workers or os.cpu_count() or 1, bad)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return sources.from_npy(path)
+    if suffix in TABLE_SUFFIXES:
+        return tables.TableSource(path, label_column, bad)
+    if suffix in HDF5_SUFFIXES:
+        return sources.from_hdf5(path, dataset)
+    known = ", ".join(sorted({".npy", *TABLE_SUFFIXES, *HDF5_SUFFIXES}))
+    raise DataError(
+        f"{path}: unknown kind of source '{suffix}'; use a folder of images or a file ending in "
+        f"{known}."
+    )
+
+
+def describe_store(store: Store) -> dict[str, Any]:
+    """What ``aekit info`` prints: counts, shapes, split sizes, classes, statistics, skips."""
+    split = store.split
+    info: dict[str, Any] = {
+        "path": str(store.path),
+        "samples": store.n,
+        "sample_shape": list(store.sample_shape),
+        "dtype": store.dtype.name,
+        "train": int(np.sum(split == 0)),
+        "validation": int(np.sum(split == 1)),
+        "source": store.meta.get("source", {}),
+        "stats": {k: np.round(v, 6).tolist() for k, v in store.stats.items()},
+        "report": store.report,
+    }
+    labels = store.labels
+    if labels is not None:
+        counts = np.bincount(labels)
+        names = store.class_names or [str(i) for i in range(len(counts))]
+        info["classes"] = {names[i]: int(c) for i, c in enumerate(counts) if c}
+    return info

@@ -1,0 +1,62 @@
+"""Run a producer in a background thread, a bounded number of items ahead of its consumer."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
+    """Yield ``items`` while a thread produces up to ``depth`` of them ahead.
+
+    Reading and decoding release the GIL for most of their time, so the next batches are
+    prepared while the model computes on the current one. Memory is bounded by ``depth`` items.
+    An exception in the producer is raised in the consumer; a consumer that stops early stops
+    the producer.
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # handed over to the consumer, which re-raises it
+            put(_Failure(exc))
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="aekit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,74 @@
+"""Blocks of records as sources hand them to the ingest, and the policy for bad records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aekit.errors import DataError
+
+
+@dataclass
+class Block:
+    """Consecutive records from a source.
+
+    ``record`` is each record's position in the source (used to fix its split), ``ids`` how a
+    user finds it again (a file's relative path, or ``row N``).
+    """
+
+    x: np.ndarray  # (b, *sample_shape)
+    y: np.ndarray | None  # (b,) int64
+    ids: np.ndarray  # (b,) str
+    record: np.ndarray  # (b,) int64
+
+    def take(self, keep: np.ndarray) -> Block:
+        return Block(
+            self.x[keep],
+            None if self.y is None else self.y[keep],
+            self.ids[keep],
+            self.record[keep],
+        )
+
+
+@dataclass
+class BadRecords:
+    """What to do with a record that cannot be used: stop the ingest, or skip it and say so.
+
+    With ``on_error="fail"`` the first bad record raises a :class:`DataError` naming it; with
+    ``"skip"`` each one is listed (up to ``keep_at_most`` in detail) for the store's ingest report.
+    """
+
+    source: str
+    on_error: str = "fail"
+    keep_at_most: int = 1000
+    count: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("fail", "skip"):
+            raise DataError(f"--on-error must be 'fail' or 'skip'; got {self.on_error!r}.")
+
+    def bad(self, where: str, problem: str) -> None:
+        if self.on_error == "fail":
+            raise DataError(
+                f"{self.source}, {where}: {problem}; fix or remove it, or rerun with "
+                "--on-error skip to leave it out."
+            )
+        self.count += 1
+        if len(self.skipped) < self.keep_at_most:
+            self.skipped.append({"record": where, "problem": problem})
+
+    def drop_non_finite(self, block: Block) -> Block:
+        """Drop (or fail on) records with NaN or infinite values; vectorised, loops only on bad."""
+        if block.x.dtype.kind not in "fc":
+            return block
+        finite = np.isfinite(block.x.reshape(len(block.x), -1)).all(axis=1)
+        if finite.all():
+            return block
+        for i in np.flatnonzero(~finite):
+            self.bad(str(block.ids[i]), "contains NaN, empty or infinite values")
+        return block.take(finite)
+
+    def report(self) -> dict[str, object]:
+        return {"skipped_count": self.count, "skipped": self.skipped}

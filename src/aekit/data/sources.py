@@ -1,0 +1,138 @@
+"""Array-like sources: in-memory arrays and DataFrames, ``.npy`` files, HDF5 datasets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.data.records import Block
+from aekit.errors import DataError
+
+# Samples per block read from an array source: bounded memory for arrays of any size.
+_BLOCK_BYTES = 32 << 20
+
+
+class ArraySource:
+    """Samples along axis 0 of an array-like: an ndarray, a memory-mapped ``.npy``, an HDF5
+    dataset, or the numeric columns of a DataFrame.
+
+    Shapes: ``(n, features)`` for tables, ``(n, height, width)`` or ``(n, height, width,
+    channels)`` for images (uint8 kept as is; anything else is stored as float32).
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        name: str,
+        labels: Any = None,
+        feature_names: list[str] | None = None,
+        kind: str = "array",
+    ) -> None:
+        shape = tuple(int(s) for s in data.shape)
+        if len(shape) not in (2, 3, 4) or shape[0] == 0:
+            raise DataError(
+                f"{name}: expected samples along axis 0 with shape (n, features), (n, height, "
+                f"width) or (n, height, width, channels); got shape {shape}."
+            )
+        dtype = np.dtype(data.dtype)
+        if dtype.kind not in "biuf":
+            raise DataError(f"{name}: expected numbers; got dtype {dtype}.")
+        if len(shape) == 4 and shape[3] not in (1, 3, 4):
+            raise DataError(
+                f"{name}: images need 1, 3 or 4 channels last; got shape {shape} (move the "
+                "channel axis last)."
+            )
+        self.data = data
+        self.name = name
+        self.kind = kind
+        self.n_records = shape[0]
+        self.sample_shape = shape[1:] if len(shape) != 3 else (*shape[1:], 1)
+        self.dtype = np.dtype(np.uint8) if dtype == np.uint8 else np.dtype(np.float32)
+        self.feature_names = feature_names
+        self.labels, self.class_names = _encode_labels(labels, shape[0], name)
+        self.has_labels = self.labels is not None
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "path": self.name}
+        if self.feature_names is not None:
+            out["feature_names"] = self.feature_names
+        return out
+
+    def blocks(self) -> Iterator[Block]:
+        row_bytes = int(np.prod(self.sample_shape)) * 4
+        step = max(1, _BLOCK_BYTES // row_bytes)
+        for start in range(0, self.n_records, step):
+            stop = min(start + step, self.n_records)
+            x = np.asarray(self.data[start:stop]).reshape(stop - start, *self.sample_shape)
+            record = np.arange(start, stop, dtype=np.int64)
+            y = None if self.labels is None else self.labels[start:stop]
+            yield Block(x, y, np.char.add("row ", (record + 1).astype(str)), record)
+
+
+def _encode_labels(labels: Any, n: int, name: str) -> tuple[np.ndarray | None, list[str] | None]:
+    if labels is None:
+        return None, None
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise DataError(f"{name}: labels must have shape ({n},); got {labels.shape}.")
+    if labels.dtype.kind in "iu" and labels.min() >= 0:
+        return labels.astype(np.int64), None
+    names, codes = np.unique(labels.astype(str), return_inverse=True)
+    return codes.astype(np.int64), [str(v) for v in names]
+
+
+def from_npy(path: Path) -> ArraySource:
+    """A ``.npy`` file of any size, memory-mapped: never loaded whole."""
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npy array ({exc}).") from exc
+    return ArraySource(data, str(path), kind="npy")
+
+
+def from_hdf5(path: Path, dataset: str | None) -> ArraySource:
+    """One dataset of an HDF5 file, read in slices."""
+    try:
+        import h5py
+    except ImportError as exc:  # pragma: no cover - h5py is an install option
+        raise DataError("reading HDF5 needs h5py: pip install 'aekit[hdf5]'.") from exc
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"{path}: not a readable HDF5 file ({exc}).") from exc
+    names: list[str] = []
+    handle.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
+    if dataset is None:
+        if len(names) != 1:
+            raise DataError(
+                f"{path}: holds {len(names)} datasets ({', '.join(names) or 'none'}); choose one "
+                "with --dataset NAME."
+            )
+        dataset = names[0]
+    if dataset not in names:
+        raise DataError(
+            f"{path}: no dataset '{dataset}'; the datasets are {', '.join(names) or 'none'}."
+        )
+    return ArraySource(handle[dataset], f"{path}:{dataset}", kind="hdf5")
+
+
+def from_memory(X: Any, y: Any = None, label_column: str | None = None) -> ArraySource:
+    """An in-memory ndarray or DataFrame (with an optional label column or label array)."""
+    if hasattr(X, "columns"):  # a DataFrame
+        if label_column is not None:
+            if label_column not in X.columns:
+                raise DataError(f"DataFrame: no column named '{label_column}'.")
+            y = X[label_column].to_numpy()
+            X = X.drop(columns=[label_column])
+        non_numeric = [c for c in X.columns if X[c].dtype.kind not in "biuf"]
+        if non_numeric:
+            raise DataError(
+                f"DataFrame: column '{non_numeric[0]}' is not numeric; drop it or pass it as "
+                "label_column."
+            )
+        names = [str(c) for c in X.columns]
+        return ArraySource(X.to_numpy(), "DataFrame", y, names, kind="dataframe")
+    return ArraySource(np.asarray(X), "array", y, kind="array")

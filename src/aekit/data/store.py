@@ -1,0 +1,289 @@
+"""The on-disk store: a Zarr v3 group that any Zarr reader opens.
+
+Layout (all arrays chunked alike along axis 0, so one chunk index covers one block of records):
+
+- ``x``: samples, ``(n, *sample_shape)``, uint8 for images and float32 for features, stored
+  uncompressed so that the training stream can map chunk files straight into memory.
+- ``y``: int64 class labels (only when the source has labels).
+- ``split``: uint8, 0 train, 1 validation.
+- ``ids``: str, the source record of each sample (a file's relative path, or a row number).
+- group attributes under ``"aekit"``: format version, source, sample shape, dtype, statistics,
+  class names, the ingest report, and ``complete: true``, written last.
+
+A store is written under a hidden temporary name beside its destination and renamed into place
+when complete, so a failed or killed ingest never leaves anything at the destination.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.data.split import TRAIN, VALIDATION
+from aekit.errors import AekitError
+
+FORMAT_VERSION = 1
+# Chunks this large keep the number of files and of distinct chunks touched per batch small,
+# and are still small next to the memory a training process needs.
+CHUNK_BYTES = 32 << 20
+# Memory maps kept open at once (each holds a file descriptor).
+_MAX_OPEN_CHUNKS = 256
+
+
+def rows_per_chunk(sample_shape: Sequence[int], dtype: np.dtype | str) -> int:
+    row_bytes = int(np.prod(sample_shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    return max(1, CHUNK_BYTES // max(1, row_bytes))
+
+
+class StoreWriter:
+    """Appends records to a new store and publishes it atomically on :meth:`commit`.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination. It must not exist yet.
+    sample_shape : tuple of int
+    dtype : numpy dtype
+        ``uint8`` or ``float32`` (``float16`` for compact features).
+    has_labels : bool
+    """
+
+    def __init__(
+        self, path: str | Path, sample_shape: Sequence[int], dtype: Any, *, has_labels: bool
+    ) -> None:
+        import zarr
+
+        self.path = Path(path)
+        if self.path.exists():
+            raise AekitError(f"{self.path} already exists; remove it or choose another store path.")
+        if not self.path.parent.is_dir():
+            raise AekitError(f"{self.path.parent} is not a folder; create it first.")
+        self.tmp = self.path.with_name(f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}")
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.dtype = np.dtype(dtype)
+        self.chunk_rows = rows_per_chunk(self.sample_shape, self.dtype)
+        self.has_labels = has_labels
+        self.n = 0
+        self._pending: list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+
+        self._group = zarr.open_group(self.tmp, mode="w", zarr_format=3)
+        chunks = (self.chunk_rows, *self.sample_shape)
+        # Uncompressed and written even where all zero: every chunk file is the raw C-order bytes
+        # of its block, which is what lets the stream read it with a memory map.
+        self._x = self._group.create_array(
+            "x",
+            shape=(0, *self.sample_shape),
+            chunks=chunks,
+            dtype=self.dtype,
+            compressors=None,
+            fill_value=0,
+            config={"write_empty_chunks": True},
+        )
+        columns = {"split": np.uint8, "ids": str}
+        if has_labels:
+            columns["y"] = np.int64
+        self._columns = {
+            name: self._group.create_array(name, shape=(0,), chunks=(self.chunk_rows,), dtype=dt)
+            for name, dt in columns.items()
+        }
+
+    def append(
+        self, x: np.ndarray, y: np.ndarray | None, ids: np.ndarray, split: np.ndarray
+    ) -> None:
+        """Queue a block of records; full chunks are written as soon as they are complete."""
+        if len(x) == 0:
+            return
+        self._pending.append((x.astype(self.dtype, copy=False), y, np.asarray(ids), split))
+        self._pending_rows += len(x)
+        if self._pending_rows >= self.chunk_rows:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        if not self._pending:
+            return
+        x = np.concatenate([p[0] for p in self._pending])
+        y = np.concatenate([p[1] for p in self._pending]) if self.has_labels else None
+        ids = np.concatenate([p[2] for p in self._pending]).astype(str)
+        split = np.concatenate([p[3] for p in self._pending])
+        # Write whole chunks only (except at the end), so no chunk is ever rewritten
+        n_write = len(x) if final else (len(x) // self.chunk_rows) * self.chunk_rows
+        start, stop = self.n, self.n + n_write
+        self._x.resize((stop, *self.sample_shape))
+        self._x[start:stop] = x[:n_write]
+        for name, values in (("split", split), ("ids", ids), ("y", y)):
+            if name in self._columns:
+                self._columns[name].resize((stop,))
+                self._columns[name][start:stop] = values[:n_write]  # type: ignore[index]
+        self.n = stop
+        rest = n_write < len(x)
+        self._pending = (
+            [(x[n_write:], None if y is None else y[n_write:], ids[n_write:], split[n_write:])]
+            if rest
+            else []
+        )
+        self._pending_rows = len(x) - n_write
+
+    def commit(self, attrs: dict[str, Any]) -> Path:
+        """Write the remaining records and the attributes, then move the store into place."""
+        self._flush(final=True)
+        if self.n == 0:
+            self.abort()
+            raise AekitError(
+                "no record could be ingested (all were skipped or the source is empty); "
+                "check the source or the ingest report."
+            )
+        self._group.attrs["aekit"] = {
+            **attrs,
+            "format_version": FORMAT_VERSION,
+            "n": self.n,
+            "sample_shape": list(self.sample_shape),
+            "dtype": self.dtype.name,
+            "chunk_rows": self.chunk_rows,
+            "complete": True,
+        }
+        self.tmp.rename(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Store:
+    """A complete store opened for reading. Use :func:`open_store`.
+
+    Attributes
+    ----------
+    n, sample_shape, dtype : the samples' count, shape of one sample and storage type
+    stats : dict with ``mean``, ``std``, ``min``, ``max`` per feature (tables) or channel (images),
+        computed on the training split
+    class_names : list of str or None
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import zarr
+
+        self.path = Path(path)
+        if not (self.path / "zarr.json").is_file():
+            raise AekitError(
+                f"{self.path} is not an aekit store (no zarr.json); create one with 'aekit ingest'."
+            )
+        group: Any = zarr.open_group(self.path, mode="r")
+        meta = group.attrs.get("aekit")
+        if not isinstance(meta, dict) or not meta.get("complete"):
+            raise AekitError(
+                f"{self.path} is not a complete aekit store (an ingest did not finish); "
+                "delete it and run 'aekit ingest' again."
+            )
+        if meta["format_version"] > FORMAT_VERSION:
+            raise AekitError(
+                f"{self.path} has store format {meta['format_version']}, newer than this aekit "
+                f"reads ({FORMAT_VERSION}); upgrade aekit."
+            )
+        self.meta: dict[str, Any] = meta
+        self.n = int(meta["n"])
+        self.sample_shape = tuple(meta["sample_shape"])
+        self.dtype = np.dtype(meta["dtype"])
+        self.chunk_rows = int(meta["chunk_rows"])
+        self.stats = {k: np.asarray(v) for k, v in meta["stats"].items() if k != "count"}
+        self.class_names: list[str] | None = meta.get("class_names")
+        self._group = group
+        self._x: Any = group["x"]
+        codecs = [c.to_dict()["name"] for c in self._x.metadata.codecs]
+        # Chunk files are raw bytes only while the codecs are a plain little-endian "bytes" step;
+        # a store rewritten with compression is still read, through zarr-python.
+        self._direct = codecs == ["bytes"] and self.dtype.byteorder in ("<", "=", "|")
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._split: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, n={self.n}, sample_shape={self.sample_shape})"
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.sample_shape) == 3
+
+    @property
+    def split(self) -> np.ndarray:
+        if self._split is None:
+            self._split = np.asarray(self._group["split"][:])
+        return self._split
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        if self._labels is None and "y" in self._group:
+            self._labels = np.asarray(self._group["y"][:])
+        return self._labels
+
+    def ids(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self._group["ids"].get_orthogonal_selection((np.asarray(rows),)))
+
+    @property
+    def train_index(self) -> np.ndarray:
+        return np.flatnonzero(self.split == TRAIN)
+
+    @property
+    def val_index(self) -> np.ndarray:
+        return np.flatnonzero(self.split == VALIDATION)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return dict(self.meta.get("report", {}))
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Samples at ``rows`` (sorted ascending gives the fastest reads), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not self._direct:
+            return np.asarray(self._x.get_orthogonal_selection((rows,)))
+        out = np.empty((len(rows), *self.sample_shape), dtype=self.dtype)
+        chunk_of = rows // self.chunk_rows
+        order = np.argsort(chunk_of, kind="stable")
+        sorted_chunks = chunk_of[order]
+        bounds = np.flatnonzero(np.diff(sorted_chunks)) + 1
+        # One fancy-index per chunk touched, never one call per sample
+        for group in np.split(order, bounds):
+            chunk = int(chunk_of[group[0]])
+            out[group] = self._chunk(chunk)[rows[group] - chunk * self.chunk_rows]
+        return out
+
+    def _chunk(self, index: int) -> np.ndarray:
+        block = self._maps.get(index)
+        if block is not None:
+            self._maps.move_to_end(index)
+            return block
+        path = self.path / "x" / "c" / str(index) / "/".join("0" * len(self.sample_shape))
+        block = np.memmap(
+            path, dtype=self.dtype, mode="r", shape=(self.chunk_rows, *self.sample_shape)
+        )
+        self._maps[index] = block
+        if len(self._maps) > _MAX_OPEN_CHUNKS:
+            self._maps.popitem(last=False)
+        return block
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes reopen the store; memory maps and zarr handles do not travel.
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+
+def open_store(path: str | Path) -> Store:
+    """Open a complete store for reading; refuse anything an ingest did not finish.
+
+    Examples
+    --------
+    >>> store = open_store("data/wine.zarr")  # doctest: +SKIP
+    >>> store.n, store.sample_shape, len(store.train_index)  # doctest: +SKIP
+    """
+    return Store(path)

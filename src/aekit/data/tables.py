@@ -1,0 +1,191 @@
+"""CSV and Parquet sources, read in record batches through pyarrow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.data.records import BadRecords, Block
+from aekit.errors import DataError
+
+# Rows per block: large enough for vectorised conversion, small enough to bound memory.
+_BATCH_ROWS = 65536
+_CSV_BLOCK_BYTES = 16 << 20
+
+
+class TableSource:
+    """Numeric feature columns of a CSV or Parquet file, with an optional label column.
+
+    Every column but the label column is a feature and must be numeric. CSV fields are parsed as
+    text and converted in bulk, so that a stray word deep in the file is reported by row rather
+    than breaking type inference.
+    """
+
+    def __init__(self, path: Path, label_column: str | None, bad: BadRecords) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.label_column = label_column
+        self.bad = bad
+        self.is_parquet = path.suffix.lower() in (".parquet", ".pq")
+        if self.is_parquet:
+            names = pq.ParquetFile(path).schema_arrow.names
+            self.n_records: int | None = pq.ParquetFile(path).metadata.num_rows
+        else:
+            names = self._csv_header()
+            self.n_records = None
+        if label_column is not None and label_column not in names:
+            raise DataError(
+                f"{path}: no column named '{label_column}' for --label-column; the columns are "
+                f"{', '.join(names)}."
+            )
+        self.features = [c for c in names if c != label_column]
+        if not self.features:
+            raise DataError(f"{path}: no feature column besides the label column.")
+        self.sample_shape: tuple[int, ...] = (len(self.features),)
+        self.dtype = np.dtype(np.float32)
+        self.has_labels = label_column is not None
+        self._label_codes: dict[str, int] = {}
+        self.dropped_columns: list[str] = []
+        self._started = False
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return list(self._label_codes) if self._label_codes else None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "parquet" if self.is_parquet else "csv",
+            "path": str(self.path),
+            "feature_names": self.features,
+            "label_column": self.label_column,
+        }
+
+    def _csv_header(self) -> list[str]:
+        import pyarrow.csv as pacsv
+
+        try:
+            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+        except Exception as exc:
+            raise DataError(f"{self.path}: cannot be read as CSV ({exc}).") from exc
+        return list(reader.schema.names)
+
+    def _batches(self) -> Iterator[Any]:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self.is_parquet:
+            yield from pq.ParquetFile(self.path).iter_batches(batch_size=_BATCH_ROWS)
+            return
+        ragged: list[Any] = []
+
+        def on_invalid(row: Any) -> str:
+            ragged.append(row)
+            return "skip"
+
+        names = [*self.features] + ([self.label_column] if self.label_column else [])
+        reader = pacsv.open_csv(
+            self.path,
+            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+        )
+        for batch in reader:
+            for row in ragged:
+                self.bad.bad(
+                    f"row '{row.text[:60]}'",
+                    f"has {row.actual_columns} fields where the header has {row.expected_columns}",
+                )
+            ragged.clear()
+            yield batch
+
+    def blocks(self) -> Iterator[Block]:
+        start = 0
+        for batch in self._batches():
+            n = batch.num_rows
+            record = np.arange(start, start + n, dtype=np.int64)
+            ids = np.char.add("row ", (record + 1).astype(str))
+            x, keep = self._features(batch, ids)
+            y = self._labels(batch) if self.has_labels else None
+            block = Block(x, y, ids, record)
+            yield block if keep.all() else block.take(keep)
+            self._started = True
+            start += n
+
+    def _features(self, batch: Any, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, n_features) float32 and the mask of rows whose every field converted."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keep = np.ones(batch.num_rows, dtype=bool)
+        columns = []
+        for name in self.features:
+            if name in self.dropped_columns:
+                continue
+            col = batch.column(name)
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                try:
+                    col = pc.cast(col, pa.float64())
+                except pa.ArrowInvalid:
+                    col, ok = self._convert_slowly(name, col, ids)
+                    if col is None:
+                        continue
+                    keep &= ok
+            elif not (
+                pa.types.is_integer(col.type)
+                or pa.types.is_floating(col.type)
+                or pa.types.is_boolean(col.type)
+            ):
+                self._non_numeric(name, str(col.type))
+                continue
+            columns.append(col.to_numpy(zero_copy_only=False).astype(np.float32))
+        if self.dropped_columns:
+            self.features = [f for f in self.features if f not in self.dropped_columns]
+            self.sample_shape = (len(self.features),)
+        return np.stack(columns, axis=1) if columns else np.empty((batch.num_rows, 0)), keep
+
+    def _convert_slowly(self, name: str, col: Any, ids: np.ndarray) -> tuple[Any, np.ndarray]:
+        """The error path: find which fields of a text column are not numbers."""
+        values = col.to_pylist()
+        out = np.full(len(values), np.nan)
+        ok = np.ones(len(values), dtype=bool)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v) if v not in (None, "") else np.nan
+            except ValueError:
+                ok[i] = False
+        if ok.mean() < 0.5:
+            self._non_numeric(name, "text")
+            return None, ok
+        for bad_row in np.flatnonzero(~ok):
+            self.bad.bad(
+                str(ids[bad_row]), f"column '{name}' holds {values[bad_row]!r}, not a number"
+            )
+        return out, ok
+
+    def _non_numeric(self, name: str, kind: str) -> None:
+        # A column can only be dropped before any record was kept: the width is fixed after that
+        if self.bad.on_error == "fail" or self._started:
+            raise DataError(
+                f"{self.path}: column '{name}' is not numeric ({kind}); name it with "
+                "--label-column, remove it, or rerun with --on-error skip to drop it."
+            )
+        self.dropped_columns.append(name)
+        self.bad.skipped.append({"record": f"column '{name}'", "problem": f"not numeric ({kind})"})
+
+    def _labels(self, batch: Any) -> np.ndarray:
+        import pyarrow.compute as pc
+
+        # Encode the batch once, then map its few distinct values to the file-wide codes
+        encoded = pc.dictionary_encode(batch.column(self.label_column)).combine_chunks()
+        names = [str(v) for v in encoded.dictionary.to_pylist()]
+        lookup = np.array(
+            [self._label_codes.setdefault(v, len(self._label_codes)) for v in names] or [0],
+            dtype=np.int64,
+        )
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        return lookup[np.nan_to_num(indices, nan=0).astype(np.int64)]
