@@ -81,15 +81,14 @@ def ingest(
 
     writer: StoreWriter | None = None
     stats: RunningStats | None = None
-    n_read = 0
     try:
         # disable=None lets tqdm show the bar on a terminal only
         hide = None if progress is None else not progress
         with tqdm(total=src.n_records, unit="rec", desc="ingest", disable=hide, leave=False) as bar:
             for block in src.blocks():
-                n_read = int(block.record[-1]) + 1 if len(block.record) else n_read
+                if len(block.record):  # records before this block's last are done
+                    bar.update(int(block.record[-1]) + 1 - bar.n)
                 block = bad.drop_non_finite(block)
-                bar.update(n_read - bar.n)
                 if len(block.x) == 0:
                     continue
                 if writer is None:
@@ -110,7 +109,7 @@ def ingest(
             "class_names": src.class_names,
             "split": {"seed": seed, "val_fraction": val_fraction},
             "report": {
-                "records_read": n_read,
+                "records_read": writer.appended + bad.count,
                 **bad.report(),
                 "seconds": round(time.perf_counter() - started, 3),
             },

@@ -69,7 +69,8 @@ class StoreWriter:
         self.dtype = np.dtype(dtype)
         self.chunk_rows = rows_per_chunk(self.sample_shape, self.dtype)
         self.has_labels = has_labels
-        self.n = 0
+        self.n = 0  # records written to disk
+        self.appended = 0  # records handed to append, written or pending
         self._pending: list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
 
@@ -101,6 +102,7 @@ class StoreWriter:
         if len(x) == 0:
             return
         self._pending.append((x.astype(self.dtype, copy=False), y, np.asarray(ids), split))
+        self.appended += len(x)
         self._pending_rows += len(x)
         if self._pending_rows >= self.chunk_rows:
             self._flush(final=False)

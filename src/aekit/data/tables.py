@@ -68,7 +68,12 @@ class TableSource:
         import pyarrow.csv as pacsv
 
         try:
-            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(block_size=1 << 16),
+                # ragged rows are reported when the records are read, not here
+                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+            )
         except Exception as exc:
             raise DataError(f"{self.path}: cannot be read as CSV ({exc}).") from exc
         return list(reader.schema.names)
@@ -142,7 +147,8 @@ class TableSource:
             ):
                 self._non_numeric(name, str(col.type))
                 continue
-            columns.append(col.to_numpy(zero_copy_only=False).astype(np.float32))
+            values = col if isinstance(col, np.ndarray) else col.to_numpy(zero_copy_only=False)
+            columns.append(values.astype(np.float32))
         if self.dropped_columns:
             self.features = [f for f in self.features if f not in self.dropped_columns]
             self.sample_shape = (len(self.features),)
@@ -178,10 +184,16 @@ class TableSource:
         self.bad.skipped.append({"record": f"column '{name}'", "problem": f"not numeric ({kind})"})
 
     def _labels(self, batch: Any) -> np.ndarray:
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        # Encode the batch once, then map its few distinct values to the file-wide codes
-        encoded = pc.dictionary_encode(batch.column(self.label_column)).combine_chunks()
+        column = batch.column(self.label_column)
+        if pa.types.is_integer(column.type) and not self._label_codes:
+            values = column.to_numpy(zero_copy_only=False)
+            if column.null_count == 0 and (len(values) == 0 or values.min() >= 0):
+                return values.astype(np.int64)  # class numbers as the file gives them
+        # Text labels: encode the batch once, then map its few distinct values to file-wide codes
+        encoded = pc.dictionary_encode(column.cast(pa.string()))
         names = [str(v) for v in encoded.dictionary.to_pylist()]
         lookup = np.array(
             [self._label_codes.setdefault(v, len(self._label_codes)) for v in names] or [0],

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from aekit.cli import main
+
+
+@pytest.fixture
+def digits_csv(tmp_path):
+    X, y = load_digits(return_X_y=True)
+    path = tmp_path / "digits.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([f"p{i}" for i in range(64)] + ["digit"])
+        writer.writerows(np.column_stack([X, y]).astype(int).tolist())
+    return path
+
+
+def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
+    store = tmp_path / "digits.zarr"
+    assert (
+        main(
+            [
+                "ingest",
+                str(digits_csv),
+                str(store),
+                "--label-column",
+                "digit",
+                "--val-fraction",
+                "0.2",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
+    assert "1797 samples of shape (64,)" in capsys.readouterr().out
+
+    assert main(["info", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "samples      1797" in out and "classes      10" in out and "skipped      0" in out
+
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                str(store),
+                "--out",
+                str(run),
+                "--latent-dim",
+                "8",
+                "--hidden",
+                "32",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "64",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "lr", "seconds", "samples_per_s"]
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+    assert (run / "model.safetensors").stat().st_size > 0 and (run / "model.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "{tmp}/missing.csv", "{tmp}/s.zarr"], "missing.csv does not exist"),
+        (["ingest", "{tmp}", "{tmp}/s.zarr", "--size", "12"], "--size takes HEIGHTxWIDTH"),
+        (["info", "{tmp}"], "is not an aekit store"),
+        (["train", "{tmp}/nope.zarr", "--out", "{tmp}/r"], "is not an aekit store"),
+        (
+            ["train", "{store}", "--out", "{tmp}/r", "--latent-dim", "0"],
+            "--latent-dim must be an int >= 1. Got 0 instead.",
+        ),
+        (["train", "{store}", "--out", "{tmp}/r", "--hidden", "3,x"], "--hidden takes"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, args, message):
+    store = tmp_path / "ok.zarr"
+    from aekit.data.ingest import ingest
+
+    ingest(np.ones((20, 3)), store, progress=False)
+    args = [a.format(tmp=tmp_path, store=store) for a in args]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and message in err[0]
