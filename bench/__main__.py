@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["wine"]
+BENCHES = ["wine", "stream", "memory", "images"]
 
 
 def main() -> int:

@@ -235,8 +235,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             del self.feature_names_in_
         pin = device.type == "cuda"
         train_data = StoreBatches(store, store.train_index, self.batch_size, seed, pin_memory=pin)
+        # Validation batches as large as training ones keep the memory bound of the stream
         val_data = StoreBatches(
-            store, store.val_index, _INFERENCE_BATCH, seed, shuffle=False, pin_memory=pin
+            store, store.val_index, self.batch_size, seed, shuffle=False, pin_memory=pin
         )
         return train_data, val_data, store.stats, tuple(store.sample_shape)
 

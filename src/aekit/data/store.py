@@ -16,15 +16,18 @@ when complete, so a failed or killed ingest never leaves anything at the destina
 
 from __future__ import annotations
 
+import math
 import shutil
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aekit.data import chunkmap
+from aekit.data.chunkmap import ALIGNMENT, ChunkMap
+from aekit.data.order import index_dtype
 from aekit.data.split import TRAIN, VALIDATION
 from aekit.errors import AekitError
 
@@ -32,13 +35,14 @@ FORMAT_VERSION = 1
 # Chunks this large keep the number of files and of distinct chunks touched per batch small,
 # and are still small next to the memory a training process needs.
 CHUNK_BYTES = 32 << 20
-# Memory maps kept open at once (each holds a file descriptor).
-_MAX_OPEN_CHUNKS = 256
 
 
 def rows_per_chunk(sample_shape: Sequence[int], dtype: np.dtype | str) -> int:
-    row_bytes = int(np.prod(sample_shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    return max(1, CHUNK_BYTES // max(1, row_bytes))
+    """Rows per chunk: about CHUNK_BYTES, and a whole number of 64 KiB blocks so that chunk
+    files can be mapped back to back (see :mod:`aekit.data.chunkmap`)."""
+    row_bytes = max(1, int(np.prod(sample_shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+    unit = ALIGNMENT // math.gcd(row_bytes, ALIGNMENT)
+    return max(unit, (CHUNK_BYTES // row_bytes) // unit * unit)
 
 
 class StoreWriter:
@@ -200,10 +204,19 @@ class Store:
         codecs = [c.to_dict()["name"] for c in self._x.metadata.codecs]
         # Chunk files are raw bytes only while the codecs are a plain little-endian "bytes" step;
         # a store rewritten with compression is still read, through zarr-python.
-        self._direct = codecs == ["bytes"] and self.dtype.byteorder in ("<", "=", "|")
-        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._direct = (
+            codecs == ["bytes"]
+            and self.dtype.byteorder in ("<", "=", "|")
+            and chunkmap.supported()
+            and (self.chunk_rows * self._row_bytes) % ALIGNMENT == 0
+        )
+        self._map: ChunkMap | None = None
         self._split: np.ndarray | None = None
         self._labels: np.ndarray | None = None
+
+    @property
+    def _row_bytes(self) -> int:
+        return int(np.prod(self.sample_shape, dtype=np.int64)) * self.dtype.itemsize
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r}, n={self.n}, sample_shape={self.sample_shape})"
@@ -232,45 +245,31 @@ class Store:
 
     @property
     def train_index(self) -> np.ndarray:
-        return np.flatnonzero(self.split == TRAIN)
+        return np.flatnonzero(self.split == TRAIN).astype(index_dtype(self.n))
 
     @property
     def val_index(self) -> np.ndarray:
-        return np.flatnonzero(self.split == VALIDATION)
+        return np.flatnonzero(self.split == VALIDATION).astype(index_dtype(self.n))
 
     @property
     def report(self) -> dict[str, Any]:
         return dict(self.meta.get("report", {}))
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """Samples at ``rows`` (sorted ascending gives the fastest reads), in that order."""
+        """Samples at ``rows``, in that order: one vectorised gather from the mapped chunks."""
         rows = np.asarray(rows, dtype=np.int64)
-        if not self._direct:
-            return np.asarray(self._x.get_orthogonal_selection((rows,)))
-        out = np.empty((len(rows), *self.sample_shape), dtype=self.dtype)
-        chunk_of = rows // self.chunk_rows
-        order = np.argsort(chunk_of, kind="stable")
-        sorted_chunks = chunk_of[order]
-        bounds = np.flatnonzero(np.diff(sorted_chunks)) + 1
-        # One fancy-index per chunk touched, never one call per sample
-        for group in np.split(order, bounds):
-            chunk = int(chunk_of[group[0]])
-            out[group] = self._chunk(chunk)[rows[group] - chunk * self.chunk_rows]
-        return out
+        if self._direct:
+            if self._map is None:
+                self._map = self._map_chunks()
+            return np.take(self._map.array, rows, axis=0)
+        return np.asarray(self._x.get_orthogonal_selection((rows,)))
 
-    def _chunk(self, index: int) -> np.ndarray:
-        block = self._maps.get(index)
-        if block is not None:
-            self._maps.move_to_end(index)
-            return block
-        path = self.path / "x" / "c" / str(index) / "/".join("0" * len(self.sample_shape))
-        block = np.memmap(
-            path, dtype=self.dtype, mode="r", shape=(self.chunk_rows, *self.sample_shape)
-        )
-        self._maps[index] = block
-        if len(self._maps) > _MAX_OPEN_CHUNKS:
-            self._maps.popitem(last=False)
-        return block
+    def _map_chunks(self) -> ChunkMap:
+        n_chunks = -(-self.n // self.chunk_rows)
+        inner = "/".join("0" * len(self.sample_shape))
+        paths = [self.path / "x" / "c" / str(i) / inner for i in range(n_chunks)]
+        chunk_bytes = self.chunk_rows * self._row_bytes
+        return ChunkMap(paths, chunk_bytes, self.dtype, self.sample_shape, self.n)
 
     def __getstate__(self) -> dict[str, Any]:
         # Worker processes reopen the store; memory maps and zarr handles do not travel.

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from aekit.data.order import epoch_order
+from aekit.data.order import epoch_order, index_dtype
 from aekit.data.prefetch import prefetch
 from aekit.data.store import Store
 
@@ -66,7 +66,7 @@ class StoreBatches:
         pin_memory: bool = False,
     ) -> None:
         self.store = store
-        self.index = np.asarray(index, dtype=np.int64)
+        self.index = np.asarray(index, dtype=index_dtype(store.n))
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle

@@ -1,0 +1,56 @@
+"""Train one epoch from a store and print the peak anonymous memory (RssAnon) it took.
+
+Run by ``python -m bench memory`` in a fresh process, under ``ulimit -d`` when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import torch
+
+
+def _rss_anon_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    from aekit import Autoencoder
+
+    torch.set_num_threads(2)
+    peak = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_anon_kib())
+            time.sleep(0.01)
+
+    threading.Thread(target=watch, daemon=True).start()
+    started = time.perf_counter()
+    ae = Autoencoder(
+        latent_dim=128, hidden=(), activation="relu", epochs=1, batch_size=256, random_state=0
+    ).fit(sys.argv[1])
+    seconds = time.perf_counter() - started
+    done.set()
+    print(
+        json.dumps(
+            {
+                "peak_rss_anon_mib": max(peak[0], _rss_anon_kib()) / 1024,
+                "seconds": seconds,
+                "samples_per_s": ae.history_[0]["samples_per_s"],
+                "val_loss": ae.history_[0]["val_loss"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
