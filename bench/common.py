@@ -61,3 +61,23 @@ def samples_per_second(model: torch.nn.Module, data: BatchSource, epochs: int = 
     state = train(model, opt, mse_loss, data, None, epochs=epochs, device=torch.device("cpu"))
     seconds = time.perf_counter() - started
     return data.n_samples * len(state.history) / seconds
+
+
+class TrainStep:
+    """The training loop's step (forward, backward, AdamW), timed over a window of batches."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def run(self, batches, n_steps: int) -> tuple[float, int]:
+        started = time.perf_counter()
+        samples = 0
+        for _ in range(n_steps):
+            x = next(batches)
+            loss = mse_loss(self.model, x)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            samples += len(x)
+        return time.perf_counter() - started, samples

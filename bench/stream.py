@@ -14,13 +14,15 @@ import torch
 
 from aekit.data.arrays import ArrayBatches
 from aekit.data.stream import StoreBatches
-from bench.common import dense_model, feature_store, samples_per_second
+from bench.common import TrainStep, dense_model, feature_store
+
+WINDOW = 25  # steps per timed window
 
 
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench stream")
     parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--trial-batches", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args(argv)
@@ -38,28 +40,45 @@ def main(argv: list[str]) -> dict:
     seconds = time.perf_counter() - started
     print(f"  first pass over the store (mapping, page faults): {seconds:.1f} s")
 
-    results: dict[str, list[float]] = {"in_memory": [], "store": []}
+    # Interleave the two sources in windows of a few steps, timing each window: the machine's
+    # speed drifts by tens of percent over seconds here, and short alternating windows make
+    # both sources see the same drift. Both run the same training step on their own model.
+    rng = np.random.default_rng(0)
+    subset = np.sort(rng.choice(store.n, args.trial_batches * args.batch_size, replace=False))
+    sources = {
+        "in_memory": ArrayBatches(X, subset, args.batch_size, seed=0),
+        "store": StoreBatches(store, subset, args.batch_size, seed=0),
+    }
+    seconds = {name: 0.0 for name in sources}
+    samples = {name: 0 for name in sources}
+    per_round = []
     for r in range(args.rounds):
-        # Each trial is one epoch of the shared training loop over a fresh random subset of
-        # trial_batches x batch_size rows spread over the whole store; both sources get the
-        # same subset, interleaved, so drift on the machine hits both alike
-        rng = np.random.default_rng(r)
-        subset = np.sort(rng.choice(store.n, args.trial_batches * args.batch_size, replace=False))
-        sources = {
-            "in_memory": ArrayBatches(X, subset, args.batch_size, seed=r),
-            "store": StoreBatches(store, subset, args.batch_size, seed=r),
-        }
-        for name, data in sources.items():
-            rate = samples_per_second(dense_model(store), data, epochs=1)
-            results[name].append(rate)
-            print(f"  round {r + 1} {name:<10} {rate:,.0f} samples/s")
-    # Paired ratios (same round, same subset) cancel the machine's slow drifts
-    pairs = [st / mem for st, mem in zip(results["store"], results["in_memory"], strict=True)]
-    ratio = float(np.median(pairs))
-    median = {k: float(np.median(v)) for k, v in results.items()}
+        streams = {name: iter(data.batches(r)) for name, data in sources.items()}
+        steps = {name: TrainStep(dense_model(store, seed=r)) for name in sources}
+        round_seconds = {name: 0.0 for name in sources}
+        for _ in range(args.trial_batches // WINDOW):
+            for name in sources:
+                t, n = steps[name].run(streams[name], WINDOW)
+                round_seconds[name] += t
+                seconds[name] += t
+                samples[name] += n
+        per_round.append(round_seconds["in_memory"] / round_seconds["store"])
+        rates = {k: args.trial_batches * args.batch_size / v for k, v in round_seconds.items()}
+        print(
+            f"  round {r + 1}: in-memory {rates['in_memory']:,.0f}, store {rates['store']:,.0f}"
+            f" samples/s, ratio {per_round[-1]:.3f}"
+        )
+    rate = {k: samples[k] / seconds[k] for k in sources}
+    ratio = rate["store"] / rate["in_memory"]
     print(
-        f"stream/in-memory throughput: {ratio:.3f} (median of {args.rounds} paired rounds; "
-        f"medians: store {median['store']:,.0f}, in-memory {median['in_memory']:,.0f} samples/s; "
-        f"{args.n:,} x 784 float32 store, dense 784-128-784, batch {args.batch_size})"
+        f"stream/in-memory throughput: {ratio:.3f} (store {rate['store']:,.0f} vs in-memory "
+        f"{rate['in_memory']:,.0f} samples/s over {args.rounds} rounds; {args.n:,} x 784 float32 "
+        f"store, dense 784-128-784, batch {args.batch_size})"
     )
-    return {"n": args.n, "batch_size": args.batch_size, "rates": results, "ratio": ratio}
+    return {
+        "n": args.n,
+        "batch_size": args.batch_size,
+        "rates": rate,
+        "per_round": per_round,
+        "ratio": ratio,
+    }
