@@ -81,7 +81,7 @@ def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
         (["train", "{tmp}/nope.zarr", "--out", "{tmp}/r"], "is not an aekit store"),
         (
             ["train", "{store}", "--out", "{tmp}/r", "--latent-dim", "0"],
-            "--latent-dim must be an int >= 1. Got 0 instead.",
+            "--latent-dim: 'model.latent_dim' should be greater than or equal to 1; got 0.",
         ),
         (["train", "{store}", "--out", "{tmp}/r", "--hidden", "3,x"], "--hidden takes"),
     ],

@@ -22,12 +22,14 @@ _LAZY = {
     "ingest": "aekit.data.ingest",
     "open_store": "aekit.data.store",
     "Store": "aekit.data.store",
+    "load": "aekit.runs",
 }
 
 if TYPE_CHECKING:
     from aekit.data.ingest import ingest
     from aekit.data.store import Store, open_store
     from aekit.estimator import Autoencoder
+    from aekit.runs import load
 
 
 def __getattr__(name: str) -> Any:
@@ -43,5 +45,6 @@ __all__ = [
     "Store",
     "__version__",
     "ingest",
+    "load",
     "open_store",
 ]

@@ -16,3 +16,9 @@ class AekitError(Exception):
 
 class DataError(AekitError):
     """Input data that cannot be used as it is (wrong shape, NaN, unreadable record)."""
+
+
+class DivergenceError(AekitError):
+    """Training produced a NaN or infinite loss. Exit code 3; the last good checkpoint stays."""
+
+    exit_code = 3

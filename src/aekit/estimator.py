@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from aekit import objectives
 from aekit.data.arrays import ArrayBatches
 from aekit.data.stats import RunningStats
 from aekit.models import ACTIVATIONS, DenseAutoencoder
-from aekit.training import Callback, EarlyStopping, train
+from aekit.training import Callback, EarlyStopping, TrainingState, train
+from aekit.training.progress import Progress
 
 # Rows per forward pass in transform/score: bounds memory whatever the number of samples.
 _INFERENCE_BATCH = 4096
@@ -180,6 +182,26 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         callbacks : sequence of Callback
             Extra callbacks for the training loop (e.g. a ``CSVLogger``).
         """
+        fit = self._prepare(X)
+        monitor = "val_loss" if fit.val_data.n_samples > 0 else "train_loss"
+        state = train(
+            fit.model,
+            fit.optimizer,
+            standardized_mse,
+            fit.train_data,
+            fit.val_data,
+            epochs=self.epochs,
+            device=fit.device,
+            callbacks=[
+                EarlyStopping(monitor=monitor, patience=self.patience),
+                *([Progress("auto")] if self.verbose else []),
+                *callbacks,
+            ],
+        )
+        return self._finish(state)
+
+    def _prepare(self, X: Any) -> _Fit:
+        """Validate, pick the device, build the batch sources, the model and the optimiser."""
         self._validate_params()
         device = _resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -187,24 +209,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             train_data, val_data, stats, sample_shape = self._store_sources(X, seed, device)
         else:
             train_data, val_data, stats, sample_shape = self._array_sources(X, seed)
-
         self.model_ = self._build_model(sample_shape, stats, seed).to(device)
         optimizer = torch.optim.AdamW(
             self.model_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        has_val = val_data.n_samples > 0
-        monitor = "val_loss" if has_val else "train_loss"
-        state = train(
-            self.model_,
-            optimizer,
-            _standardized_mse,
-            train_data,
-            val_data if has_val else None,
-            epochs=self.epochs,
-            device=device,
-            callbacks=[EarlyStopping(monitor=monitor, patience=self.patience), *callbacks],
-            on_epoch=_print_epoch if self.verbose else None,
-        )
+        return _Fit(self.model_, optimizer, train_data, val_data, device)
+
+    def _finish(self, state: TrainingState) -> Autoencoder:
         self.model_.eval()
         self.history_ = state.history
         self.stop_reason_ = state.stop_reason
@@ -307,6 +318,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return tags
 
 
+@dataclass
+class _Fit:
+    model: DenseAutoencoder
+    optimizer: torch.optim.Optimizer
+    train_data: Any
+    val_data: Any
+    device: torch.device
+
+
 def _is_store(X: Any) -> bool:
     from aekit.data.store import Store
 
@@ -321,12 +341,6 @@ def _standardized_pair(model: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch
     return model.decode_normalized(model.encode_normalized(x_std)), x_std
 
 
-def _standardized_mse(model: Any, x: torch.Tensor) -> torch.Tensor:
+def standardized_mse(model: Any, x: torch.Tensor) -> torch.Tensor:
+    """The training loss: mean squared error in standardised units."""
     return objectives.mse(*_standardized_pair(model, x))
-
-
-def _print_epoch(logs: dict[str, float]) -> None:
-    parts = [f"epoch {int(logs['epoch'])}", f"train_loss {logs['train_loss']:.4f}"]
-    if "val_loss" in logs:
-        parts.append(f"val_loss {logs['val_loss']:.4f}")
-    print("  ".join(parts), flush=True)

@@ -149,3 +149,27 @@ class InfluenceDisplay:
         fig.supxlabel(self.EXPLANATION, fontsize=8)
         self.figure_ = fig
         return self
+
+
+@dataclass
+class LRRangeDisplay:
+    """Smoothed loss against learning rate from a range test, with the suggested rate marked."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    suggestion: float
+
+    def plot(self) -> Any:
+        fig = _new_figure(6, 4)
+        ax = fig.add_subplot()
+        ax.plot(self.lrs, self.losses)
+        ax.axvline(
+            self.suggestion, color="grey", linestyle=":", label=f"suggested {self.suggestion:.2g}"
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss (smoothed)")
+        ax.set_title("Learning-rate range test")
+        ax.legend()
+        self.figure_ = fig
+        return self

@@ -11,10 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aekit.cli import demo, env, info, ingest, train
+from aekit.cli import demo, env, info, ingest, train, validate
 from aekit.errors import AekitError
 
-COMMANDS = [demo, ingest, info, train, env]
+COMMANDS = [demo, ingest, info, train, validate, env]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import argparse
-import json
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from aekit.errors import AekitError
-
-if TYPE_CHECKING:
-    from aekit.data.store import Store
-    from aekit.estimator import Autoencoder
+from typing import Any
 
 EXAMPLES = """examples:
   aekit train data/digits.zarr --out runs/digits --latent-dim 8 --hidden 256,64
-  aekit train data/features.zarr --out runs/f --hidden none --epochs 50 --batch-size 512
+  aekit train --config configs/digits.toml --out runs/digits --set train.epochs=20
+  aekit train --out runs/digits --resume                # continue after a crash or a kill
+  aekit train data/digits.zarr --out runs/lr --find-lr  # learning-rate range test only
+
+Every option is also a config key (see 'aekit validate' and configs/); precedence, lowest first:
+defaults, --config FILE, the options below, --set section.key=value.
 """
 
+# flag -> config key; flags left unset do not override the config file
+FLAGS = {
+    "latent_dim": "model.latent_dim",
+    "hidden": "model.hidden",
+    "activation": "model.activation",
+    "kind": "model.kind",
+    "batch_size": "data.batch_size",
+    "epochs": "train.epochs",
+    "learning_rate": "train.learning_rate",
+    "patience": "train.early_stopping_patience",
+    "schedule": "train.schedule",
+    "seed": "train.seed",
+    "device": "train.device",
+}
 
-def parse_hidden(text: str) -> tuple[int, ...]:
+
+def parse_hidden(text: str) -> list[int]:
     if text.lower() == "none":
-        return ()
+        return []
     try:
-        widths = tuple(int(w) for w in text.split(","))
+        widths = [int(w) for w in text.split(",")]
     except ValueError:
-        widths = ()
+        widths = []
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(
             f"--hidden takes comma-separated widths such as 512,256, or none; not {text!r}"
@@ -39,84 +51,87 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train an autoencoder on a store, streaming from disk",
         description=(
-            "Train on the store's training split, validate on its validation split each epoch, "
-            "and write RUN/metrics.csv, RUN/model.safetensors and RUN/model.json."
+            "Train on the store's training split, validate on its validation split, checkpoint, "
+            "and write RUN/config.toml, metrics.csv, checkpoints/, model.safetensors and "
+            "model.json. Exit code 3 when the loss diverges (NaN or infinite)."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("store")
-    parser.add_argument("--out", required=True, help="run folder to create")
-    parser.add_argument("--kind", choices=("dense",), default="dense")
-    parser.add_argument("--latent-dim", type=int, default=2)
-    parser.add_argument("--hidden", type=parse_hidden, default=(64,), help="e.g. 512,256 or none")
-    parser.add_argument("--activation", default="tanh")
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--patience", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    parser.add_argument("store", nargs="?", help="store written by 'aekit ingest'")
+    parser.add_argument("--out", required=True, help="run folder")
+    parser.add_argument("--config", help="TOML or YAML config file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. train.epochs=20 (repeatable)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run a learning-rate range test, plot it and suggest a rate",
+    )
+    parser.add_argument("--kind", choices=("dense",))
+    parser.add_argument("--latent-dim", type=int)
+    parser.add_argument("--hidden", type=parse_hidden, help="e.g. 512,256 or none")
+    parser.add_argument("--activation")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--patience", type=int, help="early stopping patience; 0 for none")
+    parser.add_argument("--schedule", choices=("constant", "cosine", "onecycle", "plateau"))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.data.store import open_store
-    from aekit.estimator import Autoencoder
-    from aekit.training import CSVLogger
+    from aekit.training.run import resolve, run_training
 
-    store = open_store(args.store)
     out = Path(args.out)
-    if (out / "metrics.csv").exists():
-        raise AekitError(f"{out} already holds a run; choose another --out or delete it.")
-    ae = Autoencoder(
-        latent_dim=args.latent_dim,
-        hidden=args.hidden,
-        activation=args.activation,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        patience=args.patience,
-        random_state=args.seed,
-        device=args.device,
-        verbose=0 if args.quiet else 1,
-    )
-    try:
-        ae._validate_params()
-    except ValueError as exc:  # the estimator's message names the parameter; name the flag
-        message = re.sub(
-            r"The '(\w+)' parameter of Autoencoder",
-            lambda m: "--" + m.group(1).replace("_", "-"),
-            str(exc),
-        )
-        raise AekitError(message) from exc
-    out.mkdir(parents=True, exist_ok=True)
-    ae.fit(store, callbacks=[CSVLogger(out / "metrics.csv")])
-    _save_model(ae, store, out)
+    overrides: dict[str, Any] = {
+        key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None
+    }
+    if args.find_lr:
+        return _find_lr(args, out, overrides)
+    flag_of = {key: "--" + flag.replace("_", "-") for flag, key in FLAGS.items()}
+    config = resolve(args.store, out, args.config, overrides, args.set, args.resume, flag_of)
+    if args.quiet:  # how much to print is not part of the run: allowed with --resume too
+        config.log.progress = "none"
+    ae = run_training(config, out, resume=args.resume)
     last = ae.history_[-1]
-    print(
-        f"trained {len(ae.history_)} epochs ({ae.stop_reason_}); "
-        f"val_loss {last.get('val_loss', float('nan')):.4g}; wrote {out}"
-    )
+    if not args.quiet:
+        print(
+            f"trained {len(ae.history_)} epochs ({ae.stop_reason_}); "
+            f"val_loss {last.get('val_loss', float('nan')):.4g}; wrote {out}"
+        )
     return 0
 
 
-def _save_model(ae: Autoencoder, store: Store, out: Path) -> None:
-    """Weights as safetensors and the architecture as JSON: nothing a reader must unpickle."""
-    from safetensors.torch import save_file
+def _find_lr(args: argparse.Namespace, out: Path, overrides: dict[str, Any]) -> int:
+    from aekit.analysis.plots import LRRangeDisplay, save_figure
+    from aekit.config import load_config
+    from aekit.data.store import open_store
+    from aekit.estimator import standardized_mse
+    from aekit.training.lr_finder import find_lr
+    from aekit.training.run import estimator_for
 
-    tensors = {k: v.detach().cpu().contiguous() for k, v in ae.model_.state_dict().items()}
-    tmp = out / ".model.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(out / "model.safetensors")
-    params = {k: v for k, v in ae.get_params().items() if k != "random_state"}
-    description = {
-        "kind": "dense",
-        "sample_shape": list(ae.model_.sample_shape),
-        "params": {**params, "hidden": list(params["hidden"])},
-        "store": str(store.path),
-    }
-    tmp = out / ".model.json.tmp"
-    tmp.write_text(json.dumps(description, indent=2) + "\n")
-    tmp.replace(out / "model.json")
+    if args.store:
+        overrides = {"data.store": args.store, **overrides}
+    config = load_config(args.config, overrides, args.set)
+    fit = estimator_for(config)._prepare(open_store(config.data.store))
+    result = find_lr(fit.model, fit.optimizer, standardized_mse, fit.train_data, fit.device)
+    out.mkdir(parents=True, exist_ok=True)
+    path = save_figure(
+        LRRangeDisplay(result.lrs, result.losses, result.suggestion).plot().figure_,
+        out / "lr_find.png",
+    )
+    print(
+        f"suggested learning rate: {result.suggestion:.2g} (plot: {path}); "
+        f"use --learning-rate {result.suggestion:.2g}"
+    )
+    return 0

@@ -47,9 +47,10 @@ class ArrayBatches:
     def __len__(self) -> int:
         return -(-self.n_samples // self.batch_size)
 
-    def batches(self, epoch: int) -> Iterator[torch.Tensor]:
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        """The epoch's batches, from batch number ``start`` on."""
         index = self._index
         if self.shuffle:
             index = index[torch.from_numpy(epoch_order(len(index), self.seed, epoch))]
-        for start in range(0, len(index), self.batch_size):
-            yield self._X[index[start : start + self.batch_size]]
+        for first in range(start * self.batch_size, len(index), self.batch_size):
+            yield self._X[index[first : first + self.batch_size]]

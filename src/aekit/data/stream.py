@@ -94,8 +94,10 @@ class StoreBatches:
             order = order[epoch_order(len(order), self.seed, epoch)]
         return rank_share(order, self.rank, self.world_size, pad=self.shuffle)
 
-    def batches(self, epoch: int) -> Iterator[torch.Tensor]:
-        return prefetch(self._read(self.rows(epoch)), self.prefetch_depth)
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        """The epoch's batches, from batch number ``start`` on (earlier ones are not read)."""
+        rows = self.rows(epoch)[start * self.batch_size :]
+        return prefetch(self._read(rows), self.prefetch_depth)
 
     def _read(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
         for start in range(0, len(rows), self.batch_size):

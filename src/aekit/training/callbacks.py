@@ -1,7 +1,8 @@
-"""Decisions taken during training: when to stop, which weights to keep.
+"""Decisions taken during training: when to stop, what learning rate, what to log.
 
-Callbacks read the epoch's logs and act through the shared :class:`TrainingState`; the loop
-itself never decides anything.
+Callbacks read the loop's logs and act through the shared :class:`TrainingState`; the loop
+itself never decides anything. Stateful callbacks save and restore their state, so a resumed
+run decides exactly as the uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -21,11 +22,21 @@ from aekit.errors import AekitError
 
 @dataclass
 class TrainingState:
-    """What the loop shares with callbacks. Setting ``stop`` ends training after this epoch."""
+    """What the loop shares with callbacks. Setting ``stop`` ends training after this epoch.
+
+    ``epoch`` is the current epoch (0-based), ``batch`` the number of batches of it done,
+    ``step`` the number of optimiser steps over the whole run.
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
+    epochs: int = 0
+    steps_per_epoch: int = 0
     epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    loss_sum: float = 0.0
+    sample_count: int = 0
     stop: bool = False
     stop_reason: str = "completed all epochs"
     history: list[dict[str, float]] = field(default_factory=list)
@@ -37,10 +48,25 @@ class Callback:
     def on_train_begin(self, state: TrainingState) -> None:
         pass
 
+    def on_epoch_begin(self, state: TrainingState) -> None:
+        pass
+
+    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+        pass
+
+    def on_validation(self, state: TrainingState, logs: dict[str, float]) -> None:
+        """Validation between epoch ends (``val_every_steps``)."""
+
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         pass
 
     def on_train_end(self, state: TrainingState) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
 
@@ -58,11 +84,15 @@ class MonitorCallback(Callback):
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0) -> None:
         self.monitor = monitor
         self.min_delta = min_delta
+        self._reset()
 
-    def on_train_begin(self, state: TrainingState) -> None:
+    def _reset(self) -> None:
         self.best = math.inf
         self.best_epoch = -1
         self.wait = 0
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self._reset()
 
     def current(self, logs: dict[str, float]) -> float:
         if self.monitor not in logs:
@@ -81,6 +111,12 @@ class MonitorCallback(Callback):
             return True
         self.wait += 1
         return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
 
 
 class EarlyStopping(MonitorCallback):
@@ -119,18 +155,86 @@ class EarlyStopping(MonitorCallback):
         if self.restore_best_weights and self.best_weights is not None:
             state.model.load_state_dict(self.best_weights)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.best_weights = state["best_weights"]
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.5,
+        patience: int = 5,
+        min_lr: float = 1e-7,
+        min_delta: float = 0.0,
+    ) -> None:
+        super().__init__(monitor, min_delta)
+        self.factor = factor
+        self.patience = patience
+        self.min_lr = min_lr
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        if not self.update(state, logs) and self.wait >= self.patience:
+            for group in state.optimizer.param_groups:
+                group["lr"] = max(self.min_lr, group["lr"] * self.factor)
+            self.wait = 0
+
+
+class LRSchedule(Callback):
+    """A learning-rate schedule stepped after every optimiser step: cosine decay or one-cycle.
+
+    Built at the start of training, when the number of steps is known.
+    """
+
+    def __init__(self, kind: str, learning_rate: float) -> None:
+        if kind not in ("cosine", "onecycle"):
+            raise AekitError(f"unknown schedule '{kind}'; use cosine or onecycle.")
+        self.kind = kind
+        self.learning_rate = learning_rate
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        total = max(1, state.epochs * state.steps_per_epoch)
+        opt = state.optimizer
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler
+        if self.kind == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=self.learning_rate, total_steps=total + 1
+            )
+
+    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+        self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scheduler.load_state_dict(state)
+
 
 class CSVLogger(Callback):
-    """Appends each epoch's logs to a CSV file, flushed at once so a crash loses nothing."""
+    """Appends each epoch's logs to a CSV file, flushed at once so a crash loses nothing.
+
+    With ``append`` (a resumed run) the rows already written are kept.
+    """
 
     COLUMNS = ("epoch", "train_loss", "val_loss", "lr", "seconds", "samples_per_s")
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, append: bool = False) -> None:
         self.path = Path(path)
+        self.append = append
 
     def on_train_begin(self, state: TrainingState) -> None:
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerow(self.COLUMNS)
+        if not (self.append and self.path.exists()):
+            with self.path.open("w", newline="") as f:
+                csv.writer(f).writerow(self.COLUMNS)
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         row = [int(logs["epoch"])] + [
@@ -138,3 +242,14 @@ class CSVLogger(Callback):
         ]
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow(row)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # Rows of epochs after the checkpoint were written by the killed process: drop them
+        # so that the resumed run writes each epoch once.
+        done = int(state.get("epochs_logged", 0))
+        lines = self.path.read_text().splitlines()
+        self.path.write_text("\n".join(lines[: 1 + done]) + "\n")
+
+    def state_dict(self) -> dict[str, Any]:
+        lines = self.path.read_text().count("\n") if self.path.exists() else 1
+        return {"epochs_logged": lines - 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -10,6 +11,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from aekit.errors import DivergenceError
 from aekit.training.callbacks import Callback, TrainingState
 
 
@@ -19,21 +21,31 @@ class BatchSource(Protocol):
     @property
     def n_samples(self) -> int: ...
 
-    def batches(self, epoch: int) -> Iterator[torch.Tensor]: ...
+    def __len__(self) -> int: ...
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]: ...
 
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    # bf16 on CUDA: the matrix units' fast path, with float32's range (no loss scaling needed)
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def evaluate(model: nn.Module, data: BatchSource, loss_fn: LossFn, device: torch.device) -> float:
     """Sample-weighted mean loss over one pass of ``data``, without gradients."""
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(device):
         for x in data.batches(0):
             x = x.to(device, non_blocking=True)
             total += loss_fn(model, x).item() * len(x)
             count += len(x)
+    model.train()
     return total / max(count, 1)
 
 
@@ -47,52 +59,84 @@ def train(
     epochs: int,
     device: torch.device,
     callbacks: Sequence[Callback] = (),
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    grad_clip: float = 0.0,
+    val_every_steps: int = 0,
+    resume: Callable[[TrainingState], None] | None = None,
 ) -> TrainingState:
     """Train ``model`` for up to ``epochs`` epochs and return the final state with its history.
 
     Each epoch's logs hold ``epoch, train_loss, val_loss (when there is validation data), lr,
-    seconds, samples_per_s``; callbacks read them to stop early or keep the best weights.
+    seconds, samples_per_s``; callbacks read them to stop early, change the learning rate,
+    log and checkpoint. ``resume`` puts a checkpoint back into the state before the first batch;
+    training then continues at the saved position. A NaN or infinite loss raises
+    :class:`DivergenceError` before the weights are touched.
     """
-    state = TrainingState(model=model, optimizer=optimizer)
+    state = TrainingState(model, optimizer, epochs=epochs, steps_per_epoch=len(train_data))
     for cb in callbacks:
         cb.on_train_begin(state)
+    if resume is not None:
+        resume(state)
+    val = val_data if val_data is not None and val_data.n_samples > 0 else None
 
-    for epoch in range(epochs):
+    model.train()
+    for epoch in range(state.epoch, epochs):
         state.epoch = epoch
-        model.train()
         started = time.perf_counter()
-        total, count = 0.0, 0
-        for x in train_data.batches(epoch):
+        for cb in callbacks:
+            cb.on_epoch_begin(state)
+        # A resumed epoch starts after the batches already trained on; they are not read again
+        for x in train_data.batches(epoch, start=state.batch):
             # non_blocking lets the copy overlap compute when the batch sits in pinned memory
             x = x.to(device, non_blocking=True)
-            loss = loss_fn(model, x)
+            with _autocast(device):
+                loss = loss_fn(model, x)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise DivergenceError(
+                    f"the loss became {value} at step {state.step + 1} (epoch {epoch + 1}, batch "
+                    f"{state.batch + 1}); the learning rate "
+                    f"({optimizer.param_groups[0]['lr']:.3g}) is likely too high for this model, "
+                    "or the data hold extreme values: lower train.learning_rate or set "
+                    "train.grad_clip."
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            total += loss.item() * len(x)
-            count += len(x)
+            state.step += 1
+            state.batch += 1
+            state.loss_sum += value * len(x)
+            state.sample_count += len(x)
+            for cb in callbacks:
+                cb.on_batch_end(state, value)
+            if val is not None and val_every_steps and state.step % val_every_steps == 0:
+                step_logs = {
+                    "step": float(state.step),
+                    "val_loss": evaluate(model, val, loss_fn, device),
+                }
+                for cb in callbacks:
+                    cb.on_validation(state, step_logs)
         seconds = time.perf_counter() - started
 
-        # The epoch's record: what callbacks decide on and what metrics.csv will hold
+        # The epoch's record: what callbacks decide on and what metrics.csv holds
         logs = {
             "epoch": float(epoch + 1),
-            "train_loss": total / max(count, 1),
+            "train_loss": state.loss_sum / max(state.sample_count, 1),
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": seconds,
-            "samples_per_s": count / seconds if seconds > 0 else math.inf,
+            "samples_per_s": state.sample_count / seconds if seconds > 0 else math.inf,
         }
-        if val_data is not None and val_data.n_samples > 0:
-            logs["val_loss"] = evaluate(model, val_data, loss_fn, device)
+        if val is not None:
+            logs["val_loss"] = evaluate(model, val, loss_fn, device)
         state.history.append(logs)
-        if on_epoch is not None:
-            on_epoch(logs)
-
         for cb in callbacks:
             cb.on_epoch_end(state, logs)
+        state.batch, state.loss_sum, state.sample_count = 0, 0.0, 0
         if state.stop:
             break
 
     for cb in callbacks:
         cb.on_train_end(state)
+    model.eval()
     return state

@@ -1,0 +1,78 @@
+"""A run directory's model files: safetensors weights and a JSON description. No pickle.
+
+``RUN/model.safetensors`` holds every tensor of the model, the input scaling included;
+``RUN/model.json`` holds what is needed to rebuild it (kind, sample shape, estimator
+parameters). :func:`load` rebuilds an :class:`~aekit.Autoencoder` from the two.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.errors import AekitError
+
+FORMAT_VERSION = 1
+
+
+def save_model(ae: Any, out: Path) -> None:
+    """Write ``out/model.safetensors`` and ``out/model.json`` for a fitted estimator."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in ae.model_.state_dict().items()}
+    tmp = out / ".model.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    tmp.replace(out / "model.safetensors")
+    params = ae.get_params()
+    description = {
+        "format_version": FORMAT_VERSION,
+        "kind": "dense",
+        "sample_shape": list(ae.model_.sample_shape),
+        "n_features_in": int(ae.n_features_in_),
+        "params": {**params, "hidden": list(params["hidden"])},
+        "stop_reason": getattr(ae, "stop_reason_", None),
+    }
+    tmp = out / ".model.json.tmp"
+    tmp.write_text(json.dumps(description, indent=2) + "\n")
+    tmp.replace(out / "model.json")
+
+
+def load(run: str | Path) -> Any:
+    """Load the autoencoder a run saved, ready for ``transform`` and friends.
+
+    Examples
+    --------
+    >>> ae = aekit.load("runs/digits")  # doctest: +SKIP
+    >>> Z = ae.transform(X)  # doctest: +SKIP
+    """
+    from safetensors.torch import load_file
+
+    from aekit.estimator import Autoencoder
+    from aekit.models import DenseAutoencoder
+
+    run = Path(run)
+    description_path, weights_path = run / "model.json", run / "model.safetensors"
+    if not description_path.is_file() or not weights_path.is_file():
+        raise AekitError(
+            f"{run} holds no trained model (model.json and model.safetensors); train one with "
+            "'aekit train' or pass the run folder it wrote."
+        )
+    description = json.loads(description_path.read_text())
+    if description.get("format_version", 0) > FORMAT_VERSION:
+        raise AekitError(f"{description_path} was written by a newer aekit; upgrade aekit.")
+    params = dict(description["params"])
+    params["hidden"] = tuple(params["hidden"])
+    ae = Autoencoder(**params)
+    shape = tuple(description["sample_shape"])
+    channels = shape[-1]
+    model = DenseAutoencoder(
+        shape, ae.latent_dim, ae.hidden, ae.activation, np.zeros(channels), np.ones(channels)
+    )
+    model.load_state_dict(load_file(str(weights_path)))
+    ae.model_ = model.eval()
+    ae.n_features_in_ = description["n_features_in"]
+    ae.stop_reason_ = description.get("stop_reason")
+    return ae

@@ -1,0 +1,152 @@
+"""A training run on a store, as ``aekit train`` performs it: config in, run folder out.
+
+The run folder holds ``config.toml`` (resolved), ``metrics.csv``, ``checkpoints/`` (the last few
+and ``best.pt``), ``model.safetensors`` and ``model.json``, and ``tensorboard/`` when asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aekit.config import RunConfig, load_config, save_config
+from aekit.errors import AekitError, DivergenceError
+from aekit.training.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LRSchedule,
+    ReduceLROnPlateau,
+    TrainingState,
+)
+from aekit.training.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore
+from aekit.training.loop import train
+from aekit.training.progress import Progress, TensorBoard
+
+
+def estimator_for(config: RunConfig) -> Any:
+    """The estimator a config describes (its parameters are what ``model.json`` records)."""
+    from aekit.estimator import Autoencoder
+
+    t, m = config.train, config.model
+    return Autoencoder(
+        latent_dim=m.latent_dim,
+        hidden=tuple(m.hidden),
+        activation=m.activation,
+        epochs=t.epochs,
+        batch_size=config.data.batch_size,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        patience=max(1, t.early_stopping_patience),
+        random_state=t.seed,
+        device=t.device,
+    )
+
+
+def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Any:
+    """Train as ``config`` says, writing the run folder ``out``; return the fitted estimator.
+
+    With ``resume`` the run continues from the newest checkpoint in ``out/checkpoints``, exactly
+    where it stopped (same weights, optimiser, schedule, data order and position in the epoch).
+    """
+    from aekit.estimator import standardized_mse
+    from aekit.runs import save_model
+
+    if not config.data.store:
+        raise AekitError("no store to train on: give STORE or set data.store in the config.")
+    from aekit.data.store import open_store
+
+    ae = estimator_for(config)
+    fit = ae._prepare(open_store(config.data.store))
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "config.toml")
+    t = config.train
+
+    # Callbacks in the order they act at an epoch's end: decide, log, then checkpoint it all
+    has_val = fit.val_data.n_samples > 0
+    monitor = "val_loss" if has_val else "train_loss"
+    callbacks: list[Callback] = []
+    if t.early_stopping_patience:
+        callbacks.append(
+            EarlyStopping(monitor, patience=t.early_stopping_patience, min_delta=t.min_delta)
+        )
+    if t.schedule in ("cosine", "onecycle"):
+        callbacks.append(LRSchedule(t.schedule, t.learning_rate))
+    elif t.schedule == "plateau":
+        callbacks.append(ReduceLROnPlateau(monitor, t.plateau_factor, t.plateau_patience))
+    callbacks.append(CSVLogger(out / "metrics.csv", append=resume))
+    if config.log.tensorboard:
+        callbacks.append(TensorBoard(out / "tensorboard"))
+    checkpointer = Checkpointer(
+        out / "checkpoints",
+        list(callbacks),
+        config.model_dump(),
+        every_steps=config.checkpoint.every_steps,
+        keep_last=config.checkpoint.keep_last,
+        monitor=monitor,
+    )
+    progress = Progress(config.log.progress, config.log.every_seconds)
+
+    restore_from = None
+    if resume:
+        path = latest_checkpoint(out / "checkpoints")
+        if path is None:
+            raise AekitError(f"{out} has no checkpoint to resume from; start it without --resume.")
+        payload = load_checkpoint(path)
+
+        def restore_from(state: TrainingState) -> None:
+            restore(state, payload, checkpointer)
+
+    loss_fn = torch.compile(standardized_mse) if t.compile else standardized_mse
+    try:
+        state = train(
+            fit.model,
+            fit.optimizer,
+            loss_fn,
+            fit.train_data,
+            fit.val_data,
+            epochs=t.epochs,
+            device=fit.device,
+            callbacks=[*callbacks, checkpointer, progress],
+            grad_clip=t.grad_clip,
+            val_every_steps=t.val_every_steps,
+            resume=restore_from,
+        )
+    except DivergenceError as exc:
+        last = latest_checkpoint(out / "checkpoints")
+        where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        raise DivergenceError(f"{exc} Training stopped; {where}.") from exc
+    ae._finish(state)
+    save_model(ae, out)
+    return ae
+
+
+def resolve(
+    store: str | None,
+    out: Path,
+    config_file: str | None,
+    overrides: dict[str, Any],
+    sets: list[str],
+    resume: bool,
+    flags: dict[str, str] | None = None,
+) -> RunConfig:
+    """The configuration of a new run, or the saved one of a run to resume."""
+    saved = out / "config.toml"
+    if resume:
+        if store or config_file or overrides or sets:
+            raise AekitError(
+                "--resume continues a run with its saved config.toml; drop STORE and the other "
+                "options."
+            )
+        if not saved.is_file():
+            raise AekitError(f"{out} is not a run folder (no config.toml); check --out.")
+        return load_config(saved)
+    if saved.exists() or (out / "metrics.csv").exists():
+        raise AekitError(
+            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
+        )
+    if store:
+        overrides = {"data.store": store, **overrides}
+    return load_config(config_file, overrides, sets, flags)
