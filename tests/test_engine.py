@@ -293,3 +293,30 @@ def test_find_lr_suggests_a_rate_and_plots_the_range(store, tmp_path, capsys):
     suggested = float(out.split("suggested learning rate: ")[1].split()[0])
     assert 1e-5 < suggested < 1
     assert (tmp_path / "lr" / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tensorboard_events_and_validation_every_n_steps(store, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                str(store.path),
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "512",
+                "--set",
+                "log.tensorboard=true",
+                "--set",
+                "train.val_every_steps=10",
+            ]
+        )
+        == 0
+    )
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    out = capsys.readouterr().out
+    assert "step 10: val_loss" in out and "step 30: val_loss" in out
