@@ -22,7 +22,7 @@ def test_encoder_jacobians_of_a_linear_encoder_are_its_weights():
     model = DenseAutoencoder((4,), 2, (), "tanh", np.zeros(4), np.ones(4))
     X = np.random.default_rng(0).normal(size=(5, 4))
     J = encoder_jacobians(model, X)
-    weight = model.encoder[0].weight.detach().numpy()
+    weight = model.to_code.weight.detach().numpy()
     assert J.shape == (5, 2, 4)
     np.testing.assert_allclose(J, np.broadcast_to(weight, J.shape), rtol=1e-6)
 

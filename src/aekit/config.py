@@ -32,10 +32,16 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    kind: Literal["dense"] = "dense"
+    kind: Literal["dense", "conv", "vae"] = "dense"
     latent_dim: int = Field(2, ge=1)
     hidden: list[int] = Field(default_factory=lambda: [64])
+    conv_channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1)
     activation: Literal["tanh", "gelu", "relu", "elu", "silu", "leaky_relu"] = "tanh"
+    loss: Literal["auto", "mse", "bce"] = "auto"
+    noise: str = Field("", description="e.g. gaussian:0.3, mask:0.25, saltpepper:0.1")
+    sparsity: str = Field("", description="e.g. l1:1e-4 or kl:0.05:1e-3")
+    beta: float = Field(1.0, ge=0)
+    kl_warmup: int = Field(10, ge=0, description="epochs of KL warm-up (vae)")
 
 
 class TrainConfig(_Section):

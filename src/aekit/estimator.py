@@ -12,12 +12,13 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import objectives
 from aekit.data.arrays import ArrayBatches
 from aekit.data.stats import RunningStats
-from aekit.models import ACTIVATIONS, DenseAutoencoder
+from aekit.errors import AekitError
+from aekit.models import ACTIVATIONS, KINDS, AutoencoderModule, build_model
+from aekit.objectives import Noise, Objective, Sparsity
 from aekit.training import Callback, EarlyStopping, TrainingState, train
 from aekit.training.progress import Progress
 
@@ -48,6 +49,17 @@ def _check_real(
         raise _fail(name, f"a float in the range {bounds}", value)
 
 
+def _check_widths(name: str, value: Any, *, allow_empty: bool) -> None:
+    ok = not isinstance(value, (str, bytes)) and isinstance(value, Sequence)
+    ok = ok and (allow_empty or len(value) > 0)
+    ok = ok and all(
+        isinstance(w, numbers.Integral) and not isinstance(w, bool) and int(w) >= 1 for w in value
+    )
+    if not ok:
+        empty = " (empty for none)" if allow_empty else ", at least one"
+        raise _fail(name, f"a sequence of ints >= 1{empty}", value)
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -70,9 +82,26 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     ----------
     latent_dim : int, default=2
         Size of the code (the dimensionality of ``transform``'s output).
+    kind : {'dense', 'conv', 'vae'}, default='dense'
+        ``conv`` needs images, shape (n, height, width[, channels]); ``vae`` is variational,
+        convolutional for images and dense for tables.
     hidden : sequence of int, default=(64,)
-        Widths of the encoder's hidden layers; the decoder mirrors them. ``()`` for none, which
-        makes a linear autoencoder.
+        Widths of the encoder's hidden layers (dense bodies); the decoder mirrors them. ``()``
+        for none, which makes a linear autoencoder.
+    conv_channels : sequence of int, default=(32, 64)
+        Channels of the strided convolutions (conv bodies), each halving height and width.
+    loss : {'auto', 'mse', 'bce'}, default='auto'
+        ``mse`` in standardised units; ``bce`` for intensities in [0, 1] (sigmoid output);
+        ``auto`` takes ``bce`` when the training data lie in [0, 1] and ``mse`` otherwise.
+    noise : str or None, default=None
+        Denoising: corrupt inputs while training, against clean targets. ``gaussian:S`` (S times
+        each feature's range), ``mask:P`` or ``saltpepper:P`` (a share P of the values).
+    sparsity : str or None, default=None
+        A penalty on the code: ``l1:WEIGHT`` or ``kl:TARGET:WEIGHT``.
+    beta : float, default=1.0
+        Weight of the KL term of a variational model (beta-VAE).
+    kl_warmup : int, default=10
+        Epochs over which the KL weight ramps from 0 to ``beta``.
     activation : {'tanh', 'gelu', 'relu', 'elu', 'silu', 'leaky_relu'}, default='tanh'
         Nonlinearity between hidden layers.
     epochs : int, default=300
@@ -122,7 +151,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         latent_dim: int = 2,
+        kind: str = "dense",
         hidden: Sequence[int] = (64,),
+        conv_channels: Sequence[int] = (32, 64),
         activation: str = "tanh",
         epochs: int = 300,
         batch_size: int = 32,
@@ -133,9 +164,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
         verbose: int = 0,
+        loss: str = "auto",
+        noise: str | None = None,
+        sparsity: str | None = None,
+        beta: float = 1.0,
+        kl_warmup: int = 10,
     ) -> None:
         self.latent_dim = latent_dim
+        self.kind = kind
         self.hidden = hidden
+        self.conv_channels = conv_channels
         self.activation = activation
         self.epochs = epochs
         self.batch_size = batch_size
@@ -146,16 +184,18 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.loss = loss
+        self.noise = noise
+        self.sparsity = sparsity
+        self.beta = beta
+        self.kl_warmup = kl_warmup
 
     def _validate_params(self) -> None:
         _check_int("latent_dim", self.latent_dim, 1)
-        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, Sequence):
-            raise _fail(
-                "hidden", "a sequence of ints >= 1 (empty for no hidden layer)", self.hidden
-            )
-        for width in self.hidden:
-            if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
-                raise _fail("hidden", "a sequence of ints >= 1", self.hidden)
+        if self.kind not in KINDS:
+            raise _fail("kind", f"one of {list(KINDS)}", self.kind)
+        _check_widths("hidden", self.hidden, allow_empty=True)
+        _check_widths("conv_channels", self.conv_channels, allow_empty=False)
         if self.activation not in ACTIVATIONS:
             raise _fail("activation", f"one of {sorted(ACTIVATIONS)}", self.activation)
         _check_int("epochs", self.epochs, 1)
@@ -169,16 +209,32 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         if self.device not in ("auto", "cpu", "cuda"):
             raise _fail("device", "one of 'auto', 'cpu', 'cuda'", self.device)
         _check_int("verbose", self.verbose, 0)
+        if self.loss not in ("auto", "mse", "bce"):
+            raise _fail("loss", "one of 'auto', 'mse', 'bce'", self.loss)
+        self._settings()
+        _check_real("beta", self.beta, 0, np.inf, low_open=False, high_open=True)
+        _check_int("kl_warmup", self.kl_warmup, 0)
+
+    def _settings(self) -> tuple[Noise | None, Sparsity | None]:
+        parsed = []
+        for name, parse in (("noise", Noise.parse), ("sparsity", Sparsity.parse)):
+            value = getattr(self, name)
+            try:
+                parsed.append(None if value is None else parse(str(value)))
+            except ValueError as exc:
+                raise _fail(name, f"None or a string ({exc})", value) from None
+        return parsed[0], parsed[1]  # type: ignore[return-value]
 
     def fit(self, X: Any, y: Any = None, *, callbacks: Sequence[Callback] = ()) -> Autoencoder:
         """Fit the autoencoder; ``y`` is ignored.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame, or Store
-            Raw units. An in-memory array is split by ``validation_fraction``; a store (or the
-            path of one) streams from disk with its own train/validation split and statistics,
-            in memory bounded by ``batch_size``, whatever its size.
+        X : array-like, DataFrame, or Store
+            Raw units: (n_samples, n_features) for tables, (n, height, width[, channels]) for
+            images. An in-memory array is split by ``validation_fraction``; a store (or the
+            path of one) streams from disk with its own split and statistics, in memory bounded
+            by ``batch_size``, whatever its size.
         callbacks : sequence of Callback
             Extra callbacks for the training loop (e.g. a ``CSVLogger``).
         """
@@ -187,12 +243,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         state = train(
             fit.model,
             fit.optimizer,
-            standardized_mse,
+            fit.objective,
             fit.train_data,
             fit.val_data,
             epochs=self.epochs,
             device=fit.device,
             callbacks=[
+                *fit.callbacks,
                 EarlyStopping(monitor=monitor, patience=self.patience),
                 *([Progress("auto")] if self.verbose else []),
                 *callbacks,
@@ -201,19 +258,39 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self._finish(state)
 
     def _prepare(self, X: Any) -> _Fit:
-        """Validate, pick the device, build the batch sources, the model and the optimiser."""
+        """Validate, pick the device, build the batch sources, the model, the objective and the
+        optimiser."""
         self._validate_params()
+        noise, sparsity = self._settings()
         device = _resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if _is_store(X):
             train_data, val_data, stats, sample_shape = self._store_sources(X, seed, device)
         else:
             train_data, val_data, stats, sample_shape = self._array_sources(X, seed)
+        self.sample_shape_ = tuple(sample_shape)
+        self.loss_ = self._pick_loss(stats)
         self.model_ = self._build_model(sample_shape, stats, seed).to(device)
+        objective = Objective(noise, sparsity, self.beta)
+        callbacks: list[Callback] = []
+        if self.kind == "vae" and self.kl_warmup:
+            callbacks.append(KLWarmup(objective, self.kl_warmup))
         optimizer = torch.optim.AdamW(
             self.model_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        return _Fit(self.model_, optimizer, train_data, val_data, device)
+        return _Fit(self.model_, optimizer, objective, train_data, val_data, device, callbacks)
+
+    def _pick_loss(self, stats: dict[str, Any]) -> str:
+        bounded = float(np.min(stats["min"])) >= 0 and float(np.max(stats["max"])) <= 1
+        if self.loss == "bce" and not bounded:
+            raise ValueError(
+                "The 'loss' parameter of Autoencoder is 'bce', which needs data in [0, 1]; the "
+                f"training data range over [{np.min(stats['min']):g}, {np.max(stats['max']):g}]."
+                " Scale them to [0, 1] or use loss='mse'."
+            )
+        if self.loss == "auto":
+            return "bce" if bounded else "mse"
+        return str(self.loss)
 
     def _finish(self, state: TrainingState) -> Autoencoder:
         self.model_.eval()
@@ -222,21 +299,40 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_iter_ = len(state.history)
         return self
 
-    def _array_sources(self, X: Any, seed: int) -> tuple[Any, Any, RunningStats, tuple[int, ...]]:
-        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+    def _array_sources(self, X: Any, seed: int) -> tuple[Any, Any, dict[str, Any], tuple[int, ...]]:
+        X = self._check_X(X, reset=True)
         # Hold out a validation split; the order of both is fixed by the seed
         rows = np.random.default_rng(seed).permutation(len(X))
         n_val = min(round(self.validation_fraction * len(X)), len(X) - 1)
         val_rows, train_rows = rows[:n_val], rows[n_val:]
-        stats = RunningStats(X.shape[1])
+        stats = RunningStats(X.shape[-1])
         stats.update(X[train_rows])
         train_data = ArrayBatches(X, train_rows, self.batch_size, seed)
         val_data = ArrayBatches(X, val_rows, _INFERENCE_BATCH, seed, shuffle=False)
-        return train_data, val_data, stats, (X.shape[1],)
+        return train_data, val_data, stats.to_dict(), tuple(X.shape[1:])
+
+    def _check_X(self, X: Any, *, reset: bool) -> np.ndarray:
+        """Tables through scikit-learn's checks; images (3-D or 4-D arrays) as (n, H, W, C)."""
+        if getattr(X, "ndim", 2) in (3, 4):
+            X = check_array(
+                X, dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1
+            )
+            X = X[..., None] if X.ndim == 3 else X
+            if reset:
+                self.n_features_in_ = int(np.prod(X.shape[1:]))
+            elif X.shape[1:] != getattr(self, "sample_shape_", X.shape[1:]):
+                raise ValueError(
+                    f"X has samples of shape {X.shape[1:]}, but Autoencoder was fitted on "
+                    f"samples of shape {self.sample_shape_}."
+                )
+            return X
+        return validate_data(
+            self, X, dtype=np.float32, reset=reset, ensure_min_samples=2 if reset else 1
+        )
 
     def _store_sources(
         self, X: Any, seed: int, device: torch.device
-    ) -> tuple[Any, Any, Any, tuple[int, ...]]:
+    ) -> tuple[Any, Any, dict[str, Any], tuple[int, ...]]:
         from aekit.data.store import Store, open_store
         from aekit.data.stream import StoreBatches
 
@@ -253,26 +349,33 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return train_data, val_data, store.stats, tuple(store.sample_shape)
 
     def _build_model(
-        self, sample_shape: tuple[int, ...], stats: Any, seed: int
-    ) -> DenseAutoencoder:
-        stats = stats if isinstance(stats, dict) else {"mean": stats.mean, "std": stats.std}
+        self, sample_shape: tuple[int, ...], stats: dict[str, Any], seed: int
+    ) -> AutoencoderModule:
         # fork_rng keeps the caller's global torch RNG untouched while seeding the init
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return DenseAutoencoder(
-                sample_shape=sample_shape,
-                latent_dim=self.latent_dim,
-                hidden=tuple(self.hidden),
-                activation=self.activation,
-                mean=np.asarray(stats["mean"]),
-                std=np.asarray(stats["std"]),
-            )
+            try:
+                return build_model(
+                    self.kind,
+                    sample_shape,
+                    self.latent_dim,
+                    hidden=tuple(self.hidden),
+                    conv_channels=tuple(self.conv_channels),
+                    activation=self.activation,
+                    mean=np.asarray(stats["mean"]),
+                    std=np.asarray(stats["std"]),
+                    low=np.asarray(stats["min"]),
+                    high=np.asarray(stats["max"]),
+                    output="bernoulli" if self.loss_ == "bce" else "standardized",
+                )
+            except AekitError as exc:
+                raise ValueError(str(exc)) from None
 
     def _map(self, X: Any, fn: Any, *, check_features: bool = True) -> np.ndarray:
         """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array."""
         check_is_fitted(self, "model_")
         if check_features:
-            X = validate_data(self, X, dtype=np.float32, reset=False)
+            X = self._check_X(X, reset=False)
         else:
             X = np.asarray(X, dtype=np.float32)
         device = next(self.model_.parameters()).device
@@ -280,11 +383,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         with torch.no_grad():
             for start in range(0, len(X), _INFERENCE_BATCH):
                 batch = torch.from_numpy(X[start : start + _INFERENCE_BATCH]).to(device)
-                out.append(fn(batch).cpu().numpy())
+                out.append(fn(batch).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32, copy=False)
 
     def transform(self, X: Any) -> np.ndarray:
-        """Encode ``X`` (raw units) to the latent space, shape (n_samples, latent_dim)."""
+        """Encode ``X`` (raw units) to the latent space (the mean code for a VAE)."""
         return self._map(X, self.model_.encode)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
@@ -299,16 +402,24 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self._map(Z, self.model_.decode, check_features=False)
 
     def reconstruction_error(self, X: Any) -> np.ndarray:
-        """Per-sample mean squared reconstruction error in standardised units."""
-
-        def error(x: torch.Tensor) -> torch.Tensor:
-            return objectives.reconstruction_error(*_standardized_pair(self.model_, x))
-
-        return self._map(X, error)
+        """Per-sample training objective without corruption: mean squared error in standardised
+        units (or binary cross-entropy), the negative ELBO for a VAE."""
+        objective = Objective(None, None, self.beta)
+        return self._map(X, lambda x: objective.per_sample(self.model_, x))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality score, higher means more normal: the negative reconstruction error."""
         return -self.reconstruction_error(X)
+
+    def sample(self, n_samples: int = 1, random_state: int | None = None) -> np.ndarray:
+        """Draw samples from a variational model: codes from N(0, I), decoded to raw units."""
+        check_is_fitted(self, "model_")
+        if not self.model_.variational:
+            raise ValueError("sample needs a generative model: fit with kind='vae'.")
+        _check_int("n_samples", n_samples, 1)
+        generator = torch.Generator().manual_seed(0 if random_state is None else random_state)
+        z = torch.randn(n_samples, self.latent_dim, generator=generator)
+        return self._map(z.numpy(), self.model_.decode, check_features=False)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -320,11 +431,34 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
 @dataclass
 class _Fit:
-    model: DenseAutoencoder
+    model: AutoencoderModule
     optimizer: torch.optim.Optimizer
+    objective: Objective
     train_data: Any
     val_data: Any
     device: torch.device
+    callbacks: list[Callback]
+
+
+class KLWarmup(Callback):
+    """Ramps a variational model's KL weight from 0 to 1 over the first ``epochs`` epochs.
+
+    The weight is a function of the step alone, so a resumed run ramps exactly as before.
+    """
+
+    def __init__(self, objective: Objective, epochs: int) -> None:
+        self.objective = objective
+        self.epochs = epochs
+
+    def _set(self, state: TrainingState) -> None:
+        total = max(1, self.epochs * state.steps_per_epoch)
+        self.objective.kl_weight = min(1.0, state.step / total)
+
+    def on_epoch_begin(self, state: TrainingState) -> None:
+        self._set(state)
+
+    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+        self._set(state)
 
 
 def _is_store(X: Any) -> bool:
@@ -333,14 +467,3 @@ def _is_store(X: Any) -> bool:
     if isinstance(X, Store):
         return True
     return isinstance(X, (str, Path)) and (Path(X) / "zarr.json").is_file()
-
-
-def _standardized_pair(model: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(reconstruction, target), both in standardised units."""
-    x_std = model.scaler(x)
-    return model.decode_normalized(model.encode_normalized(x_std)), x_std
-
-
-def standardized_mse(model: Any, x: torch.Tensor) -> torch.Tensor:
-    """The training loss: mean squared error in standardised units."""
-    return objectives.mse(*_standardized_pair(model, x))

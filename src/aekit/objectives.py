@@ -1,8 +1,19 @@
-"""Loss terms as pure functions of tensors."""
+"""Loss terms as pure functions of tensors, and the objective that combines them.
+
+Denoising and sparsity are settings of the objective, not model classes: any kind can be
+trained on corrupted inputs against clean targets, or with a penalty on its code.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
+import torch.nn.functional as F
+
+NOISE_KINDS = ("gaussian", "mask", "saltpepper")
+SPARSITY_KINDS = ("l1", "kl")
 
 
 def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -13,3 +24,128 @@ def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Batch mean squared error, the loss for standardised data."""
     return reconstruction_error(x_hat, x).mean()
+
+
+def bernoulli_error(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean binary cross-entropy of intensities in [0, 1]. (B, ...) -> (B,)"""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).mean(1)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions. -> (B,)"""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
+
+
+def kl_sparsity(code: torch.Tensor, target: float) -> torch.Tensor:
+    """Sum over code units of KL(target || mean activation), activations squashed to (0, 1)."""
+    rho = torch.sigmoid(code).mean(dim=0).clamp(1e-6, 1 - 1e-6)  # (L,)
+    return (
+        target * torch.log(target / rho) + (1 - target) * torch.log((1 - target) / (1 - rho))
+    ).sum()
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Input corruption for denoising: ``gaussian:S`` adds noise of standard deviation S times
+    each feature's range; ``mask:P`` replaces a share P of values by the feature's mean;
+    ``saltpepper:P`` sets a share P to the feature's minimum or maximum."""
+
+    kind: str
+    level: float
+
+    @classmethod
+    def parse(cls, spec: str) -> Noise:
+        kind, _, level = spec.partition(":")
+        try:
+            value = float(level)
+        except ValueError:
+            value = -1.0
+        if kind not in NOISE_KINDS or value < 0 or (kind != "gaussian" and value > 1):
+            raise ValueError(f"noise is KIND:LEVEL with KIND one of {', '.join(NOISE_KINDS)}")
+        return cls(kind, value)
+
+    def apply(self, x_std: torch.Tensor, scaler: Any) -> torch.Tensor:
+        """Corrupt standardised inputs; the scaler says where min, max and range lie."""
+        if self.kind == "gaussian":
+            sigma = self.level * (scaler.high - scaler.low) / scaler.std
+            return x_std + torch.randn_like(x_std) * sigma
+        hit = torch.rand_like(x_std) < self.level
+        if self.kind == "mask":
+            return x_std.masked_fill(hit, 0.0)
+        low, high = scaler(scaler.low), scaler(scaler.high)
+        salt = torch.rand_like(x_std) < 0.5
+        return torch.where(hit, torch.where(salt, high, low), x_std)
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    """A penalty on the code: ``l1:W`` adds W times the mean absolute activation; ``kl:R:W``
+    adds W times the KL divergence of the units' mean (sigmoid) activation from target R."""
+
+    kind: str
+    weight: float
+    target: float = 0.05
+
+    @classmethod
+    def parse(cls, spec: str) -> Sparsity:
+        parts = spec.split(":")
+        try:
+            numbers = [float(p) for p in parts[1:]]
+        except ValueError:
+            numbers = []
+        if parts[0] == "l1" and len(numbers) == 1 and numbers[0] >= 0:
+            return cls("l1", numbers[0])
+        if parts[0] == "kl" and len(numbers) == 2 and 0 < numbers[0] < 1 and numbers[1] >= 0:
+            return cls("kl", numbers[1], numbers[0])
+        raise ValueError("sparsity is l1:WEIGHT or kl:TARGET:WEIGHT")
+
+    def penalty(self, code: torch.Tensor) -> torch.Tensor:
+        if self.kind == "l1":
+            return self.weight * code.abs().mean()
+        return self.weight * kl_sparsity(code, self.target)
+
+
+class Objective:
+    """The training loss of a model: reconstruction, plus KL for a variational model, plus the
+    sparsity penalty; inputs corrupted while training when a noise is set.
+
+    Plain autoencoders: mean over features of the squared error (standardised units) or of the
+    binary cross-entropy. Variational ones: the negative ELBO per sample, reconstruction summed
+    over features (Gaussian with unit variance in standardised units, or Bernoulli) plus
+    ``beta * kl_weight`` times the KL term; ``kl_weight`` ramps up during warm-up and is 1 when
+    evaluating.
+    """
+
+    def __init__(
+        self, noise: Noise | None = None, sparsity: Sparsity | None = None, beta: float = 1.0
+    ) -> None:
+        self.noise = noise
+        self.sparsity = sparsity
+        self.beta = beta
+        self.kl_weight = 1.0
+
+    def per_sample(self, model: Any, x: torch.Tensor) -> torch.Tensor:
+        x_std = model.scaler(x)
+        target = x.to(x_std.dtype) if model.output == "bernoulli" else x_std
+        inputs = self.noise.apply(x_std, model.scaler) if self.noise and model.training else x_std
+        mu, logvar = model.encode_distribution(inputs)
+        code = mu
+        if model.variational and model.training:
+            code = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
+        out = model.decode_normalized(code)
+        if model.output == "bernoulli":
+            error = F.binary_cross_entropy_with_logits(out, target, reduction="none").flatten(1)
+        else:
+            error = (out - target).pow(2).flatten(1)
+        if model.variational:
+            recon = error.sum(1) if model.output == "bernoulli" else 0.5 * error.sum(1)
+            weight = self.kl_weight if model.training else 1.0
+            loss = recon + self.beta * weight * kl_divergence(mu, logvar)
+        else:
+            loss = error.mean(1)
+        if self.sparsity is not None:
+            loss = loss + self.sparsity.penalty(mu)
+        return loss
+
+    def __call__(self, model: Any, x: torch.Tensor) -> torch.Tensor:
+        return self.per_sample(model, x).mean()

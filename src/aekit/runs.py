@@ -29,10 +29,15 @@ def save_model(ae: Any, out: Path) -> None:
     params = ae.get_params()
     description = {
         "format_version": FORMAT_VERSION,
-        "kind": "dense",
+        "kind": ae.kind,
+        "output": ae.model_.output,
         "sample_shape": list(ae.model_.sample_shape),
         "n_features_in": int(ae.n_features_in_),
-        "params": {**params, "hidden": list(params["hidden"])},
+        "params": {
+            **params,
+            "hidden": list(params["hidden"]),
+            "conv_channels": list(params["conv_channels"]),
+        },
         "stop_reason": getattr(ae, "stop_reason_", None),
     }
     tmp = out / ".model.json.tmp"
@@ -51,7 +56,7 @@ def load(run: str | Path) -> Any:
     from safetensors.torch import load_file
 
     from aekit.estimator import Autoencoder
-    from aekit.models import DenseAutoencoder
+    from aekit.models import build_model
 
     run = Path(run)
     description_path, weights_path = run / "model.json", run / "model.safetensors"
@@ -65,14 +70,25 @@ def load(run: str | Path) -> Any:
         raise AekitError(f"{description_path} was written by a newer aekit; upgrade aekit.")
     params = dict(description["params"])
     params["hidden"] = tuple(params["hidden"])
+    params["conv_channels"] = tuple(params["conv_channels"])
     ae = Autoencoder(**params)
     shape = tuple(description["sample_shape"])
-    channels = shape[-1]
-    model = DenseAutoencoder(
-        shape, ae.latent_dim, ae.hidden, ae.activation, np.zeros(channels), np.ones(channels)
+    zeros = np.zeros(shape[-1])  # placeholders: the saved buffers replace them
+    model = build_model(
+        ae.kind,
+        shape,
+        ae.latent_dim,
+        hidden=ae.hidden,
+        conv_channels=ae.conv_channels,
+        activation=ae.activation,
+        mean=zeros,
+        std=zeros + 1,
+        output=description["output"],
     )
     model.load_state_dict(load_file(str(weights_path)))
     ae.model_ = model.eval()
+    ae.sample_shape_ = shape
+    ae.loss_ = "bce" if description["output"] == "bernoulli" else "mse"
     ae.n_features_in_ = description["n_features_in"]
     ae.stop_reason_ = description.get("stop_reason")
     return ae

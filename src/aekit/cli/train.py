@@ -22,6 +22,11 @@ FLAGS = {
     "hidden": "model.hidden",
     "activation": "model.activation",
     "kind": "model.kind",
+    "conv_channels": "model.conv_channels",
+    "noise": "model.noise",
+    "sparsity": "model.sparsity",
+    "beta": "model.beta",
+    "loss": "model.loss",
     "batch_size": "data.batch_size",
     "epochs": "train.epochs",
     "learning_rate": "train.learning_rate",
@@ -74,7 +79,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run a learning-rate range test, plot it and suggest a rate",
     )
-    parser.add_argument("--kind", choices=("dense",))
+    parser.add_argument("--kind", choices=("dense", "conv", "vae"))
+    parser.add_argument("--conv-channels", type=parse_hidden, help="e.g. 32,64 (conv, vae)")
+    parser.add_argument("--noise", help="denoising: gaussian:0.3, mask:0.25 or saltpepper:0.1")
+    parser.add_argument("--sparsity", help="code penalty: l1:1e-4 or kl:0.05:1e-3")
+    parser.add_argument("--beta", type=float, help="KL weight of a vae (default 1)")
+    parser.add_argument("--loss", choices=("auto", "mse", "bce"))
     parser.add_argument("--latent-dim", type=int)
     parser.add_argument("--hidden", type=parse_hidden, help="e.g. 512,256 or none")
     parser.add_argument("--activation")
@@ -105,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     ae = run_training(config, out, resume=args.resume)
     last = ae.history_[-1]
     if not args.quiet:
+        print(f"loss: {ae.loss_} (model.loss = {config.model.loss})")
         print(
             f"trained {len(ae.history_)} epochs ({ae.stop_reason_}); "
             f"val_loss {last.get('val_loss', float('nan')):.4g}; wrote {out}"
@@ -116,7 +127,6 @@ def _find_lr(args: argparse.Namespace, out: Path, overrides: dict[str, Any]) -> 
     from aekit.analysis.plots import LRRangeDisplay, save_figure
     from aekit.config import load_config
     from aekit.data.store import open_store
-    from aekit.estimator import standardized_mse
     from aekit.training.lr_finder import find_lr
     from aekit.training.run import estimator_for
 
@@ -124,7 +134,7 @@ def _find_lr(args: argparse.Namespace, out: Path, overrides: dict[str, Any]) -> 
         overrides = {"data.store": args.store, **overrides}
     config = load_config(args.config, overrides, args.set)
     fit = estimator_for(config)._prepare(open_store(config.data.store))
-    result = find_lr(fit.model, fit.optimizer, standardized_mse, fit.train_data, fit.device)
+    result = find_lr(fit.model, fit.optimizer, fit.objective, fit.train_data, fit.device)
     out.mkdir(parents=True, exist_ok=True)
     path = save_figure(
         LRRangeDisplay(result.lrs, result.losses, result.suggestion).plot().figure_,

@@ -18,16 +18,30 @@ class Standardizer(nn.Module):
     ----------
     mean, std : array-like of shape (n_features,)
         Statistics of the training data in raw units. Constant features (std ~ 0) keep std = 1.
+    low, high : array-like of shape (n_features,), optional
+        The data's minimum and maximum, for corruption noise (default: mean -/+ std).
     """
 
     mean: torch.Tensor
     std: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+    def __init__(
+        self,
+        mean: np.ndarray,
+        std: np.ndarray,
+        low: np.ndarray | None = None,
+        high: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         std = np.where(np.asarray(std) > _MIN_STD, std, 1.0)
-        self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        mean = np.asarray(mean)
+        # The data's range, in raw units: what corruption noise is measured against
+        low = mean - std if low is None else np.asarray(low)
+        high = mean + std if high is None else np.asarray(high)
+        for name, value in (("mean", mean), ("std", std), ("low", low), ("high", high)):
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Casting here lets callers hand over uint8 or float64 batches and normalise on the device.

@@ -33,7 +33,14 @@ def estimator_for(config: RunConfig) -> Any:
     t, m = config.train, config.model
     return Autoencoder(
         latent_dim=m.latent_dim,
+        kind=m.kind,
         hidden=tuple(m.hidden),
+        conv_channels=tuple(m.conv_channels),
+        loss=m.loss,
+        noise=m.noise or None,
+        sparsity=m.sparsity or None,
+        beta=m.beta,
+        kl_warmup=m.kl_warmup,
         activation=m.activation,
         epochs=t.epochs,
         batch_size=config.data.batch_size,
@@ -51,7 +58,6 @@ def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Any:
     With ``resume`` the run continues from the newest checkpoint in ``out/checkpoints``, exactly
     where it stopped (same weights, optimiser, schedule, data order and position in the epoch).
     """
-    from aekit.estimator import standardized_mse
     from aekit.runs import save_model
 
     if not config.data.store:
@@ -59,7 +65,10 @@ def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Any:
     from aekit.data.store import open_store
 
     ae = estimator_for(config)
-    fit = ae._prepare(open_store(config.data.store))
+    try:
+        fit = ae._prepare(open_store(config.data.store))
+    except ValueError as exc:  # the estimator names its parameter: say the config key
+        raise AekitError(str(exc).replace("parameter of Autoencoder", "setting (model.*)")) from exc
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.toml")
     t = config.train
@@ -67,7 +76,7 @@ def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Any:
     # Callbacks in the order they act at an epoch's end: decide, log, then checkpoint it all
     has_val = fit.val_data.n_samples > 0
     monitor = "val_loss" if has_val else "train_loss"
-    callbacks: list[Callback] = []
+    callbacks: list[Callback] = list(fit.callbacks)
     if t.early_stopping_patience:
         callbacks.append(
             EarlyStopping(monitor, patience=t.early_stopping_patience, min_delta=t.min_delta)
@@ -99,7 +108,7 @@ def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Any:
         def restore_from(state: TrainingState) -> None:
             restore(state, payload, checkpointer)
 
-    loss_fn = torch.compile(standardized_mse) if t.compile else standardized_mse
+    loss_fn = torch.compile(fit.objective) if t.compile else fit.objective
     try:
         state = train(
             fit.model,
