@@ -83,7 +83,7 @@ def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
             ["train", "{store}", "--out", "{tmp}/r", "--latent-dim", "0"],
             "--latent-dim: 'model.latent_dim' should be greater than or equal to 1; got 0.",
         ),
-        (["train", "{store}", "--out", "{tmp}/r", "--hidden", "3,x"], "--hidden takes"),
+        (["train", "{store}", "--out", "{tmp}/r", "--hidden", "3,x"], "widths are comma-separated"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, args, message):

@@ -145,7 +145,7 @@ def test_divergence_stops_with_exit_3_naming_the_step_and_keeps_the_last_good_ch
             "256",
             "--quiet",
             "--set",
-            "checkpoint.every_steps=2",
+            "checkpoint.every_steps=1",
         ],
         capture_output=True,
         text=True,

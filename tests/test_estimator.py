@@ -112,7 +112,10 @@ def test_works_inside_a_pipeline_and_clones(blobs):
         ({"latent_dim": 2.5}, "'latent_dim' parameter of Autoencoder must be an int >= 1. Got 2.5"),
         ({"hidden": "64"}, "The 'hidden' parameter of Autoencoder must be a sequence of ints"),
         ({"hidden": (64, 0)}, "The 'hidden' parameter of Autoencoder must be a sequence of ints"),
-        ({"activation": "sigmoid"}, "The 'activation' parameter of Autoencoder must be one of"),
+        (
+            {"activation": "sigmoid"},
+            "The 'activation' parameter of Autoencoder must be 'auto' or one of",
+        ),
         ({"epochs": 0}, "The 'epochs' parameter of Autoencoder must be an int >= 1. Got 0"),
         ({"batch_size": -1}, "The 'batch_size' parameter of Autoencoder must be an int >= 1."),
         (

@@ -34,9 +34,9 @@ class DataConfig(_Section):
 class ModelConfig(_Section):
     kind: Literal["dense", "conv", "vae"] = "dense"
     latent_dim: int = Field(2, ge=1)
-    hidden: list[int] = Field(default_factory=lambda: [64])
+    hidden: list[int] | Literal["auto"] = "auto"
     conv_channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1)
-    activation: Literal["tanh", "gelu", "relu", "elu", "silu", "leaky_relu"] = "tanh"
+    activation: Literal["auto", "gelu", "tanh", "relu", "elu", "silu", "leaky_relu"] = "auto"
     loss: Literal["auto", "mse", "bce"] = "auto"
     noise: str = Field("", description="e.g. gaussian:0.3, mask:0.25, saltpepper:0.1")
     sparsity: str = Field("", description="e.g. l1:1e-4 or kl:0.05:1e-3")
@@ -47,7 +47,7 @@ class ModelConfig(_Section):
 class TrainConfig(_Section):
     epochs: int = Field(100, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
+    weight_decay: float = Field(1e-2, ge=0)
     grad_clip: float = Field(0.0, ge=0, description="max gradient norm; 0 for none")
     schedule: Literal["constant", "cosine", "onecycle", "plateau"] = "constant"
     plateau_factor: float = Field(0.5, gt=0, lt=1)
@@ -123,7 +123,10 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _explain(error: ValidationError, origin: str, flags: dict[str, str]) -> AekitError:
     first = error.errors()[0]
-    key = ".".join(str(p) for p in first["loc"])
+    # A union type adds its member's name ("list[int]") to the location: keep the field path
+    path = [str(p) for p in first["loc"]]
+    path = path[: next((i for i, p in enumerate(path) if "[" in p), len(path))]
+    key = ".".join(path)
     origin = flags.get(key, origin)
     if first["type"] == "extra_forbidden":
         section = first["loc"][0] if len(first["loc"]) > 1 else None

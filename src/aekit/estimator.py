@@ -56,7 +56,7 @@ def _check_widths(name: str, value: Any, *, allow_empty: bool) -> None:
         isinstance(w, numbers.Integral) and not isinstance(w, bool) and int(w) >= 1 for w in value
     )
     if not ok:
-        empty = " (empty for none)" if allow_empty else ", at least one"
+        empty = " (empty for none) or 'auto'" if allow_empty else ", at least one"
         raise _fail(name, f"a sequence of ints >= 1{empty}", value)
 
 
@@ -85,9 +85,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     kind : {'dense', 'conv', 'vae'}, default='dense'
         ``conv`` needs images, shape (n, height, width[, channels]); ``vae`` is variational,
         convolutional for images and dense for tables.
-    hidden : sequence of int, default=(64,)
-        Widths of the encoder's hidden layers (dense bodies); the decoder mirrors them. ``()``
-        for none, which makes a linear autoencoder.
+    hidden : sequence of int or 'auto', default='auto'
+        Widths of the encoder's dense hidden layers (after the convolutions for conv bodies);
+        the decoder mirrors them. ``()`` for none (a dense one is then a linear autoencoder).
+        ``auto``: (64,) for inputs of at most 32 features, (512, 256) for larger ones, (128,)
+        after convolutions.
     conv_channels : sequence of int, default=(32, 64)
         Channels of the strided convolutions (conv bodies), each halving height and width.
     loss : {'auto', 'mse', 'bce'}, default='auto'
@@ -102,14 +104,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Weight of the KL term of a variational model (beta-VAE).
     kl_warmup : int, default=10
         Epochs over which the KL weight ramps from 0 to ``beta``.
-    activation : {'tanh', 'gelu', 'relu', 'elu', 'silu', 'leaky_relu'}, default='tanh'
-        Nonlinearity between hidden layers.
+    activation : {'auto', 'gelu', 'tanh', 'relu', 'elu', 'silu', 'leaky_relu'}, default='auto'
+        Nonlinearity between hidden layers. ``auto``: tanh for inputs of at most 32 features
+        (small tables, where its smoothness gave steadier codes), GELU otherwise.
     epochs : int, default=300
         Maximum number of passes over the training data.
     batch_size : int, default=32
     learning_rate : float, default=1e-3
         Learning rate of the AdamW optimiser.
-    weight_decay : float, default=1e-4
+    weight_decay : float, default=1e-2
         Decoupled weight decay of AdamW.
     validation_fraction : float, default=0.1
         Fraction of the training samples held out to monitor the loss; 0 monitors the training
@@ -152,13 +155,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self,
         latent_dim: int = 2,
         kind: str = "dense",
-        hidden: Sequence[int] = (64,),
+        hidden: Sequence[int] | str = "auto",
         conv_channels: Sequence[int] = (32, 64),
-        activation: str = "tanh",
+        activation: str = "auto",
         epochs: int = 300,
         batch_size: int = 32,
         learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
+        weight_decay: float = 1e-2,
         validation_fraction: float = 0.1,
         patience: int = 30,
         random_state: int | np.random.RandomState | None = None,
@@ -194,10 +197,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         _check_int("latent_dim", self.latent_dim, 1)
         if self.kind not in KINDS:
             raise _fail("kind", f"one of {list(KINDS)}", self.kind)
-        _check_widths("hidden", self.hidden, allow_empty=True)
+        if self.hidden != "auto":
+            _check_widths("hidden", self.hidden, allow_empty=True)
         _check_widths("conv_channels", self.conv_channels, allow_empty=False)
-        if self.activation not in ACTIVATIONS:
-            raise _fail("activation", f"one of {sorted(ACTIVATIONS)}", self.activation)
+        if self.activation != "auto" and self.activation not in ACTIVATIONS:
+            raise _fail("activation", f"'auto' or one of {sorted(ACTIVATIONS)}", self.activation)
         _check_int("epochs", self.epochs, 1)
         _check_int("batch_size", self.batch_size, 1)
         _check_real("learning_rate", self.learning_rate, 0, np.inf, low_open=True, high_open=True)
@@ -359,9 +363,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                     self.kind,
                     sample_shape,
                     self.latent_dim,
-                    hidden=tuple(self.hidden),
+                    hidden=self._hidden_widths(sample_shape),
                     conv_channels=tuple(self.conv_channels),
-                    activation=self.activation,
+                    activation=self._activation(sample_shape),
                     mean=np.asarray(stats["mean"]),
                     std=np.asarray(stats["std"]),
                     low=np.asarray(stats["min"]),
@@ -370,6 +374,20 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 )
             except AekitError as exc:
                 raise ValueError(str(exc)) from None
+
+    def _hidden_widths(self, sample_shape: Sequence[int]) -> tuple[int, ...]:
+        """The dense widths ``hidden`` stands for, given the shape of the samples."""
+        if self.hidden != "auto":
+            return tuple(int(w) for w in self.hidden)
+        if self.kind == "conv" or (self.kind == "vae" and len(sample_shape) == 3):
+            return (128,)
+        return (64,) if int(np.prod(sample_shape)) <= 32 else (512, 256)
+
+    def _activation(self, sample_shape: Sequence[int]) -> str:
+        if self.activation != "auto":
+            return str(self.activation)
+        small_table = len(sample_shape) == 1 and int(np.prod(sample_shape)) <= 32
+        return "tanh" if small_table else "gelu"
 
     def _map(self, X: Any, fn: Any, *, check_features: bool = True) -> np.ndarray:
         """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array."""

@@ -35,7 +35,7 @@ def save_model(ae: Any, out: Path) -> None:
         "n_features_in": int(ae.n_features_in_),
         "params": {
             **params,
-            "hidden": list(params["hidden"]),
+            "hidden": params["hidden"] if params["hidden"] == "auto" else list(params["hidden"]),
             "conv_channels": list(params["conv_channels"]),
         },
         "stop_reason": getattr(ae, "stop_reason_", None),
@@ -69,7 +69,8 @@ def load(run: str | Path) -> Any:
     if description.get("format_version", 0) > FORMAT_VERSION:
         raise AekitError(f"{description_path} was written by a newer aekit; upgrade aekit.")
     params = dict(description["params"])
-    params["hidden"] = tuple(params["hidden"])
+    if params["hidden"] != "auto":
+        params["hidden"] = tuple(params["hidden"])
     params["conv_channels"] = tuple(params["conv_channels"])
     ae = Autoencoder(**params)
     shape = tuple(description["sample_shape"])
@@ -78,9 +79,9 @@ def load(run: str | Path) -> Any:
         ae.kind,
         shape,
         ae.latent_dim,
-        hidden=ae.hidden,
+        hidden=ae._hidden_widths(shape),
         conv_channels=ae.conv_channels,
-        activation=ae.activation,
+        activation=ae._activation(shape),
         mean=zeros,
         std=zeros + 1,
         output=description["output"],

@@ -37,16 +37,18 @@ FLAGS = {
 }
 
 
-def parse_hidden(text: str) -> list[int]:
+def parse_hidden(text: str) -> list[int] | str:
     if text.lower() == "none":
         return []
+    if text.lower() == "auto":
+        return "auto"
     try:
         widths = [int(w) for w in text.split(",")]
     except ValueError:
         widths = []
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(
-            f"--hidden takes comma-separated widths such as 512,256, or none; not {text!r}"
+            f"widths are comma-separated such as 512,256, or none, or auto; not {text!r}"
         )
     return widths
 
@@ -86,7 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--beta", type=float, help="KL weight of a vae (default 1)")
     parser.add_argument("--loss", choices=("auto", "mse", "bce"))
     parser.add_argument("--latent-dim", type=int)
-    parser.add_argument("--hidden", type=parse_hidden, help="e.g. 512,256 or none")
+    parser.add_argument("--hidden", type=parse_hidden, help="e.g. 512,256, none or auto")
     parser.add_argument("--activation")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)

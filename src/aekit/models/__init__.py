@@ -40,6 +40,7 @@ def build_model(
             sample_shape,
             latent_dim,
             conv_channels,
+            hidden,
             activation,
             mean,
             std,

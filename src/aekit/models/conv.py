@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError
-from aekit.models.base import ACTIVATIONS, AutoencoderModule
+from aekit.models.base import ACTIVATIONS, AutoencoderModule, mlp
 
 
 def _halve(size: int) -> int:
@@ -17,8 +17,9 @@ def _halve(size: int) -> int:
 
 
 class ConvAutoencoder(AutoencoderModule):
-    """Strided 3x3 convolutions down (each halving height and width), a linear code, and
-    transposed convolutions up to exactly the input's size (odd sizes included).
+    """Strided 3x3 convolutions down (each halving height and width), optional dense layers
+    (``hidden``), a linear code, and the mirror image up, with transposed convolutions to
+    exactly the input's size (odd sizes included).
 
     Samples are ``(H, W, C)`` (channels last, as stores hold them); the network works in
     ``(B, C, H, W)`` and uses the channels-last memory format on CUDA.
@@ -29,6 +30,7 @@ class ConvAutoencoder(AutoencoderModule):
         sample_shape: Sequence[int],
         latent_dim: int,
         channels: Sequence[int],
+        hidden: Sequence[int],
         activation: str,
         mean: np.ndarray,
         std: np.ndarray,
@@ -62,12 +64,15 @@ class ConvAutoencoder(AutoencoderModule):
         for c_in, c_out in zip([n_channels, *channels[:-1]], channels, strict=True):
             down += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), act()]
         h, w = sizes[-1]
-        self.features = nn.Sequential(*down, nn.Flatten())
-        self._build_code(channels[-1] * h * w)
+        flat = channels[-1] * h * w
+        # Dense layers between the convolutions and the code, mirrored in the decoder
+        self.features = nn.Sequential(
+            *down, nn.Flatten(), *mlp([flat, *hidden], activation, last_activation=True)
+        )
+        self._build_code([flat, *hidden][-1])
 
         up: list[nn.Module] = [
-            nn.Linear(latent_dim, channels[-1] * h * w),
-            act(),
+            *mlp([latent_dim, *reversed(hidden), flat], activation, last_activation=True),
             nn.Unflatten(1, (channels[-1], h, w)),
         ]
         outs = [*reversed(channels[:-1]), n_channels]

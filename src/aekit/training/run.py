@@ -34,7 +34,7 @@ def estimator_for(config: RunConfig) -> Any:
     return Autoencoder(
         latent_dim=m.latent_dim,
         kind=m.kind,
-        hidden=tuple(m.hidden),
+        hidden=m.hidden if m.hidden == "auto" else tuple(m.hidden),
         conv_channels=tuple(m.conv_channels),
         loss=m.loss,
         noise=m.noise or None,
