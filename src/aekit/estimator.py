@@ -261,7 +261,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         )
         return self._finish(state)
 
-    def _prepare(self, X: Any) -> _Fit:
+    def _prepare(self, X: Any, rank: int = 0, world_size: int = 1) -> _Fit:
         """Validate, pick the device, build the batch sources, the model, the objective and the
         optimiser."""
         self._validate_params()
@@ -269,7 +269,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         device = _resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if _is_store(X):
-            train_data, val_data, stats, sample_shape = self._store_sources(X, seed, device)
+            train_data, val_data, stats, sample_shape = self._store_sources(
+                X, seed, device, rank, world_size
+            )
         else:
             train_data, val_data, stats, sample_shape = self._array_sources(X, seed)
         self.sample_shape_ = tuple(sample_shape)
@@ -335,7 +337,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         )
 
     def _store_sources(
-        self, X: Any, seed: int, device: torch.device
+        self, X: Any, seed: int, device: torch.device, rank: int = 0, world_size: int = 1
     ) -> tuple[Any, Any, dict[str, Any], tuple[int, ...]]:
         from aekit.data.store import Store, open_store
         from aekit.data.stream import StoreBatches
@@ -344,11 +346,30 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_features_in_ = int(np.prod(store.sample_shape))
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        from aekit.training.distributed import per_rank_batch
+
         pin = device.type == "cuda"
-        train_data = StoreBatches(store, store.train_index, self.batch_size, seed, pin_memory=pin)
+        # batch_size is the global batch: each rank takes its share of every global batch
+        batch = per_rank_batch(self.batch_size, world_size)
+        train_data = StoreBatches(
+            store,
+            store.train_index,
+            batch,
+            seed,
+            rank=rank,
+            world_size=world_size,
+            pin_memory=pin,
+        )
         # Validation batches as large as training ones keep the memory bound of the stream
         val_data = StoreBatches(
-            store, store.val_index, self.batch_size, seed, shuffle=False, pin_memory=pin
+            store,
+            store.val_index,
+            batch,
+            seed,
+            shuffle=False,
+            rank=rank,
+            world_size=world_size,
+            pin_memory=pin,
         )
         return train_data, val_data, store.stats, tuple(store.sample_shape)
 

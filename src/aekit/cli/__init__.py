@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = args.traceback or os.environ.get("AEKIT_TRACEBACK") == "1"
     try:
         return int(args.run(args) or 0)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+from aekit.errors import AekitError
 
 EXAMPLES = """examples:
   aekit train data/digits.zarr --out runs/digits --latent-dim 8 --hidden 256,64
   aekit train --config configs/digits.toml --out runs/digits --set train.epochs=20
   aekit train --out runs/digits --resume                # continue after a crash or a kill
   aekit train data/digits.zarr --out runs/lr --find-lr  # learning-rate range test only
+  aekit train data/digits.zarr --out runs/d2 --nproc 2  # 2 processes (torchrun, DDP)
+  torchrun --nproc-per-node 4 -m aekit train data/big.zarr --out runs/big  # the same, by hand
 
 Every option is also a config key (see 'aekit validate' and configs/); precedence, lowest first:
 defaults, --config FILE, the options below, --set section.key=value.
@@ -98,12 +105,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this machine (launches torchrun; default 1)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from aekit.training.run import resolve, run_training
 
+    if args.nproc < 1:
+        raise AekitError(f"--nproc must be >= 1; got {args.nproc}.")
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch(args.nproc, args.argv)
     out = Path(args.out)
     overrides: dict[str, Any] = {
         key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None
@@ -123,6 +140,35 @@ def run(args: argparse.Namespace) -> int:
             f"val_loss {last.get('val_loss', float('nan')):.4g}; wrote {out}"
         )
     return 0
+
+
+def _launch(nproc: int, argv: list[str]) -> int:
+    """Run this same command under torchrun with ``nproc`` processes on this machine."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "aekit",
+        *rest,
+    ]
+    code = subprocess.run(command, check=False).returncode
+    if code:
+        print(
+            f"aekit train: a worker process failed (exit {code}); its error is above.",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _find_lr(args: argparse.Namespace, out: Path, overrides: dict[str, Any]) -> int:

@@ -61,6 +61,7 @@ class Checkpointer(Callback):
         every_steps: int = 0,
         keep_last: int = 2,
         monitor: str = "val_loss",
+        write: bool = True,
     ) -> None:
         self.folder = folder
         self.callbacks = callbacks
@@ -68,6 +69,7 @@ class Checkpointer(Callback):
         self.every_steps = every_steps
         self.keep_last = keep_last
         self.best = MonitorCallback(monitor)
+        self.write = write  # False on ranks other than 0: they track state but write nothing
         self.last_path: Path | None = None
 
     def on_train_begin(self, state: TrainingState) -> None:
@@ -75,13 +77,16 @@ class Checkpointer(Callback):
         self.best.on_train_begin(state)
 
     def on_batch_end(self, state: TrainingState, loss: float) -> None:
-        if self.every_steps and state.step % self.every_steps == 0:
+        if self.write and self.every_steps and state.step % self.every_steps == 0:
             if state.batch < state.steps_per_epoch:  # the epoch end writes its own
                 self.save(state, epoch=state.epoch, batch=state.batch)
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        improved = self.best.monitor in logs and self.best.update(state, logs)
+        if not self.write:
+            return
         path = self.save(state, epoch=state.epoch + 1, batch=0)
-        if self.best.monitor in logs and self.best.update(state, logs):
+        if improved:
             best = self.folder / "best.pt"
             tmp = best.with_name(".best.pt.tmp")
             tmp.write_bytes(path.read_bytes())
@@ -92,7 +97,7 @@ class Checkpointer(Callback):
             "format": 1,
             "model": state.model.state_dict(),
             "optimizer": state.optimizer.state_dict(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
             "best": self.best.state_dict(),
             "position": {"epoch": epoch, "batch": batch, "step": state.step},
             "running": {
@@ -120,8 +125,10 @@ def restore(state: TrainingState, payload: dict[str, Any], checkpointer: Checkpo
     """Put a checkpoint back: weights, optimiser, callbacks, RNGs, position and history."""
     state.model.load_state_dict(payload["model"])
     state.optimizer.load_state_dict(payload["optimizer"])
-    for cb, cb_state in zip(checkpointer.callbacks, payload["callbacks"], strict=True):
-        cb.load_state_dict(cb_state)
+    # By name: rank 0 also tracks its logger, which other ranks do not run
+    for cb in checkpointer.callbacks:
+        if type(cb).__name__ in payload["callbacks"]:
+            cb.load_state_dict(payload["callbacks"][type(cb).__name__])
     checkpointer.best.load_state_dict(payload["best"])
     position = payload["position"]
     state.epoch, state.batch, state.step = position["epoch"], position["batch"], position["step"]

@@ -36,8 +36,22 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager[object]
     return contextlib.nullcontext()
 
 
-def evaluate(model: nn.Module, data: BatchSource, loss_fn: LossFn, device: torch.device) -> float:
-    """Sample-weighted mean loss over one pass of ``data``, without gradients."""
+Reduce = Callable[[list[float]], list[float]]
+
+
+def _local(values: list[float]) -> list[float]:
+    return values
+
+
+def evaluate(
+    model: nn.Module,
+    data: BatchSource,
+    loss_fn: LossFn,
+    device: torch.device,
+    reduce: Reduce = _local,
+) -> float:
+    """Sample-weighted mean loss over one pass of ``data``, without gradients; with several
+    ranks, over every rank's share (``reduce`` sums across them)."""
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad(), _autocast(device):
@@ -46,7 +60,8 @@ def evaluate(model: nn.Module, data: BatchSource, loss_fn: LossFn, device: torch
             total += loss_fn(model, x).item() * len(x)
             count += len(x)
     model.train()
-    return total / max(count, 1)
+    global_total, global_count = reduce([total, float(count)])
+    return global_total / max(global_count, 1.0)
 
 
 def train(
@@ -62,6 +77,7 @@ def train(
     grad_clip: float = 0.0,
     val_every_steps: int = 0,
     resume: Callable[[TrainingState], None] | None = None,
+    reduce: Reduce = _local,
 ) -> TrainingState:
     """Train ``model`` for up to ``epochs`` epochs and return the final state with its history.
 
@@ -69,7 +85,8 @@ def train(
     seconds, samples_per_s``; callbacks read them to stop early, change the learning rate,
     log and checkpoint. ``resume`` puts a checkpoint back into the state before the first batch;
     training then continues at the saved position. A NaN or infinite loss raises
-    :class:`DivergenceError` before the weights are touched.
+    :class:`DivergenceError` before the weights are touched. With several ranks, ``reduce`` sums
+    losses and counts across them, so every rank logs and decides on the same global figures.
     """
     state = TrainingState(model, optimizer, epochs=epochs, steps_per_epoch=len(train_data))
     for cb in callbacks:
@@ -113,22 +130,23 @@ def train(
             if val is not None and val_every_steps and state.step % val_every_steps == 0:
                 step_logs = {
                     "step": float(state.step),
-                    "val_loss": evaluate(model, val, loss_fn, device),
+                    "val_loss": evaluate(model, val, loss_fn, device, reduce),
                 }
                 for cb in callbacks:
                     cb.on_validation(state, step_logs)
         seconds = time.perf_counter() - started
 
         # The epoch's record: what callbacks decide on and what metrics.csv holds
+        loss_sum, sample_count = reduce([state.loss_sum, float(state.sample_count)])
         logs = {
             "epoch": float(epoch + 1),
-            "train_loss": state.loss_sum / max(state.sample_count, 1),
+            "train_loss": loss_sum / max(sample_count, 1),
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": seconds,
-            "samples_per_s": state.sample_count / seconds if seconds > 0 else math.inf,
+            "samples_per_s": sample_count / seconds if seconds > 0 else math.inf,
         }
         if val is not None:
-            logs["val_loss"] = evaluate(model, val, loss_fn, device)
+            logs["val_loss"] = evaluate(model, val, loss_fn, device, reduce)
         state.history.append(logs)
         for cb in callbacks:
             cb.on_epoch_end(state, logs)

@@ -1,0 +1,188 @@
+"""Real processes under torchrun (gloo on CPU): equal results, resume across world sizes, and
+failures that end the job instead of hanging it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aekit.data.ingest import ingest
+from aekit.training.checkpoint import latest_checkpoint, load_checkpoint
+
+AEKIT = [sys.executable, "-m", "aekit"]
+COMMON = [
+    "--epochs",
+    "3",
+    "--batch-size",
+    "64",
+    "--latent-dim",
+    "8",
+    "--hidden",
+    "128",
+    "--seed",
+    "0",
+    "--quiet",
+    "--set",
+    "checkpoint.every_steps=10",
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12_000, 8)) @ rng.normal(size=(8, 64)) + 0.1 * rng.normal(
+        size=(12_000, 64)
+    )
+    return ingest(X, tmp_path_factory.mktemp("d") / "s.zarr", val_fraction=0.1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def single(store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single") / "run"
+    subprocess.run(
+        [*AEKIT, "train", str(store.path), "--out", str(out), *COMMON], check=True, timeout=300
+    )
+    return out
+
+
+def _val_losses(run: Path) -> list[float]:
+    rows = csv.DictReader((run / "metrics.csv").read_text().splitlines())
+    return [float(r["val_loss"]) for r in rows]
+
+
+def _kill_mid_epoch_two(proc: subprocess.Popen, out: Path, steps_per_epoch: int) -> None:
+    target = int(steps_per_epoch * 1.3)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        folder = out / "checkpoints"
+        last = latest_checkpoint(folder) if folder.is_dir() else None
+        if last is not None and int(last.stem.split("-")[1]) >= target:
+            break
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and every worker, without warning
+    proc.wait()
+
+
+def test_two_processes_reach_the_validation_loss_of_one(store, single, tmp_path):
+    out = tmp_path / "two"
+    result = subprocess.run(
+        [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", "2", *COMMON],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    one, two = _val_losses(single)[-1], _val_losses(out)[-1]
+    assert abs(two - one) / one < 0.01, (one, two)
+    assert len(_val_losses(out)) == 3
+    assert {p.name for p in out.iterdir()} >= {"config.toml", "metrics.csv", "model.safetensors"}
+
+
+@pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)])
+def test_a_run_resumes_with_another_number_of_processes(store, single, tmp_path, first, then):
+    out = tmp_path / "run"
+    steps_per_epoch = -(-len(store.train_index) // 64)
+    with subprocess.Popen(
+        [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", str(first), *COMMON],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        _kill_mid_epoch_two(proc, out, steps_per_epoch)
+    position = load_checkpoint(latest_checkpoint(out / "checkpoints"))["position"]
+    assert position["epoch"] == 1 and 0 < position["batch"] < steps_per_epoch, position
+
+    result = subprocess.run(
+        [*AEKIT, "train", "--out", str(out), "--resume", "--quiet", "--nproc", str(then)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The same global batches in the same order: the run ends where the single one did
+    losses, reference = _val_losses(out), _val_losses(single)
+    assert len(losses) == 3
+    assert abs(losses[-1] - reference[-1]) / reference[-1] < 0.01, (losses, reference)
+
+
+def _workers(launcher_pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[3]) == launcher_pid and b"aekit" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _torchrun(store, out: Path, restarts: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node=2",
+            f"--max-restarts={restarts}",
+            "--monitor-interval=0.5",
+            "-m",
+            "aekit",
+            "train",
+            str(store.path),
+            "--out",
+            str(out),
+            *COMMON,
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _kill_one_worker_after_first_checkpoint(proc: subprocess.Popen, out: Path) -> None:
+    deadline = time.time() + 240
+    while time.time() < deadline and not (
+        (out / "checkpoints").is_dir() and latest_checkpoint(out / "checkpoints")
+    ):
+        time.sleep(0.005)
+    workers = _workers(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[1], signal.SIGKILL)
+
+
+def test_a_rank_that_dies_ends_the_job_instead_of_hanging(store, tmp_path):
+    out = tmp_path / "run"
+    with _torchrun(store, out, restarts=0) as proc:
+        _kill_one_worker_after_first_checkpoint(proc, out)
+        started = time.time()
+        output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert time.time() - started < 60
+    assert "Signal 9 (SIGKILL)" in output or "exitcode" in output
+    assert not (out / "model.safetensors").exists()
+
+
+def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(store, single, tmp_path):
+    out = tmp_path / "run"
+    with _torchrun(store, out, restarts=1) as proc:
+        _kill_one_worker_after_first_checkpoint(proc, out)
+        output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, output[-3000:]
+    losses = _val_losses(out)
+    assert len(losses) == 3
+    assert abs(losses[-1] - _val_losses(single)[-1]) / _val_losses(single)[-1] < 0.01
+    assert (out / "model.safetensors").exists()
