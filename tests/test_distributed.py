@@ -164,12 +164,23 @@ def _kill_one_worker_after_first_checkpoint(proc: subprocess.Popen, out: Path) -
     os.kill(workers[1], signal.SIGKILL)
 
 
+def _finish(proc: subprocess.Popen, timeout: float) -> str:
+    """The job's output once it ends; on a hang, kill the whole process group and fail."""
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"the job did not end within {timeout} s")
+    return output
+
+
 def test_a_rank_that_dies_ends_the_job_instead_of_hanging(store, tmp_path):
     out = tmp_path / "run"
     with _torchrun(store, out, restarts=0) as proc:
         _kill_one_worker_after_first_checkpoint(proc, out)
         started = time.time()
-        output, _ = proc.communicate(timeout=120)
+        output = _finish(proc, 120)
     assert proc.returncode != 0
     assert time.time() - started < 60
     assert "Signal 9 (SIGKILL)" in output or "exitcode" in output
@@ -180,7 +191,7 @@ def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(store, single
     out = tmp_path / "run"
     with _torchrun(store, out, restarts=1) as proc:
         _kill_one_worker_after_first_checkpoint(proc, out)
-        output, _ = proc.communicate(timeout=300)
+        output = _finish(proc, 180)
     assert proc.returncode == 0, output[-3000:]
     losses = _val_losses(out)
     assert len(losses) == 3

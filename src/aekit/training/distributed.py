@@ -56,7 +56,25 @@ def setup(device: str) -> Dist:
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=_TIMEOUT)
+        # torchrun's agent keeps one key-value store across restarts; a fresh prefix per attempt
+        # stops restarted workers from reading the addresses their dead predecessors left there
+        # (gloo then tries to connect to them and fails)
+        agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+        store = dist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            world,
+            is_master=rank == 0 and not agent_store,
+            timeout=_TIMEOUT,
+        )
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(
+            "nccl" if use_cuda else "gloo",
+            store=dist.PrefixStore(f"aekit/attempt-{attempt}", store),
+            rank=rank,
+            world_size=world,
+            timeout=_TIMEOUT,
+        )
     return Dist(rank, world, local_rank)
 
 
