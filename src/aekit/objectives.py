@@ -16,21 +16,6 @@ NOISE_KINDS = ("gaussian", "mask", "saltpepper")
 SPARSITY_KINDS = ("l1", "kl")
 
 
-def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-sample mean squared error over all non-batch dimensions. (B, ...) -> (B,)"""
-    return (x_hat - x).pow(2).flatten(1).mean(dim=1)
-
-
-def mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Batch mean squared error, the loss for standardised data."""
-    return reconstruction_error(x_hat, x).mean()
-
-
-def bernoulli_error(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-sample mean binary cross-entropy of intensities in [0, 1]. (B, ...) -> (B,)"""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).mean(1)
-
-
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions. -> (B,)"""
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)

@@ -65,9 +65,3 @@ def influence_shares(jacobians: np.ndarray) -> np.ndarray:
         J = J.mean(axis=0)
     totals = J.sum(axis=1, keepdims=True)
     return J / np.where(totals > 0, totals, 1.0)
-
-
-def mean_squared_error_per_sample(X_hat: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Per-sample mean squared error over features. (n, ...) -> (n,)"""
-    diff = np.asarray(X_hat, dtype=np.float64) - np.asarray(X, dtype=np.float64)
-    return (diff**2).reshape(len(diff), -1).mean(axis=1)

@@ -271,13 +271,6 @@ class Store:
         chunk_bytes = self.chunk_rows * self._row_bytes
         return ChunkMap(paths, chunk_bytes, self.dtype, self.sample_shape, self.n)
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Worker processes reopen the store; memory maps and zarr handles do not travel.
-        return {"path": self.path}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
-
 
 def open_store(path: str | Path) -> Store:
     """Open a complete store for reading; refuse anything an ingest did not finish.
