@@ -12,7 +12,7 @@ import numpy as np
 from aekit.data.records import BadRecords
 from aekit.data.split import TRAIN, assign_split
 from aekit.data.stats import RunningStats
-from aekit.data.store import Store, StoreWriter, open_store
+from aekit.data.store import Store, StoreWriter, check_destination, open_store
 from aekit.errors import DataError
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
@@ -66,9 +66,7 @@ def ingest(
     Memory stays bounded by one block of records (about 32 MB) whatever the source's size.
     """
     started = time.perf_counter()
-    store = Path(store)
-    if store.exists():
-        raise DataError(f"{store} already exists; remove it or choose another store path.")
+    store = check_destination(store)  # before reading a source that may take hours
     if not 0 <= val_fraction < 1:
         raise DataError(f"--val-fraction must be in [0, 1); got {val_fraction}.")
     if channels not in (1, 3):

@@ -29,7 +29,7 @@ from aekit.data import chunkmap
 from aekit.data.chunkmap import ALIGNMENT, ChunkMap
 from aekit.data.order import index_dtype
 from aekit.data.split import TRAIN, VALIDATION
-from aekit.errors import AekitError
+from aekit.errors import AekitError, DataError
 
 FORMAT_VERSION = 1
 # Chunks this large keep the number of files and of distinct chunks touched per batch small,
@@ -43,6 +43,16 @@ def rows_per_chunk(sample_shape: Sequence[int], dtype: np.dtype | str) -> int:
     row_bytes = max(1, int(np.prod(sample_shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
     unit = ALIGNMENT // math.gcd(row_bytes, ALIGNMENT)
     return max(unit, (CHUNK_BYTES // row_bytes) // unit * unit)
+
+
+def check_destination(path: str | Path) -> Path:
+    """A store's destination must not exist yet, and its folder must."""
+    path = Path(path)
+    if path.exists():
+        raise DataError(f"{path} already exists; remove it or choose another store path.")
+    if not path.parent.is_dir():
+        raise DataError(f"{path.parent} is not a folder; create it first.")
+    return path
 
 
 class StoreWriter:
@@ -63,11 +73,7 @@ class StoreWriter:
     ) -> None:
         import zarr
 
-        self.path = Path(path)
-        if self.path.exists():
-            raise AekitError(f"{self.path} already exists; remove it or choose another store path.")
-        if not self.path.parent.is_dir():
-            raise AekitError(f"{self.path.parent} is not a folder; create it first.")
+        self.path = check_destination(path)
         self.tmp = self.path.with_name(f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}")
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.dtype = np.dtype(dtype)
@@ -223,10 +229,6 @@ class Store:
 
     def __len__(self) -> int:
         return self.n
-
-    @property
-    def is_image(self) -> bool:
-        return len(self.sample_shape) == 3
 
     @property
     def split(self) -> np.ndarray:
