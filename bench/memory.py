@@ -1,7 +1,8 @@
-"""Memory does not grow with the store: peak RssAnon training on a 0.5 GB and a 6 GB store.
+"""Memory does not grow with the store: peak RssAnon training on a 0.5 GB and a 6 GB store,
+then encoding and scoring the 6 GB store with the run trained on the small one.
 
-Each run is a fresh process training one epoch (dense 784-128-784, batch 256) under
-``ulimit -d 1500000`` (1.43 GiB of data segment), so a loader that pulled the 6 GB store into
+Each run is a fresh process (training: one epoch of dense 784-128-784, batch 256) under
+``ulimit -d 1500000`` (1.43 GiB of data segment), so anything that pulled the 6 GB store into
 process memory would fail outright.
 Run: python -m bench memory [--small-gb 0.5] [--large-gb 6]
 """
@@ -11,8 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from bench.common import feature_store
 
@@ -23,33 +27,85 @@ def _limit() -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (LIMIT_KIB * 1024, LIMIT_KIB * 1024))
 
 
+def _probe(args: list[str], what: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.memory_probe", *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit,
+        check=False,
+    )
+    if result.returncode != 0 or json.loads(result.stdout.strip().splitlines()[-1]).get("exit"):
+        print(result.stdout[-2000:], result.stderr[-2000:])
+        raise SystemExit(f"{what} failed under ulimit -d {LIMIT_KIB}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _apply_runs(small: Path, large: Path) -> dict:
+    """Train a small run on the small store (1 epoch), then encode and score the large one."""
+    work = Path(tempfile.mkdtemp(prefix="aekit-bench-", dir=large.parent))
+    try:
+        run = work / "run"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aekit",
+                "train",
+                str(small),
+                "--out",
+                str(run),
+                "--set",
+                "train.epochs=1",
+                "--latent-dim",
+                "32",
+                "--set",
+                "log.progress=none",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        out = {}
+        for task, name in (("encode", "codes.npy"), ("score", "scores.parquet")):
+            r = _probe(["--", task, str(run), str(large), "--out", str(work / name)], task)
+            r["output_mib"] = (work / name).stat().st_size / 2**20
+            out[task] = r
+            print(
+                f"  {task} the large store: peak RssAnon {r['peak_rss_anon_mib']:.0f} MiB, "
+                f"{r['seconds']:.0f} s, output {r['output_mib']:.0f} MiB, under ulimit -d "
+                f"{LIMIT_KIB}"
+            )
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench memory")
     parser.add_argument("--small-gb", type=float, default=0.5)
     parser.add_argument("--large-gb", type=float, default=6.0)
+    parser.add_argument("--apply-only", action="store_true", help="skip the training runs")
     args = parser.parse_args(argv)
 
     runs = {}
+    stores = {}
     for label, gb in (("small", args.small_gb), ("large", args.large_gb)):
         n = int(gb * 1e9 / (784 * 4))
         store = feature_store(n)
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.memory_probe", str(store.path)],
-            capture_output=True,
-            text=True,
-            preexec_fn=_limit,
-            check=False,
-        )
-        if result.returncode != 0:
-            print(result.stderr[-2000:])
-            raise SystemExit(f"training on the {gb} GB store failed under ulimit -d {LIMIT_KIB}")
-        runs[label] = {"gb": gb, "n": n, **json.loads(result.stdout.strip().splitlines()[-1])}
+        stores[label] = store.path
+        if args.apply_only:
+            continue
+        result = _probe([str(store.path)], f"training on the {gb} GB store")
+        runs[label] = {"gb": gb, "n": n, **result}
         r = runs[label]
         print(
             f"  {gb:>4} GB store ({n:,} x 784 float32): peak RssAnon "
             f"{r['peak_rss_anon_mib']:.0f} MiB, {r['samples_per_s']:,.0f} samples/s, "
             f"{r['seconds']:.0f} s, under ulimit -d {LIMIT_KIB}"
         )
-    ratio = runs["large"]["peak_rss_anon_mib"] / runs["small"]["peak_rss_anon_mib"]
-    print(f"peak RssAnon, {args.large_gb} GB / {args.small_gb} GB store: {ratio:.3f}")
-    return {"runs": runs, "ratio": ratio, "ulimit_d_kib": LIMIT_KIB}
+    ratio = None
+    if runs:
+        ratio = runs["large"]["peak_rss_anon_mib"] / runs["small"]["peak_rss_anon_mib"]
+        print(f"peak RssAnon, {args.large_gb} GB / {args.small_gb} GB store: {ratio:.3f}")
+    applied = _apply_runs(stores["small"], stores["large"])
+    return {"runs": runs, "ratio": ratio, "apply": applied, "ulimit_d_kib": LIMIT_KIB}

@@ -1,6 +1,9 @@
-"""Train one epoch from a store and print the peak anonymous memory (RssAnon) it took.
+"""Train one epoch from a store, or run one aekit command, and print the peak anonymous memory
+(RssAnon) it took.
 
-Run by ``python -m bench memory`` in a fresh process, under ``ulimit -d`` when asked.
+Run by ``python -m bench memory`` in a fresh process, under ``ulimit -d`` when asked:
+``python -m bench.memory_probe STORE`` trains; ``python -m bench.memory_probe -- ARGS...`` runs
+``aekit ARGS...``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ def main() -> None:
 
     threading.Thread(target=watch, daemon=True).start()
     started = time.perf_counter()
+    if sys.argv[1] == "--":
+        from aekit.cli import main as aekit
+
+        code = aekit(sys.argv[2:])
+        done.set()
+        peak_mib = max(peak[0], _rss_anon_kib()) / 1024
+        seconds = time.perf_counter() - started
+        print(json.dumps({"peak_rss_anon_mib": peak_mib, "seconds": seconds, "exit": code}))
+        return
     ae = Autoencoder(
         latent_dim=128, hidden=(), activation="relu", epochs=1, batch_size=256, random_state=0
     ).fit(sys.argv[1])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         sparsity: str | None = None,
         beta: float = 1.0,
         kl_warmup: int = 10,
+        contamination: float = 0.01,
     ) -> None:
         self.latent_dim = latent_dim
         self.kind = kind
@@ -192,6 +193,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.sparsity = sparsity
         self.beta = beta
         self.kl_warmup = kl_warmup
+        self.contamination = contamination
 
     def _validate_params(self) -> None:
         _check_int("latent_dim", self.latent_dim, 1)
@@ -218,6 +220,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self._settings()
         _check_real("beta", self.beta, 0, np.inf, low_open=False, high_open=True)
         _check_int("kl_warmup", self.kl_warmup, 0)
+        _check_real("contamination", self.contamination, 0, 0.5, low_open=True, high_open=False)
 
     def _settings(self) -> tuple[Noise | None, Sparsity | None]:
         parsed = []
@@ -259,7 +262,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 *callbacks,
             ],
         )
-        return self._finish(state)
+        self._finish(state)
+        self.calibrate_threshold(fit.held_out())
+        split = "validation" if fit.val_data.n_samples > 0 else "training"
+        self.threshold_info_["data"] = f"the {split} split"
+        return self
 
     def _prepare(self, X: Any, rank: int = 0, world_size: int = 1) -> _Fit:
         """Validate, pick the device, build the batch sources, the model, the objective and the
@@ -410,23 +417,54 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         small_table = len(sample_shape) == 1 and int(np.prod(sample_shape)) <= 32
         return "tanh" if small_table else "gelu"
 
+    def batches(self, X: Any, batch_size: int = _INFERENCE_BATCH) -> Iterator[torch.Tensor]:
+        """``X`` in consecutive batches of raw samples, in order, on the model's device.
+
+        ``X`` is an array (checked as in ``transform``) or a store, read ``batch_size`` rows at
+        a time: memory stays bounded whatever the store's size.
+        """
+        check_is_fitted(self, "model_")
+        device = next(self.model_.parameters()).device
+        if hasattr(X, "batches") and hasattr(X, "n_samples"):  # a batch source, e.g. a split
+            source: Any = X.batches(0)
+        elif _is_store(X):
+            from aekit.data.store import Store, open_store
+            from aekit.data.stream import StoreBatches
+
+            store = X if isinstance(X, Store) else open_store(X)
+            if tuple(store.sample_shape) != tuple(self.sample_shape_):
+                raise AekitError(
+                    f"{store.path} holds samples of shape {tuple(store.sample_shape)}, but the "
+                    f"model was trained on samples of shape {tuple(self.sample_shape_)}."
+                )
+            rows = np.arange(store.n, dtype=np.int64)
+            source = StoreBatches(store, rows, batch_size, 0, shuffle=False).batches(0)
+        else:
+            X = self._check_X(X, reset=False)
+            source = (torch.from_numpy(X[i : i + batch_size]) for i in range(0, len(X), batch_size))
+        for batch in source:
+            yield batch.to(device, non_blocking=True)
+
     def _map(self, X: Any, fn: Any, *, check_features: bool = True) -> np.ndarray:
         """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array."""
         check_is_fitted(self, "model_")
         if check_features:
-            X = self._check_X(X, reset=False)
+            batches = self.batches(X)
         else:
-            X = np.asarray(X, dtype=np.float32)
-        device = next(self.model_.parameters()).device
-        out = []
+            Z = np.asarray(X, dtype=np.float32)
+            device = next(self.model_.parameters()).device
+            batches = (
+                torch.from_numpy(Z[i : i + _INFERENCE_BATCH]).to(device)
+                for i in range(0, len(Z), _INFERENCE_BATCH)
+            )
         with torch.no_grad():
-            for start in range(0, len(X), _INFERENCE_BATCH):
-                batch = torch.from_numpy(X[start : start + _INFERENCE_BATCH]).to(device)
-                out.append(fn(batch).float().cpu().numpy())
+            out = [fn(batch).float().cpu().numpy() for batch in batches]
+        if not out:
+            return np.zeros((0,), dtype=np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)
 
     def transform(self, X: Any) -> np.ndarray:
-        """Encode ``X`` (raw units) to the latent space (the mean code for a VAE)."""
+        """Encode ``X`` (raw units, or a store) to the latent space (the mean code for a VAE)."""
         return self._map(X, self.model_.encode)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
@@ -440,15 +478,106 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             )
         return self._map(Z, self.model_.decode, check_features=False)
 
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """Encode and decode ``X``: reconstructions in raw units, shaped like the samples."""
+        return self._map(X, self.model_)
+
+    def denoise(self, X: Any) -> np.ndarray:
+        """Clean versions of noisy samples: the reconstructions of a model fitted with
+        ``noise`` (any other model only reconstructs)."""
+        return self.reconstruct(X)
+
     def reconstruction_error(self, X: Any) -> np.ndarray:
         """Per-sample training objective without corruption: mean squared error in standardised
-        units (or binary cross-entropy), the negative ELBO for a VAE."""
+        units (or binary cross-entropy), the negative ELBO for a VAE. The anomaly score."""
         objective = Objective(None, None, self.beta)
         return self._map(X, lambda x: objective.per_sample(self.model_, x))
+
+    def feature_errors(self, X: Any) -> np.ndarray:
+        """Each feature's part of the reconstruction error, (n_samples, n_features): the parts
+        sum to ``reconstruction_error`` (to its reconstruction term for a VAE)."""
+        objective = Objective(None, None, self.beta)
+        return self._map(X, lambda x: objective.terms(self.model_, x)[0])
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality score, higher means more normal: the negative reconstruction error."""
         return -self.reconstruction_error(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``threshold_`` minus the reconstruction error: negative for anomalies."""
+        check_is_fitted(self, "threshold_")
+        return self.threshold_ - self.reconstruction_error(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for normal samples, -1 for anomalies (error above ``threshold_``), as scikit-learn's
+        outlier detectors answer."""
+        return np.where(self.decision_function(X) >= 0, 1, -1)
+
+    def calibrate_threshold(
+        self, X: Any, *, fpr: float | None = None, contamination: float | None = None
+    ) -> Autoencoder:
+        """Set ``threshold_`` from held-out normal data ``X`` (an array or a store).
+
+        ``fpr``: the share of these normal samples to flag (the false-positive rate the
+        threshold aims at). ``contamination``: the share of anomalies ``X`` is believed to hold.
+        Both set the threshold at that upper quantile of ``X``'s errors; the default is the
+        ``contamination`` parameter. ``threshold_info_`` records how it was chosen.
+        """
+        if fpr is not None and contamination is not None:
+            raise ValueError("give fpr or contamination, not both.")
+        method, share = ("fpr", fpr) if fpr is not None else ("contamination", contamination)
+        if share is None:
+            share = self.contamination
+        _check_real(method, share, 0, 0.5, low_open=True, high_open=False)
+        objective = Objective(None, None, self.beta)
+
+        def code_and_error(x: torch.Tensor) -> torch.Tensor:
+            error = objective.per_sample(self.model_, x)[:, None]
+            return torch.cat([self.model_.encode(x), error], dim=1)
+
+        both = self._map(X, code_and_error)
+        if len(both) == 0:
+            raise ValueError("calibrate_threshold needs at least one sample.")
+        errors = both[:, -1].astype(np.float64)
+        # 'higher' keeps the flagged share of the calibration data at most the asked share
+        self.threshold_ = float(np.quantile(errors, 1 - float(share), method="higher"))
+        self.threshold_info_ = {
+            "method": method,
+            "share": float(share),
+            "samples": len(errors),
+            "score": "negative ELBO" if self.model_.variational else "reconstruction error",
+        }
+        # The spread of each code dimension: the unit of the quantiser of compress
+        self.latent_std_ = np.maximum(both[:, :-1].std(axis=0), 1e-8).astype(np.float32)
+        return self
+
+    def compress(self, X: Any, step: float = 0.05) -> bytes:
+        """``X`` (an array or a store) compressed to bytes: each code dimension quantised to
+        ``step`` times its spread, entropy-coded (see :mod:`aekit.apply.compress`).
+        ``compression_report_`` holds the bits per sample and the distortion."""
+        import io
+
+        from aekit.apply.compress import write_compressed
+
+        check_is_fitted(self, "latent_std_")
+        dtype = X.dtype if _is_store(X) and hasattr(X, "dtype") else np.float32
+        buffer = io.BytesIO()
+        self.compression_report_ = write_compressed(self, X, dtype, buffer, step=step)
+        return buffer.getvalue()
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        """Samples decoded from the output of :meth:`compress` (refused if another model made
+        it, or if it is corrupted)."""
+        import io
+
+        from aekit.apply.compress import read_compressed
+
+        check_is_fitted(self, "model_")
+        header, blocks = read_compressed(self, io.BytesIO(data), "data")
+        decoded = list(blocks)
+        if not decoded:
+            return np.zeros((0, *header["sample_shape"]), dtype=header["dtype"])
+        return np.concatenate(decoded)
 
     def sample(self, n_samples: int = 1, random_state: int | None = None) -> np.ndarray:
         """Draw samples from a variational model: codes from N(0, I), decoded to raw units."""
@@ -459,6 +588,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         generator = torch.Generator().manual_seed(0 if random_state is None else random_state)
         z = torch.randn(n_samples, self.latent_dim, generator=generator)
         return self._map(z.numpy(), self.model_.decode, check_features=False)
+
+    def interpolate(self, a: Any, b: Any, steps: int = 8) -> np.ndarray:
+        """``steps`` samples decoded along the straight line between the codes of samples ``a``
+        and ``b`` (each one sample, raw units); the first and last are their reconstructions."""
+        _check_int("steps", steps, 2)
+        ends = self.transform(np.stack([np.asarray(a), np.asarray(b)]))
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        return self.inverse_transform((1 - t) * ends[0] + t * ends[1])
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -477,6 +614,11 @@ class _Fit:
     val_data: Any
     device: torch.device
     callbacks: list[Callback]
+
+    def held_out(self) -> Any:
+        """Data the model did not learn from, to calibrate the anomaly threshold on: the
+        validation split, or the training data when there is none."""
+        return self.val_data if self.val_data.n_samples > 0 else self.train_data
 
 
 class KLWarmup(Callback):

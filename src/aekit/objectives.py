@@ -109,7 +109,11 @@ class Objective:
         self.beta = beta
         self.kl_weight = 1.0
 
-    def per_sample(self, model: Any, x: torch.Tensor) -> torch.Tensor:
+    def terms(
+        self, model: Any, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Each feature's part of the reconstruction term, (B, F); the KL term, (B,) (None for a
+        plain autoencoder); the code's mean, (B, L). The parts sum to the reconstruction term."""
         x_std = model.scaler(x)
         target = x.to(x_std.dtype) if model.output == "bernoulli" else x_std
         inputs = self.noise.apply(x_std, model.scaler) if self.noise and model.training else x_std
@@ -122,15 +126,25 @@ class Objective:
             error = F.binary_cross_entropy_with_logits(out, target, reduction="none").flatten(1)
         else:
             error = (out - target).pow(2).flatten(1)
-        if model.variational:
-            recon = error.sum(1) if model.output == "bernoulli" else 0.5 * error.sum(1)
+        if not model.variational:
+            return error / error.shape[1], None, mu  # parts of the mean
+        parts = error if model.output == "bernoulli" else 0.5 * error
+        return parts, kl_divergence(mu, logvar), mu
+
+    def combine(
+        self, model: Any, parts: torch.Tensor, kl: torch.Tensor | None, mu: torch.Tensor
+    ) -> torch.Tensor:
+        """The per-sample loss from :meth:`terms`' output. (B,)"""
+        loss = parts.sum(1)
+        if kl is not None:
             weight = self.kl_weight if model.training else 1.0
-            loss = recon + self.beta * weight * kl_divergence(mu, logvar)
-        else:
-            loss = error.mean(1)
+            loss = loss + self.beta * weight * kl
         if self.sparsity is not None:
             loss = loss + self.sparsity.penalty(mu)
         return loss
+
+    def per_sample(self, model: Any, x: torch.Tensor) -> torch.Tensor:
+        return self.combine(model, *self.terms(model, x))
 
     def __call__(self, model: Any, x: torch.Tensor) -> torch.Tensor:
         return self.per_sample(model, x).mean()

@@ -26,6 +26,11 @@ def save_model(ae: Any, out: Path) -> None:
     tmp = out / ".model.safetensors.tmp"
     save_file(tensors, str(tmp))
     tmp.replace(out / "model.safetensors")
+    save_description(ae, out)
+
+
+def save_description(ae: Any, out: Path) -> None:
+    """Write ``out/model.json``: how to rebuild the model, and its calibrated threshold."""
     params = ae.get_params()
     description = {
         "format_version": FORMAT_VERSION,
@@ -40,6 +45,9 @@ def save_model(ae: Any, out: Path) -> None:
         },
         "stop_reason": getattr(ae, "stop_reason_", None),
     }
+    if hasattr(ae, "threshold_"):
+        description["threshold"] = {"value": ae.threshold_, **ae.threshold_info_}
+        description["latent_std"] = [float(v) for v in ae.latent_std_]
     tmp = out / ".model.json.tmp"
     tmp.write_text(json.dumps(description, indent=2) + "\n")
     tmp.replace(out / "model.json")
@@ -92,4 +100,9 @@ def load(run: str | Path) -> Any:
     ae.loss_ = "bce" if description["output"] == "bernoulli" else "mse"
     ae.n_features_in_ = description["n_features_in"]
     ae.stop_reason_ = description.get("stop_reason")
+    if "threshold" in description:
+        info = dict(description["threshold"])
+        ae.threshold_ = float(info.pop("value"))
+        ae.threshold_info_ = info
+        ae.latent_std_ = np.asarray(description["latent_std"], dtype=np.float32)
     return ae

@@ -11,10 +11,22 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aekit.cli import demo, env, info, ingest, train, validate
+from aekit.cli import (
+    compress,
+    demo,
+    encode,
+    env,
+    generate,
+    info,
+    ingest,
+    probe,
+    score,
+    train,
+    validate,
+)
 from aekit.errors import AekitError
 
-COMMANDS = [demo, ingest, info, train, validate, env]
+COMMANDS = [demo, ingest, info, train, validate, encode, score, generate, compress, probe, env]
 
 
 class _Parser(argparse.ArgumentParser):

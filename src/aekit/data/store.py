@@ -243,7 +243,9 @@ class Store:
         return self._labels
 
     def ids(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self._group["ids"].get_orthogonal_selection((np.asarray(rows),)))
+        """The source records of ``rows``, as Python strings (object array)."""
+        ids = self._group["ids"].get_orthogonal_selection((np.asarray(rows),))
+        return np.asarray(ids).astype(object)
 
     @property
     def train_index(self) -> np.ndarray:

@@ -77,13 +77,15 @@ def _has_checkpoint(out: Path) -> bool:
 
 def _run(config: RunConfig, out: Path, resume: bool, d: Dist) -> Any:
     from aekit.data.store import open_store
+    from aekit.data.stream import StoreBatches
     from aekit.runs import save_model
 
     if not config.data.store:
         raise AekitError("no store to train on: give STORE or set data.store in the config.")
     ae = estimator_for(config)
     try:
-        fit = ae._prepare(open_store(config.data.store), d.rank, d.world_size)
+        store = open_store(config.data.store)
+        fit = ae._prepare(store, d.rank, d.world_size)
     except ValueError as exc:  # the estimator names its parameter: say the config key
         raise AekitError(str(exc).replace("parameter of Autoencoder", "setting (model.*)")) from exc
     if d.is_main:
@@ -164,6 +166,11 @@ def _run(config: RunConfig, out: Path, resume: bool, d: Dist) -> Any:
         raise DivergenceError(f"{exc} Training stopped; {where}.") from exc
     ae._finish(state)
     if d.is_main:
+        # The whole held-out split (not this rank's share) sets the anomaly threshold
+        held_out = store.val_index if len(store.val_index) else store.train_index
+        ae.calibrate_threshold(StoreBatches(store, held_out, 4096, 0, shuffle=False))
+        split = "validation" if len(store.val_index) else "training"
+        ae.threshold_info_["data"] = f"the {split} split of {store.path}"
         save_model(ae, out)
     return ae
 

@@ -1,0 +1,57 @@
+"""What the apply commands read: a run's model and a source, as a store."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aekit.data.store import Store, open_store
+from aekit.errors import AekitError
+
+
+@contextlib.contextmanager
+def source_store(
+    src: str | Path, ae: Any, *, label_column: str | None = None, scratch: Path | None = None
+) -> Iterator[Store]:
+    """``src`` as a store: opened if it is one, else ingested into a temporary store (removed
+    afterwards) with the sample shape the model was trained on.
+
+    Parameters
+    ----------
+    src : path-like
+        A store, or anything ``aekit ingest`` reads (image folder, .npy, CSV/Parquet, HDF5).
+    ae : Autoencoder
+        The fitted model; its sample shape sets the image size and channels.
+    label_column : str, optional
+        Label column of a table source.
+    scratch : Path, optional
+        Folder for the temporary store (default: the system's temporary folder).
+    """
+    src = Path(src)
+    if not src.exists():
+        raise AekitError(f"{src} does not exist; give a store or a file 'aekit ingest' reads.")
+    if (src / "zarr.json").is_file():
+        yield open_store(src)
+        return
+    from aekit.data.ingest import ingest
+
+    shape = tuple(ae.sample_shape_)
+    image_options: dict[str, Any] = {}
+    if src.is_dir() and len(shape) == 3:
+        image_options = {"size": (shape[0], shape[1]), "channels": shape[2]}
+    folder = Path(tempfile.mkdtemp(prefix="aekit-input-", dir=scratch))
+    try:
+        # Every record in the "training" split: the split of a scored source means nothing
+        yield ingest(
+            src,
+            folder / "input.zarr",
+            val_fraction=0.0,
+            label_column=label_column,
+            **image_options,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

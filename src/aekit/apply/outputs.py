@@ -1,0 +1,202 @@
+"""Output files written batch by batch, published under their final name only when complete.
+
+The format follows the file name:
+
+- ``.npy``: the values as one array (written through a memory map). Labels go beside it in
+  ``NAME.labels.npy`` and ids in ``NAME.ids.txt`` (one per line), when the input has them.
+- ``.parquet``: one row per sample: ``id``, ``label``, then the values (one column per feature
+  for flat samples, one fixed-size list column ``x`` for images), then any extra columns.
+- ``.zarr``: a store (as ``aekit ingest`` writes), which carries labels, ids and the split, so
+  that the output can be trained on or reported on in its turn.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.errors import AekitError
+
+FORMATS = (".npy", ".parquet", ".zarr")
+
+
+def check_output(path: str | Path, formats: tuple[str, ...] = FORMATS) -> Path:
+    """The output path must have a known suffix, must not exist, and its folder must."""
+    path = Path(path)
+    if path.suffix not in formats:
+        raise AekitError(f"--out {path} must end in {', '.join(formats)}.")
+    if path.exists():
+        raise AekitError(f"--out {path} already exists; remove it or choose another name.")
+    if not path.parent.is_dir():
+        raise AekitError(f"--out {path}: the folder {path.parent} does not exist; create it.")
+    return path
+
+
+def temporary(path: Path) -> Path:
+    """A hidden name beside ``path`` to write to before renaming."""
+    return path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+
+
+class Output:
+    """Rows appended in order to ``path``; ``commit`` publishes, ``abort`` removes everything.
+
+    Parameters
+    ----------
+    path : Path
+        Checked by :func:`check_output`.
+    n : int
+        Number of rows that will be written.
+    sample_shape : tuple of int
+        Shape of one row's values.
+    has_labels : bool
+    names : list of str, optional
+        Column names of flat values in Parquet (default ``prefix0``, ``prefix1``, ...).
+    prefix : str
+        Prefix of the default column names.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        n: int,
+        sample_shape: tuple[int, ...],
+        *,
+        has_labels: bool,
+        names: list[str] | None = None,
+        prefix: str = "x",
+    ) -> None:
+        self.path = path
+        self.n = n
+        self.sample_shape = tuple(sample_shape)
+        self.has_labels = has_labels
+        self.names = names
+        self.prefix = prefix
+        self.written = 0
+        self._tmp: list[tuple[Path, Path]] = []  # (temporary, final) pairs
+        self._writer: Any = None
+        self._stats: Any = None
+
+    def _reserve(self, final: Path) -> Path:
+        tmp = temporary(final)
+        self._tmp.append((tmp, final))
+        return tmp
+
+    def write(
+        self,
+        values: np.ndarray,
+        *,
+        labels: np.ndarray | None = None,
+        ids: np.ndarray | None = None,
+        split: np.ndarray | None = None,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Append the next rows: ``values`` of shape (b, *sample_shape) and their companions."""
+        if self.path.suffix == ".npy":
+            self._write_npy(values, labels, ids)
+        elif self.path.suffix == ".parquet":
+            self._write_parquet(values, labels, ids, extra or {})
+        else:
+            self._write_store(values, labels, ids, split)
+        self.written += len(values)
+
+    def _write_npy(self, values: np.ndarray, labels: Any, ids: Any) -> None:
+        if self._writer is None:
+            arrays = {"values": (self.path, values.dtype, self.sample_shape)}
+            if self.has_labels:
+                labels_path = self.path.with_name(self.path.stem + ".labels.npy")
+                arrays["labels"] = (labels_path, np.dtype(np.int64), ())
+            self._writer = {
+                key: np.lib.format.open_memmap(
+                    self._reserve(final), mode="w+", dtype=dtype, shape=(self.n, *shape)
+                )
+                for key, (final, dtype, shape) in arrays.items()
+            }
+            self._ids_file = None
+            if ids is not None:
+                self._ids_file = open(
+                    self._reserve(self.path.with_name(self.path.stem + ".ids.txt")), "w"
+                )
+        rows = slice(self.written, self.written + len(values))
+        self._writer["values"][rows] = values
+        if "labels" in self._writer and labels is not None:
+            self._writer["labels"][rows] = labels
+        if self._ids_file is not None and ids is not None:
+            self._ids_file.write("".join(f"{i}\n" for i in ids))
+
+    def _write_parquet(self, values: np.ndarray, labels: Any, ids: Any, extra: dict) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns: dict[str, Any] = {}
+        if ids is not None:
+            columns["id"] = pa.array(np.asarray(ids, dtype=object).astype(str))
+        if self.has_labels and labels is not None:
+            columns["label"] = pa.array(labels)
+        flat = values.reshape(len(values), -1)
+        if len(self.sample_shape) <= 1:
+            names = self.names or [f"{self.prefix}{i}" for i in range(flat.shape[1])]
+            columns.update({name: flat[:, i] for i, name in enumerate(names)})
+        else:
+            columns["x"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
+        for name, column in extra.items():
+            if column.ndim == 2:
+                columns.update({f"{name}_{i}": column[:, i] for i in range(column.shape[1])})
+            else:
+                columns[name] = column
+        table = pa.table(columns)
+        if self._writer is None:
+            metadata = {b"aekit.sample_shape": str(list(self.sample_shape)).encode()}
+            schema = table.schema.with_metadata(metadata)
+            self._writer = pq.ParquetWriter(self._reserve(self.path), schema)
+        self._writer.write_table(table.replace_schema_metadata(self._writer.schema.metadata))
+
+    def _write_store(self, values: np.ndarray, labels: Any, ids: Any, split: Any) -> None:
+        from aekit.data.stats import RunningStats
+        from aekit.data.store import StoreWriter
+
+        if self._writer is None:
+            dtype = np.uint8 if values.dtype == np.uint8 else np.float32
+            self._writer = StoreWriter(
+                self.path, self.sample_shape, dtype, has_labels=self.has_labels
+            )
+            self._stats = RunningStats(self.sample_shape[-1])
+        split = np.zeros(len(values), np.uint8) if split is None else split
+        ids = np.arange(self.written, self.written + len(values)) if ids is None else ids
+        self._stats.update(values[split == 0] if np.any(split == 0) else values)
+        self._writer.append(values, labels if self.has_labels else None, ids, split)
+
+    def commit(self, attrs: dict[str, Any] | None = None) -> Path:
+        """Publish the output (and its companion files) under their final names."""
+        if self.written != self.n:
+            self.abort()
+            raise AekitError(f"{self.path}: wrote {self.written} of {self.n} rows; nothing kept.")
+        if self.path.suffix == ".zarr":
+            self._writer.commit(
+                {"stats": self._stats.to_dict(), "class_names": None, **(attrs or {})}
+            )
+            return self.path
+        if self.path.suffix == ".npy":
+            for array in self._writer.values():
+                array.flush()
+            if self._ids_file is not None:
+                self._ids_file.close()
+        elif self._writer is not None:
+            self._writer.close()
+        for tmp, final in self._tmp:
+            tmp.replace(final)
+        return self.path
+
+    def abort(self) -> None:
+        """Remove everything written so far."""
+        if self.path.suffix == ".zarr" and self._writer is not None:
+            self._writer.abort()
+            return
+        if self.path.suffix == ".npy" and self._writer is not None and self._ids_file:
+            self._ids_file.close()
+        if self.path.suffix == ".parquet" and self._writer is not None:
+            self._writer.close()
+        for tmp, _ in self._tmp:
+            tmp.unlink(missing_ok=True)

@@ -1,0 +1,229 @@
+"""Putting runs to work: encode, reconstruct, score, generate, compress, probe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+
+from aekit import Autoencoder, ingest, load
+from aekit.cli import main
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory, request):
+    """A run trained by the CLI on a labelled table store (blobs: 3 classes, 6 features)."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 6)) * 4
+    y = np.repeat(np.arange(3), 100)
+    X = (centers[y] + rng.normal(size=(300, 6))).astype(np.float32)
+    root = tmp_path_factory.mktemp("table")
+    store = ingest(X, root / "blobs.zarr", labels=y, val_fraction=0.2, progress=False)
+    code = main([
+        "train", str(store.path), "--out", str(root / "run"), "--latent-dim", "2",
+        "--set", "train.epochs=40", "--set", "log.progress=none",
+    ])  # fmt: skip
+    assert code == 0
+    return root, store, X, y
+
+
+def test_fit_calibrates_threshold_on_held_out_data(blobs):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=2, epochs=40, random_state=0, contamination=0.05).fit(X)
+    assert ae.threshold_info_ == {
+        "method": "contamination", "share": 0.05, "samples": 18,
+        "score": "reconstruction error", "data": "the validation split",
+    }  # fmt: skip
+    labels = ae.predict(X)
+    assert set(np.unique(labels)) <= {-1, 1}
+    np.testing.assert_array_equal(labels == -1, ae.reconstruction_error(X) > ae.threshold_)
+    # Far-away points are anomalies; the decision function is negative exactly for them
+    outliers = X[:5] + 50 * X.std(axis=0)
+    assert (ae.predict(outliers) == -1).all()
+    assert (ae.decision_function(outliers) < 0).all()
+
+
+def test_calibrate_threshold_keeps_the_false_positive_rate(blobs):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=2, epochs=20, random_state=0).fit(X[:120])
+    ae.calibrate_threshold(X[120:], fpr=0.1)
+    assert ae.threshold_info_["method"] == "fpr"
+    assert np.mean(ae.predict(X[120:]) == -1) <= 0.1
+    with pytest.raises(ValueError, match="'fpr' parameter"):
+        ae.calibrate_threshold(X, fpr=0.9)
+
+
+@pytest.mark.parametrize("kind", ["dense", "vae"])
+def test_feature_errors_sum_to_the_score(blobs, kind):
+    X, _ = blobs
+    ae = Autoencoder(latent_dim=2, kind=kind, epochs=5, random_state=0).fit(X)
+    parts = ae.feature_errors(X)
+    assert parts.shape == X.shape and (parts >= 0).all()
+    error = ae.reconstruction_error(X)
+    if kind == "dense":
+        np.testing.assert_allclose(parts.sum(1), error, rtol=1e-5)
+    else:  # the KL term is the rest: positive, not per feature
+        assert (error > parts.sum(1)).all()
+
+
+def test_encode_writes_npy_parquet_and_store_with_labels_and_ids(table_run):
+    root, store, X, y = table_run
+    ae = load(root / "run")
+    codes = ae.transform(X)
+    for name in ("codes.npy", "codes.parquet", "codes.zarr"):
+        assert main(["encode", str(root / "run"), str(store.path), "--out", str(root / name)]) == 0
+    np.testing.assert_allclose(np.load(root / "codes.npy"), codes, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.load(root / "codes.labels.npy"), y)
+    ids = (root / "codes.ids.txt").read_text().splitlines()
+    assert ids == [str(i) for i in store.ids(np.arange(store.n))]
+    table = pq.read_table(root / "codes.parquet").to_pandas()
+    assert list(table.columns) == ["id", "label", "z0", "z1"]
+    np.testing.assert_allclose(table[["z0", "z1"]].to_numpy(), codes, rtol=1e-5, atol=1e-6)
+    from aekit import open_store
+
+    out = open_store(root / "codes.zarr")
+    np.testing.assert_array_equal(out.labels, y)
+    np.testing.assert_array_equal(out.split, store.split)  # the split carries over
+    np.testing.assert_allclose(out.read(np.arange(out.n)), codes, rtol=1e-5, atol=1e-6)
+
+
+def test_reconstruct_from_a_file_ingest_reads(table_run, tmp_path):
+    root, _, X, _ = table_run
+    np.save(tmp_path / "new.npy", X[:50])
+    assert main(["reconstruct", str(root / "run"), str(tmp_path / "new.npy"),
+                 "--out", str(tmp_path / "r.npy")]) == 0  # fmt: skip
+    expected = load(root / "run").reconstruct(X[:50])
+    np.testing.assert_allclose(np.load(tmp_path / "r.npy"), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_score_recalibrates_and_records_the_threshold(table_run, capsys):
+    root, store, _, _ = table_run
+    run = root / "run"
+    out = root / "scores.parquet"
+    assert main(["score", str(run), str(store.path), "--out", str(out), "--fpr", "0.05"]) == 0
+    saved = json.loads((run / "model.json").read_text())["threshold"]
+    assert saved["method"] == "fpr" and saved["share"] == 0.05
+    assert saved["data"] == f"the validation split of {store.path}"
+    table = pq.read_table(out).to_pandas()
+    assert [c for c in table.columns if c.startswith("error_")] == [f"error_{i}" for i in range(6)]
+    np.testing.assert_allclose(table.filter(like="error_").sum(axis=1), table.score, rtol=1e-5)
+    np.testing.assert_array_equal(table.anomaly, table.score > saved["value"])
+    # On the held-out split it was calibrated on, at most 5 % are flagged
+    val = np.isin(np.arange(store.n), store.val_index)
+    assert table.anomaly[val].mean() <= 0.05
+    assert "threshold" in capsys.readouterr().out
+
+
+def test_apply_mistakes_exit_2_and_write_nothing(table_run, tmp_path, capsys):
+    root, store, _, _ = table_run
+    run = str(root / "run")
+    out = tmp_path / "x.npy"
+    cases = [
+        (["encode", run, str(store.path), "--out", str(tmp_path / "x.csv")], "must end in"),
+        (["score", run, str(store.path), "--out", str(out)], "must end in .parquet"),
+        (["encode", str(tmp_path), str(store.path), "--out", str(out)], "holds no trained model"),
+        (["encode", run, str(tmp_path / "nope"), "--out", str(out)], "does not exist"),
+        (["generate", run, "--out", str(out)], "needs a variational run"),
+    ]
+    np.save(tmp_path / "wide.npy", np.zeros((4, 9), np.float32))
+    cases.append((["encode", run, str(tmp_path / "wide.npy"), "--out", str(out)], "shape (9,)"))
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.npy"]
+
+
+def test_probe_compares_latents_with_raw_features(table_run, capsys):
+    root, store, _, _ = table_run
+    assert main(["probe", str(root / "run"), str(store.path), "--labels", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["classes"] == 3 and result["test_samples"] == len(store.val_index)
+    # Well separated blobs: a few labels suffice on both
+    assert result["latent_accuracy"] > 0.9 and result["raw_accuracy"] > 0.9
+    assert main(["probe", str(root / "run"), str(store.path), "--labels", "500"]) == 2
+
+
+@pytest.fixture(scope="module")
+def digits_vae(tmp_path_factory):
+    X, y = load_digits(return_X_y=True)
+    images = (X / 16).astype(np.float32).reshape(-1, 8, 8, 1)
+    root = tmp_path_factory.mktemp("vae")
+    store = ingest(images[:600], root / "digits.zarr", labels=y[:600], progress=False)
+    assert main([
+        "train", str(store.path), "--out", str(root / "run"), "--kind", "vae",
+        "--latent-dim", "4", "--set", "train.epochs=3", "--set", "log.progress=none",
+    ]) == 0  # fmt: skip
+    return root, store
+
+
+def test_generate_and_interpolate(digits_vae):
+    root, store = digits_vae
+    run = str(root / "run")
+    assert main(["generate", run, "--n", "10", "--seed", "3", "--out", str(root / "g.npy")]) == 0
+    samples = np.load(root / "g.npy")
+    assert samples.shape == (10, 8, 8, 1) and samples.min() >= 0 and samples.max() <= 1
+    path = root / "path.npy"
+    argv = ["generate", run, "--interpolate", str(store.path), "3", "7", "--steps", "5"]
+    assert main([*argv, "--out", str(path)]) == 0
+    steps = np.load(path)
+    ends = load(run).reconstruct(store.read(np.array([3, 7])).astype(np.float32))
+    np.testing.assert_allclose(steps[[0, -1]], ends, atol=1e-5)
+
+
+def test_compress_round_trip_and_refusals(digits_vae, table_run, tmp_path, capsys):
+    root, store = digits_vae
+    run = str(root / "run")
+    aek = tmp_path / "d.aek"
+    assert main(["compress", run, str(store.path), "--out", str(aek), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bytes"] == aek.stat().st_size
+    assert report["bits_per_sample"] < 8 * report["raw_bytes"] / store.n
+    assert main(["decompress", run, str(aek), "--out", str(tmp_path / "d.npy")]) == 0
+    decoded = np.load(tmp_path / "d.npy")
+    original = store.read(np.arange(store.n))
+    # The reported distortion is that of what decompress gives
+    assert np.mean((decoded - original) ** 2) == pytest.approx(report["mse"], rel=1e-5)
+
+    # Decoding in another process, with another thread count, gives the same samples
+    code = (
+        "import sys, numpy as np, torch; torch.set_num_threads(1); import aekit;"
+        "ae = aekit.load(sys.argv[1]); np.save(sys.argv[3], ae.decompress(open(sys.argv[2], "
+        "'rb').read()))"
+    )
+    subprocess.run([sys.executable, "-c", code, run, aek, tmp_path / "e.npy"], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), decoded, rtol=0, atol=1e-6)
+
+    data = bytearray(aek.read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "bad.aek").write_bytes(bytes(data))
+    (tmp_path / "junk.aek").write_bytes(b"not a compressed file")
+    other = str(table_run[0] / "run")
+    cases = [
+        ([run, str(tmp_path / "bad.aek")], "corrupted or truncated"),
+        ([run, str(tmp_path / "junk.aek")], "not an aekit compressed file"),
+        ([other, str(aek)], "compressed by another model"),
+    ]
+    for args, message in cases:
+        assert main(["decompress", *args, "--out", str(tmp_path / "out.npy")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_compression_beats_pca_float16_at_the_same_distortion():
+    X, _ = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    train, test = X[:1300], X[1300:]
+    ae = Autoencoder(latent_dim=16, epochs=60, random_state=0).fit(train)
+    pca = PCA(16).fit(train)
+    coefficients = pca.transform(test).astype(np.float16)
+    pca_mse = np.mean((pca.inverse_transform(coefficients.astype(np.float64)) - test) ** 2)
+    data = ae.compress(test, step=0.2)
+    assert ae.compression_report_["mse"] <= pca_mse
+    assert len(data) < 0.5 * coefficients.nbytes
