@@ -8,7 +8,17 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["wine", "digits", "anomaly", "stream", "memory", "images", "engine", "distributed"]
+BENCHES = [
+    "wine",
+    "digits",
+    "anomaly",
+    "compress",
+    "stream",
+    "memory",
+    "images",
+    "engine",
+    "distributed",
+]
 
 
 def main() -> int:

@@ -36,6 +36,8 @@ class WineComparison:
     labels: np.ndarray
     class_names: list[str]
     feature_names: list[str]
+    model: Any = None  # the fitted Autoencoder
+    test_split: tuple[np.ndarray, np.ndarray] | None = None  # held-out (X, y)
 
 
 def wine_comparison(seed: int = 0) -> WineComparison:
@@ -47,7 +49,9 @@ def wine_comparison(seed: int = 0) -> WineComparison:
     """
     wine = load_wine()
     X, y = wine.data, wine.target
-    X_train, X_test = train_test_split(X, test_size=TEST_FRACTION, stratify=y, random_state=seed)
+    X_train, X_test, _, y_test = train_test_split(
+        X, y, test_size=TEST_FRACTION, stratify=y, random_state=seed
+    )
 
     # The autoencoder takes raw units: it standardises internally
     started = time.perf_counter()
@@ -98,7 +102,15 @@ def wine_comparison(seed: int = 0) -> WineComparison:
         "feature_names": list(wine.feature_names),
     }
     return WineComparison(
-        summary, ae.history_, codes, shares, y, list(wine.target_names), list(wine.feature_names)
+        summary,
+        ae.history_,
+        codes,
+        shares,
+        y,
+        list(wine.target_names),
+        list(wine.feature_names),
+        ae,
+        (X_test, y_test),
     )
 
 
@@ -132,7 +144,30 @@ def wine_demo(out_dir: str | Path, seed: int = 0) -> dict[str, Any]:
     tmp = out / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(out / "summary.json")
+    summary["report"] = str(_write_run(out, result))
     return summary
+
+
+def _write_run(out: Path, result: WineComparison) -> Path:
+    """Save the demo's model and curves as a run folder, its held-out wines as a store, and
+    write the run's HTML report; return the report's path."""
+    import shutil
+
+    from aekit.analysis.report import write_report
+    from aekit.data.ingest import ingest
+    from aekit.runs import save_model
+
+    save_model(result.model, out)
+    keys = ["epoch", "train_loss", "val_loss", "lr", "seconds", "samples_per_s"]
+    lines = [",".join(keys)] + [",".join(str(h.get(k, "")) for k in keys) for h in result.history]
+    tmp = out / ".metrics.csv.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(out / "metrics.csv")
+    store = out / "wine-heldout.zarr"
+    shutil.rmtree(store, ignore_errors=True)  # the demo's own output of an earlier run
+    X_test, y_test = result.test_split  # type: ignore[misc]
+    ingest(X_test, store, labels=y_test, val_fraction=0.0, progress=False)
+    return write_report(out, store)
 
 
 def summary_table(summary: dict[str, Any]) -> str:

@@ -65,3 +65,50 @@ def influence_shares(jacobians: np.ndarray) -> np.ndarray:
         J = J.mean(axis=0)
     totals = J.sum(axis=1, keepdims=True)
     return J / np.where(totals > 0, totals, 1.0)
+
+
+def read_curves(history: list[dict[str, float]], loss: str = "mse") -> tuple[str, str]:
+    """A verdict on training curves and its explanation in plain words.
+
+    The verdict is one of ``still improving``, ``overfitting``, ``underfitting``, ``converged``,
+    by rules of thumb: the monitored loss still fell by more than 1 % over the last fifth of
+    the epochs; the validation loss ended more than 5 % above its best while the training loss
+    kept falling; the training loss stayed above half of the variance of standardised data (a
+    model that learned little beyond the mean; MSE only); otherwise converged.
+    """
+    if not history:
+        return "no history", "The run recorded no epochs."
+    key = "val_loss" if all("val_loss" in h for h in history) else "train_loss"
+    monitored = np.array([h[key] for h in history], dtype=float)
+    train = np.array([h["train_loss"] for h in history], dtype=float)
+    n = len(history)
+    best = int(np.argmin(monitored))
+    window = max(2, n // 5)
+    recent = monitored[-window:]
+    drop = (recent[0] - recent.min()) / max(abs(recent[0]), 1e-12) if n > 2 else 1.0
+    rise = (monitored[-1] - monitored[best]) / max(abs(monitored[best]), 1e-12)
+    train_falling = train[-1] < train[best] * 0.99 if best < n - 1 else False
+    if key == "val_loss" and rise > 0.05 and train_falling:
+        return "overfitting", (
+            f"The validation loss reached its best at epoch {best + 1} and ended {100 * rise:.0f} "
+            "% above it while the training loss kept falling: the model is learning the "
+            "training samples themselves. The best epoch's weights are the ones kept; more data, "
+            "more noise (denoising) or weight decay would help."
+        )
+    if loss == "mse" and train[-1] > 0.5:
+        return "underfitting", (
+            f"The training loss ended at {train[-1]:.3g}, more than half of the data's variance "
+            "in standardised units: the model reproduces little beyond the mean. A larger "
+            "latent, wider hidden layers or a higher learning rate would help."
+        )
+    if drop > 0.01 and best >= n - window:
+        return "still improving", (
+            f"The {key.replace('_', ' ')} fell by {100 * drop:.1f} % over the last {window} "
+            "epochs and was still at its best at the end: training longer (more epochs) "
+            "would likely lower it further."
+        )
+    return "converged", (
+        f"The {key.replace('_', ' ')} changed by less than 1 % over the last {window} epochs "
+        f"(best at epoch {best + 1} of {n}): more epochs would not help; a different model "
+        "size might."
+    )

@@ -173,3 +173,127 @@ class LRRangeDisplay:
         ax.legend()
         self.figure_ = fig
         return self
+
+
+@dataclass
+class LearningRateDisplay:
+    """The learning rate per epoch, as the schedule set it."""
+
+    history: Sequence[dict[str, float]]
+
+    def plot(self) -> Any:
+        fig = _new_figure(6, 2.6)
+        ax = fig.add_subplot()
+        ax.plot([h["epoch"] for h in self.history], [h["lr"] for h in self.history])
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("learning rate")
+        ax.set_title("Learning rate")
+        self.figure_ = fig
+        return self
+
+
+def _image_rows(ax_row: Any, images: np.ndarray, label: str) -> None:
+    for ax, image in zip(ax_row, images, strict=False):
+        picture = image[..., 0] if image.shape[-1] == 1 else np.clip(image, 0, 1)
+        ax.imshow(picture, cmap="gray" if image.shape[-1] == 1 else None)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax_row[0].set_ylabel(label)
+
+
+@dataclass
+class ImageGridDisplay:
+    """Rows of images, one label per row (originals against reconstructions, samples, paths).
+
+    ``rows`` maps a row label to images of shape (n, H, W, C), scaled to [0, 1].
+    """
+
+    rows: dict[str, np.ndarray]
+    title: str
+
+    def plot(self) -> Any:
+        n = max(len(images) for images in self.rows.values())
+        fig = _new_figure(1.1 * n + 1, 1.2 * len(self.rows) + 0.5)
+        axes = fig.subplots(len(self.rows), n, squeeze=False)
+        for ax_row, (label, images) in zip(axes, self.rows.items(), strict=True):
+            _image_rows(ax_row, images, label)
+            for ax in ax_row[len(images) :]:
+                ax.set_axis_off()
+        fig.suptitle(self.title)
+        self.figure_ = fig
+        return self
+
+
+@dataclass
+class FeatureErrorDisplay:
+    """Mean reconstruction error per feature (standardised units), largest first."""
+
+    errors: np.ndarray
+    feature_names: Sequence[str]
+    baseline: np.ndarray | None = None  # the same measure for PCA of the same size
+
+    def plot(self) -> Any:
+        order = np.argsort(self.errors)[::-1]
+        fig = _new_figure(7, 0.25 * len(order) + 1.5)
+        ax = fig.add_subplot()
+        y = np.arange(len(order))
+        height = 0.4 if self.baseline is not None else 0.8
+        ax.barh(y, self.errors[order], height=height, label="autoencoder")
+        if self.baseline is not None:
+            ax.barh(y + height, self.baseline[order], height=height, label="PCA")
+            ax.legend()
+        ax.set_yticks(y, [str(self.feature_names[i]) for i in order])
+        ax.invert_yaxis()
+        ax.set_xlabel("mean squared error, standardised units")
+        ax.set_title("Reconstruction error per feature (held-out samples)")
+        self.figure_ = fig
+        return self
+
+
+@dataclass
+class ScoreHistogramDisplay:
+    """Anomaly scores with the run's threshold; split by anomaly label when known."""
+
+    scores: np.ndarray
+    threshold: float
+    anomalous: np.ndarray | None = None
+
+    def plot(self) -> Any:
+        fig = _new_figure(6, 3.5)
+        ax = fig.add_subplot()
+        bins = np.histogram_bin_edges(self.scores, bins=50)
+        if self.anomalous is None:
+            ax.hist(self.scores, bins=bins)
+        else:
+            ax.hist(self.scores[~self.anomalous], bins=bins, alpha=0.7, label="normal")
+            ax.hist(self.scores[self.anomalous], bins=bins, alpha=0.7, label="anomalous")
+        ax.axvline(self.threshold, color="black", linestyle="--", label="threshold")
+        ax.set_yscale("log")
+        ax.set_xlabel("anomaly score")
+        ax.set_ylabel("samples")
+        ax.set_title("Anomaly scores (held-out samples)")
+        ax.legend()
+        self.figure_ = fig
+        return self
+
+
+@dataclass
+class RocDisplay:
+    """ROC curve of anomaly scores against known anomaly labels."""
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auc: float
+
+    def plot(self) -> Any:
+        fig = _new_figure(4, 4)
+        ax = fig.add_subplot()
+        ax.plot(self.fpr, self.tpr, label=f"ROC-AUC {self.auc:.3f}")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        ax.set_xlabel("false-positive rate")
+        ax.set_ylabel("true-positive rate")
+        ax.set_title("ROC")
+        ax.legend(loc="lower right")
+        self.figure_ = fig
+        return self

@@ -20,13 +20,27 @@ from aekit.cli import (
     info,
     ingest,
     probe,
+    report,
     score,
     train,
     validate,
 )
 from aekit.errors import AekitError
 
-COMMANDS = [demo, ingest, info, train, validate, encode, score, generate, compress, probe, env]
+COMMANDS = [
+    demo,
+    ingest,
+    info,
+    train,
+    validate,
+    encode,
+    score,
+    generate,
+    compress,
+    probe,
+    report,
+    env,
+]
 
 
 class _Parser(argparse.ArgumentParser):

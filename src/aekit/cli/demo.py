@@ -32,4 +32,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nheld-out MSE, autoencoder / PCA: {ratio:.3f}")
     print(f"stopped: {summary['autoencoder']['stop_reason']}")
     print(f"wrote {args.out}/summary.json and plots in {time.perf_counter() - started:.1f} s")
+    print(f"report: {summary['report']}")
     return 0

@@ -1,0 +1,393 @@
+"""``RUN/report.html``: one self-contained page about a run, assembled from what it has.
+
+Every figure is a Display from :mod:`aekit.analysis.plots`, embedded as a PNG data URI; the
+page loads nothing from anywhere else. Sections appear only when the run has what they need:
+labels for clustering and colours, tables for attributions, images for image grids, a
+variational model for samples. Figures are computed on up to ``max_samples`` held-out samples
+(the store's validation split, or all of it when it has none), read once.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aekit.errors import AekitError
+
+
+@dataclass
+class _Page:
+    title: str
+    sections: list[str] = field(default_factory=list)
+
+    def add(self, heading: str, *parts: str) -> None:
+        self.sections.append(f"<section><h2>{html.escape(heading)}</h2>{''.join(parts)}</section>")
+
+    def render(self) -> str:
+        body = "\n".join(self.sections)
+        return (
+            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>"
+            f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n"
+            f"<footer>written by aekit on {time.strftime('%Y-%m-%d %H:%M')}</footer>"
+            "</body></html>\n"
+        )
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+    "color:#222}h1{font-size:1.6em}h2{font-size:1.2em;border-bottom:1px solid #ccc;"
+    "padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f4f4f4}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;display:block;"
+    "margin:.5em 0}.verdict{font-weight:bold}p.note{color:#555;font-size:.9em}"
+    "footer{margin-top:3em;color:#888;font-size:.8em}"
+)
+
+
+def _figure(display: Any, alt: str) -> str:
+    buffer = io.BytesIO()
+    display.plot().figure_.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
+    def cell(value: str, tag: str) -> str:
+        numeric = value.replace(".", "", 1).replace("-", "", 1).replace(" %", "").isdigit()
+        css = " class='num'" if numeric and tag == "td" else ""
+        return f"<{tag}{css}>{html.escape(value)}</{tag}>"
+
+    head = "<tr>" + "".join(cell(h, "th") for h in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(cell(v, "td") for v in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _p(text: str, css: str = "") -> str:
+    return f"<p{f' class={css!r}' if css else ''}>{html.escape(text)}</p>"
+
+
+def read_history(run: Path) -> list[dict[str, float]]:
+    """The per-epoch rows of ``RUN/metrics.csv`` (empty when there is none)."""
+    path = run / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(f)
+        ]
+    return rows
+
+
+def _store_for(run: Path, store: str | Path | None) -> Any:
+    from aekit.data.store import open_store
+
+    if store is None:
+        config = run / "config.toml"
+        if config.is_file():
+            from aekit.config import load_config
+
+            store = load_config(config).data.store or None
+    if store is None:
+        return None
+    if not Path(store).exists():
+        raise AekitError(f"the store {store} is gone; pass the data with --store STORE.")
+    return open_store(store)
+
+
+def write_report(
+    run: str | Path, store: str | Path | None = None, *, max_samples: int = 2000, seed: int = 0
+) -> Path:
+    """Write ``RUN/report.html`` for the run in folder ``run`` and return its path.
+
+    Parameters
+    ----------
+    run : path-like
+        A run folder (``model.json``, ``model.safetensors``; ``metrics.csv`` and
+        ``config.toml`` when ``aekit train`` wrote it).
+    store : path-like, optional
+        Data to draw the figures from (default: the store the run was trained on). Without
+        data, the report has the run and its curves only.
+    max_samples : int
+        Held-out samples the figures are computed on.
+    """
+    from aekit.runs import load
+
+    run = Path(run)
+    ae = load(run)
+    history = read_history(run)
+    data = _store_for(run, store)
+    page = _Page(f"aekit report: {run.name}")
+    samples = _samples(data, max_samples, seed) if data is not None else None
+    _run_section(page, run, ae, history, data, samples)
+    if history:
+        _curves_section(page, ae, history)
+    if samples is not None:
+        _data_sections(page, ae, data, samples, seed)
+    out = run / "report.html"
+    tmp = run / ".report.html.tmp"
+    tmp.write_text(page.render(), encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+@dataclass
+class _Samples:
+    rows: np.ndarray
+    x: np.ndarray  # raw units, float32
+    labels: np.ndarray | None
+    split: str
+    train_x: np.ndarray  # a sample of the training split, for the PCA baseline
+
+
+def _samples(store: Any, max_samples: int, seed: int) -> _Samples:
+    rng = np.random.default_rng(seed)
+    held_out = store.val_index if len(store.val_index) else np.arange(store.n)
+    split = "validation split" if len(store.val_index) else "all samples"
+    rows = np.sort(rng.choice(held_out, min(max_samples, len(held_out)), replace=False))
+    train = store.train_index
+    train_rows = np.sort(rng.choice(train, min(max_samples, len(train)), replace=False))
+    labels = store.labels[rows] if store.labels is not None else None
+    return _Samples(
+        rows, store.read(rows).astype(np.float32), labels, split,
+        store.read(train_rows).astype(np.float32),
+    )  # fmt: skip
+
+
+def _standardised_reconstruction(ae: Any, x: np.ndarray) -> np.ndarray:
+    """Reconstructions of raw samples, flattened, in the model's standardised units."""
+    import torch
+
+    with torch.no_grad():
+        return ae.model_.scaler(torch.from_numpy(ae.reconstruct(x))).reshape(len(x), -1).numpy()
+
+
+def _pca_baseline(ae: Any, samples: _Samples) -> tuple[Any, np.ndarray, np.ndarray]:
+    """PCA of the latent's size, fitted on training samples in the model's standardised units;
+    returns it with the held-out samples standardised and its reconstructions of them."""
+    import torch
+    from sklearn.decomposition import PCA
+
+    def standardise(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return ae.model_.scaler(torch.from_numpy(x)).reshape(len(x), -1).numpy()
+
+    k = min(ae.latent_dim, len(samples.train_x), int(np.prod(ae.sample_shape_)))
+    pca = PCA(k, random_state=0).fit(standardise(samples.train_x))
+    T = standardise(samples.x)
+    return pca, T, pca.inverse_transform(pca.transform(T))
+
+
+def _run_section(
+    page: _Page, run: Path, ae: Any, history: list, data: Any, samples: _Samples | None
+) -> None:
+    description = json.loads((run / "model.json").read_text())
+    n_params = sum(p.numel() for p in ae.model_.parameters())
+    rows = [
+        ("data", f"{data.path} ({data.n} samples of shape {tuple(data.sample_shape)})"
+         if data is not None else "not available (pass --store)"),
+        ("model", f"{ae.kind}, latent {ae.latent_dim}, {n_params:,} parameters, loss {ae.loss_}"),
+    ]  # fmt: skip
+    if ae.noise or ae.sparsity:
+        rows.append(("objective", ", ".join(
+            f"{k} {v}" for k, v in (("noise", ae.noise), ("sparsity", ae.sparsity)) if v
+        )))  # fmt: skip
+    if history:
+        seconds = sum(h.get("seconds", 0.0) for h in history)
+        speed = np.median([h["samples_per_s"] for h in history if "samples_per_s" in h] or [0])
+        rows += [
+            ("epochs", f"{len(history)}"),
+            ("training time", f"{seconds:.1f} s"),
+            ("throughput", f"{speed:,.0f} samples/s (median epoch)"),
+        ]
+    rows.append(("stopped because", str(description.get("stop_reason") or "unknown")))
+    if hasattr(ae, "threshold_"):
+        info = ae.threshold_info_
+        rows.append(
+            (
+                "anomaly threshold",
+                f"{ae.threshold_:.4g} ({info['method']} "
+                f"{info['share']:g} on {info.get('data', 'held-out data')})",
+            )
+        )
+    if samples is not None:
+        pca, T, T_pca = _pca_baseline(ae, samples)
+        ae_mse = float(np.mean((_standardised_reconstruction(ae, samples.x) - T) ** 2))
+        pca_mse = float(np.mean((T_pca - T) ** 2))
+        rows.append((
+            "held-out error vs PCA",
+            f"{ae_mse:.4g} vs {pca_mse:.4g} for PCA({pca.n_components_}), ratio "
+            f"{ae_mse / pca_mse:.3f} (MSE, standardised units, {len(T)} samples of the "
+            f"{samples.split})",
+        ))  # fmt: skip
+    page.add("The run", _table(rows))
+
+
+def _curves_section(page: _Page, ae: Any, history: list) -> None:
+    from aekit.analysis.metrics import read_curves
+    from aekit.analysis.plots import LearningRateDisplay, LossCurveDisplay
+
+    verdict, reading = read_curves(history, ae.loss_)
+    monitored = "val_loss" if all("val_loss" in h for h in history) else "train_loss"
+    best = int(np.argmin([h[monitored] for h in history])) + 1
+    parts = [
+        f"<p><span class='verdict'>{html.escape(verdict.capitalize())}.</span> "
+        f"{html.escape(reading)}</p>",
+        _figure(LossCurveDisplay(history, best), "training and validation loss per epoch"),
+    ]
+    if any("lr" in h for h in history):
+        parts.append(_figure(LearningRateDisplay(history), "learning rate per epoch"))
+    page.add("Loss curves", *parts)
+
+
+def _data_sections(page: _Page, ae: Any, store: Any, samples: _Samples, seed: int) -> None:
+    from aekit.analysis import plots
+
+    images = len(ae.sample_shape_) == 3
+    x = samples.x
+    names = (store.meta.get("source", {}).get("feature_names") or
+             [f"feature {i}" for i in range(x.shape[-1])])  # fmt: skip
+    scale = 1.0 / max(float(np.max(store.stats["max"])), 1e-12)  # images to [0, 1] for display
+
+    # Reconstructions
+    if images:
+        k = min(10, len(x))
+        grid = plots.ImageGridDisplay(
+            {"original": x[:k] * scale, "reconstruction": ae.reconstruct(x[:k]) * scale},
+            "Held-out samples and their reconstructions",
+        )
+        page.add("Reconstructions", _figure(grid, "originals against reconstructions"))
+    else:
+        _, T, T_pca = _pca_baseline(ae, samples)
+        errors = ((_standardised_reconstruction(ae, x) - T) ** 2).mean(axis=0)
+        display = plots.FeatureErrorDisplay(errors, names, ((T_pca - T) ** 2).mean(axis=0))
+        page.add(
+            "Reconstructions",
+            _p(
+                "Which features the model reproduces worst, on held-out samples, beside PCA of "
+                "the same size."
+            ),
+            _figure(display, "reconstruction error per feature"),
+        )
+
+    # Latent space
+    Z = ae.transform(x)
+    shown, title, prefix = Z, f"{ae.latent_dim}-d latent", "z"
+    if ae.latent_dim == 1:
+        shown = np.column_stack([Z[:, 0], np.zeros(len(Z))])
+    elif ae.latent_dim > 3:
+        from sklearn.decomposition import PCA
+
+        shown = PCA(2, random_state=seed).fit_transform(Z)
+        title, prefix = f"2-D PCA of the {ae.latent_dim}-d latent", "PC"
+    latent = plots.LatentDisplay(shown, samples.labels, store.class_names, title, prefix)
+    page.add("Latent space", _figure(latent, "latent space coloured by label"))
+
+    if samples.labels is not None and len(np.unique(samples.labels)) > 1:
+        _clustering_section(page, ae, Z, samples.labels, samples, seed)
+    if not images and x.shape[1] <= 64:
+        _attribution_section(page, ae, samples, names)
+    _anomaly_section(page, ae, x, samples)
+    if ae.model_.variational and images:
+        _generation_section(page, ae, x, scale, seed)
+
+
+def _clustering_section(
+    page: _Page, ae: Any, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
+) -> None:
+    from aekit.analysis.metrics import cluster_agreement
+
+    pca, T, _ = _pca_baseline(ae, samples)
+    n_classes = len(np.unique(labels))
+    scores = {
+        "autoencoder": cluster_agreement(Z, labels, n_classes, seed),
+        f"PCA({pca.n_components_})": cluster_agreement(pca.transform(T), labels,
+                                                       n_classes, seed),
+    }  # fmt: skip
+    rows = [
+        (name, f"{s['kmeans_ari']:.3f}", f"{s['kmeans_nmi']:.3f}", f"{s['dbscan_ari']:.3f}",
+         f"{s['dbscan_nmi']:.3f}", f"{s['dbscan_clusters']:.0f}",
+         f"{100 * s['dbscan_noise_fraction']:.0f} %")
+        for name, s in scores.items()
+    ]  # fmt: skip
+    page.add(
+        "Clustering the latent space",
+        _p(f"KMeans ({n_classes} clusters) and DBSCAN (radius from the data, no labels) on the "
+           "codes, scored against the labels; PCA of the same size beside it."),
+        _table(rows, ("representation", "KMeans ARI", "KMeans NMI", "DBSCAN ARI", "DBSCAN NMI",
+                      "DBSCAN clusters", "DBSCAN noise")),
+    )  # fmt: skip
+
+
+def _attribution_section(page: _Page, ae: Any, samples: _Samples, names: list[str]) -> None:
+    import torch
+
+    from aekit.analysis.attribution import encoder_jacobians
+    from aekit.analysis.metrics import influence_shares
+    from aekit.analysis.plots import InfluenceDisplay
+
+    pca, _, _ = _pca_baseline(ae, samples)
+    with torch.no_grad():
+        x_std = ae.model_.scaler(torch.from_numpy(samples.x)).numpy()
+    shares = {
+        "autoencoder": influence_shares(encoder_jacobians(ae.model_, x_std)),
+        f"PCA({pca.n_components_})": influence_shares(pca.components_),
+    }
+    page.add(
+        "Feature attributions",
+        _figure(InfluenceDisplay(shares, names), "share of each feature in each latent dimension"),
+    )
+
+
+def _anomaly_section(page: _Page, ae: Any, x: np.ndarray, samples: _Samples) -> None:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from aekit.analysis.plots import RocDisplay, ScoreHistogramDisplay
+
+    if not hasattr(ae, "threshold_"):
+        return
+    scores = ae.reconstruction_error(x)
+    anomalous = None
+    parts = []
+    labels = samples.labels
+    if labels is not None and len(np.unique(labels)) == 2:
+        # Two classes: the rarer one is read as the anomaly
+        values, counts = np.unique(labels, return_counts=True)
+        anomalous = labels == values[np.argmin(counts)]
+    flagged = float(np.mean(scores > ae.threshold_))
+    parts.append(_p(f"{100 * flagged:.1f} % of these {len(scores)} held-out samples score above "
+                    f"the threshold {ae.threshold_:.4g}."))  # fmt: skip
+    parts.append(_figure(ScoreHistogramDisplay(scores, ae.threshold_, anomalous),
+                         "histogram of anomaly scores with the threshold"))  # fmt: skip
+    if anomalous is not None:
+        fpr, tpr, _ = roc_curve(anomalous, scores)
+        auc = float(roc_auc_score(anomalous, scores))
+        parts.append(_p("The store has two classes; the rarer is taken as the anomalous one."))
+        parts.append(_figure(RocDisplay(fpr, tpr, auc), "ROC curve of the anomaly scores"))
+    page.add("Anomaly scores", *parts)
+
+
+def _generation_section(page: _Page, ae: Any, x: np.ndarray, scale: float, seed: int) -> None:
+    from aekit.analysis.plots import ImageGridDisplay
+
+    drawn = ae.sample(20, random_state=seed) * scale
+    rows = {"samples": drawn[:10], "": drawn[10:]}
+    for i in range(min(2, len(x) // 2)):
+        rows[f"path {i + 1}"] = ae.interpolate(x[2 * i], x[-1 - 2 * i], steps=10) * scale
+    page.add(
+        "Generated samples",
+        _p("Codes drawn from the prior N(0, I) and decoded; below, the decoded straight lines "
+           "between the codes of two held-out samples."),
+        _figure(ImageGridDisplay(rows, "Samples and interpolations"), "generated samples"),
+    )  # fmt: skip

@@ -1,0 +1,38 @@
+"""``aekit report``: a self-contained HTML page about a run."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="write RUN/report.html: the run, curves, reconstructions, latents, anomalies",
+        description=(
+            "Write one self-contained HTML file (figures embedded, nothing fetched) about a run: "
+            "data, model, time and stopping reason; loss curves with a reading of them; "
+            "reconstructions; the latent space; clustering against labels beside PCA; feature "
+            "attributions (tables); anomaly scores; samples (VAE). Figures use held-out samples "
+            "of STORE (default: the store the run was trained on)."
+        ),
+        epilog="examples:\n  aekit report runs/digits\n  aekit report runs/digits --store "
+        "data/other.zarr --samples 5000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN", help="run folder")
+    parser.add_argument("--store", help="store to draw the figures from")
+    parser.add_argument(
+        "--samples", type=int, default=2000, help="held-out samples used (default: 2000)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aekit.analysis.report import write_report
+    from aekit.errors import AekitError
+
+    if args.samples < 10:
+        raise AekitError(f"--samples must be at least 10; got {args.samples}.")
+    print(write_report(args.run_dir, args.store, max_samples=args.samples))
+    return 0

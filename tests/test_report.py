@@ -1,0 +1,132 @@
+"""The HTML report: sections from what the run has, checked in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_breast_cancer, load_digits
+
+from aekit import ingest
+from aekit.analysis.metrics import read_curves
+from aekit.cli import main
+from tests.browser import check_page
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _train(store: Path, out: Path, *args: str) -> Path:
+    argv = ["train", str(store), "--out", str(out), "--set", "log.progress=none", *args]
+    assert main(argv) == 0
+    return out
+
+
+def _sections(page: Path) -> list[str]:
+    return re.findall(r"<h2>([^<]+)</h2>", page.read_text())
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    """Breast cancer: a table with two classes (so ROC) and 30 named features."""
+    root = tmp_path_factory.mktemp("report-table")
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.to_csv(root / "bc.csv", index=False)
+    ingest(root / "bc.csv", root / "bc.zarr", label_column="target", val_fraction=0.3,
+           progress=False)  # fmt: skip
+    return _train(root / "bc.zarr", root / "run", "--latent-dim", "3", "--set", "train.epochs=30")
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """Digits 0-2 as 8x8 images, a small convolutional VAE."""
+    root = tmp_path_factory.mktemp("report-images")
+    X, y = load_digits(n_class=3, return_X_y=True)
+    ingest((X / 16).astype(np.float32).reshape(-1, 8, 8, 1), root / "d.zarr", labels=y,
+           val_fraction=0.3, progress=False)  # fmt: skip
+    return _train(root / "d.zarr", root / "run", "--kind", "vae", "--latent-dim", "4",
+                  "--set", "train.epochs=8")  # fmt: skip
+
+
+def _check_in_browser(page: Path, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    result = check_page(page, ARTIFACTS / f"{name}.png")
+    assert result.images == page.read_text().count("<img ") and result.images >= 4
+    assert result.broken_images == 0
+    assert result.remote_requests == []
+    shot = np.asarray(Image.open(result.screenshot).convert("L"), dtype=float)
+    assert shot.std() > 10  # drawn, not a blank page
+
+
+def test_browser_check_catches_remote_and_broken_images(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text("<html><body><img src='http://example.com/x.png'></body></html>")
+    result = check_page(page, tmp_path / "bad.png", height=300)
+    assert result.images == 1 and result.broken_images == 1
+    assert result.remote_requests == ["http://example.com/x.png"]
+
+
+def test_table_report(table_run, capsys):
+    assert main(["report", str(table_run)]) == 0
+    page = table_run / "report.html"
+    assert capsys.readouterr().out.strip() == str(page)
+    assert _sections(page) == [
+        "The run", "Loss curves", "Reconstructions", "Latent space",
+        "Clustering the latent space", "Feature attributions", "Anomaly scores",
+    ]  # fmt: skip
+    text = page.read_text()
+    assert "held-out error vs PCA" in text and "ROC-AUC" not in text  # AUC is in the image
+    assert re.search(r"class='verdict'>(Still improving|Converged|Overfitting|Underfitting)", text)
+    assert "mean radius" not in text  # feature names are in the figures, not as placeholders
+    _check_in_browser(page, "report-table")
+
+
+def test_image_report_and_sections_follow_the_data(image_run, tmp_path):
+    assert main(["report", str(image_run)]) == 0
+    page = image_run / "report.html"
+    sections = _sections(page)
+    assert "Generated samples" in sections and "Feature attributions" not in sections
+    _check_in_browser(page, "report-images")
+
+    # Without labels: no clustering section, and the latent is not coloured
+    X, _ = load_digits(n_class=3, return_X_y=True)
+    ingest((X / 16).astype(np.float32).reshape(-1, 8, 8, 1), tmp_path / "u.zarr",
+           progress=False)  # fmt: skip
+    assert main(["report", str(image_run), "--store", str(tmp_path / "u.zarr")]) == 0
+    assert "Clustering the latent space" not in _sections(page)
+
+
+def test_report_mistakes_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "holds no trained model" in capsys.readouterr().err
+
+
+def _history(train, val):
+    return [{"epoch": i + 1, "train_loss": t, "val_loss": v} for i, (t, v) in
+            enumerate(zip(train, val, strict=True))]  # fmt: skip
+
+
+def test_read_curves_verdicts():
+    falling = list(np.geomspace(1.0, 0.05, 50))
+    assert read_curves(_history(falling, falling))[0] == "still improving"
+    flat = [0.1] * 50
+    assert read_curves(_history(falling[:25] + [0.2] * 25, falling[:25] + flat[:25]))[0] == (
+        "converged"
+    )
+    rising_val = falling[:20] + list(np.linspace(falling[19], 0.5, 30))
+    assert read_curves(_history(falling, rising_val))[0] == "overfitting"
+    assert read_curves(_history([0.9] * 30, [0.9] * 30))[0] == "underfitting"
+    assert read_curves(_history([0.9] * 30, [0.9] * 30), "bce")[0] == "converged"
+
+
+def test_matplotlib_is_imported_only_when_drawing():
+    code = (
+        "import sys, numpy as np; import aekit.analysis.report, aekit.analysis.plots as p;"
+        "d = p.RocDisplay(np.r_[0, 1], np.r_[0, 1], 0.5);"
+        "assert 'matplotlib' not in sys.modules; d.plot(); assert 'matplotlib' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
