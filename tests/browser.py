@@ -34,8 +34,11 @@ def chromium() -> str:
     """The Chromium executable, installed from Debian's packages when missing."""
     found = shutil.which("chromium")
     if found is None:
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True,
-                       capture_output=True)  # fmt: skip
+        install = ["apt-get", "install", "-y", "-q", "chromium"]
+        if subprocess.run(install, capture_output=True, check=False).returncode != 0:
+            # A fresh machine may have no package lists yet
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=True)
+            subprocess.run(install, capture_output=True, check=True)
         found = shutil.which("chromium")
     if found is None:
         raise RuntimeError("could not install chromium (apt-get install chromium)")
