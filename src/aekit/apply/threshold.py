@@ -8,6 +8,23 @@ from typing import Any
 from aekit.errors import AekitError
 
 
+def calibrate_on_store(
+    ae: Any, store: Any, *, fpr: float | None = None, contamination: float | None = None
+) -> None:
+    """Calibrate ``ae``'s threshold on the held-out split of ``store`` (its validation split,
+    or its training split when it has none), whole, and record which data it used."""
+    from aekit.data.stream import StoreBatches
+
+    has_val = len(store.val_index) > 0
+    held_out = store.val_index if has_val else store.train_index
+    ae.calibrate_threshold(
+        StoreBatches(store, held_out, 4096, 0, shuffle=False), fpr=fpr, contamination=contamination
+    )
+    ae.threshold_info_["data"] = (
+        f"the {'validation' if has_val else 'training'} split of {store.path}"
+    )
+
+
 def recalibrate(
     ae: Any,
     run: str | Path,
@@ -23,7 +40,6 @@ def recalibrate(
     """
     from aekit.apply.inputs import source_store
     from aekit.data.store import open_store
-    from aekit.data.stream import StoreBatches
     from aekit.runs import save_description
 
     run = Path(run)
@@ -32,7 +48,7 @@ def recalibrate(
     if normal is not None:
         with source_store(normal, ae) as store:
             ae.calibrate_threshold(store, fpr=fpr, contamination=contamination)
-            where = f"all of {normal}"
+        ae.threshold_info_["data"] = f"all of {normal}"
     else:
         from aekit.config import load_config
 
@@ -48,15 +64,6 @@ def recalibrate(
                 f"the run's training store {store_path!r} is gone; give the "
                 "normal data with --normal SRC."
             )
-        store = open_store(store_path)
-        held_out = store.val_index if len(store.val_index) else store.train_index
-        ae.calibrate_threshold(
-            StoreBatches(store, held_out, 4096, 0, shuffle=False),
-            fpr=fpr,
-            contamination=contamination,
-        )
-        split = "validation" if len(store.val_index) else "training"
-        where = f"the {split} split of {store_path}"
-    ae.threshold_info_["data"] = where
+        calibrate_on_store(ae, open_store(store_path), fpr=fpr, contamination=contamination)
     save_description(ae, run)
     return {"threshold": ae.threshold_, **ae.threshold_info_}

@@ -76,8 +76,8 @@ def _has_checkpoint(out: Path) -> bool:
 
 
 def _run(config: RunConfig, out: Path, resume: bool, d: Dist) -> Any:
+    from aekit.apply.threshold import calibrate_on_store
     from aekit.data.store import open_store
-    from aekit.data.stream import StoreBatches
     from aekit.runs import save_model
 
     if not config.data.store:
@@ -167,10 +167,7 @@ def _run(config: RunConfig, out: Path, resume: bool, d: Dist) -> Any:
     ae._finish(state)
     if d.is_main:
         # The whole held-out split (not this rank's share) sets the anomaly threshold
-        held_out = store.val_index if len(store.val_index) else store.train_index
-        ae.calibrate_threshold(StoreBatches(store, held_out, 4096, 0, shuffle=False))
-        split = "validation" if len(store.val_index) else "training"
-        ae.threshold_info_["data"] = f"the {split} split of {store.path}"
+        calibrate_on_store(ae, store)
         save_model(ae, out)
     return ae
 
