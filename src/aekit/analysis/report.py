@@ -129,7 +129,7 @@ def write_report(
     history = read_history(run)
     data = _store_for(run, store)
     page = _Page(f"aekit report: {run.name}")
-    samples = _samples(data, max_samples, seed) if data is not None else None
+    samples = _samples(data, ae, max_samples, seed) if data is not None else None
     _run_section(page, run, ae, history, data, samples)
     if history:
         _curves_section(page, ae, history)
@@ -144,38 +144,20 @@ def write_report(
 
 @dataclass
 class _Samples:
-    rows: np.ndarray
+    """The held-out samples the figures use, and the baseline every section compares with:
+    PCA of the latent's size, fitted on training samples, all in the model's standardised
+    units (flattened)."""
+
     x: np.ndarray  # raw units, float32
     labels: np.ndarray | None
     split: str
-    train_x: np.ndarray  # a sample of the training split, for the PCA baseline
+    pca: Any
+    standardised: np.ndarray  # the samples
+    autoencoder: np.ndarray  # the model's reconstructions of them
+    baseline: np.ndarray  # PCA's reconstructions of them
 
 
-def _samples(store: Any, max_samples: int, seed: int) -> _Samples:
-    rng = np.random.default_rng(seed)
-    held_out = store.val_index if len(store.val_index) else np.arange(store.n)
-    split = "validation split" if len(store.val_index) else "all samples"
-    rows = np.sort(rng.choice(held_out, min(max_samples, len(held_out)), replace=False))
-    train = store.train_index
-    train_rows = np.sort(rng.choice(train, min(max_samples, len(train)), replace=False))
-    labels = store.labels[rows] if store.labels is not None else None
-    return _Samples(
-        rows, store.read(rows).astype(np.float32), labels, split,
-        store.read(train_rows).astype(np.float32),
-    )  # fmt: skip
-
-
-def _standardised_reconstruction(ae: Any, x: np.ndarray) -> np.ndarray:
-    """Reconstructions of raw samples, flattened, in the model's standardised units."""
-    import torch
-
-    with torch.no_grad():
-        return ae.model_.scaler(torch.from_numpy(ae.reconstruct(x))).reshape(len(x), -1).numpy()
-
-
-def _pca_baseline(ae: Any, samples: _Samples) -> tuple[Any, np.ndarray, np.ndarray]:
-    """PCA of the latent's size, fitted on training samples in the model's standardised units;
-    returns it with the held-out samples standardised and its reconstructions of them."""
+def _samples(store: Any, ae: Any, max_samples: int, seed: int) -> _Samples:
     import torch
     from sklearn.decomposition import PCA
 
@@ -183,10 +165,25 @@ def _pca_baseline(ae: Any, samples: _Samples) -> tuple[Any, np.ndarray, np.ndarr
         with torch.no_grad():
             return ae.model_.scaler(torch.from_numpy(x)).reshape(len(x), -1).numpy()
 
-    k = min(ae.latent_dim, len(samples.train_x), int(np.prod(ae.sample_shape_)))
-    pca = PCA(k, random_state=0).fit(standardise(samples.train_x))
-    T = standardise(samples.x)
-    return pca, T, pca.inverse_transform(pca.transform(T))
+    rng = np.random.default_rng(seed)
+    held_out = store.val_index if len(store.val_index) else np.arange(store.n)
+    split = "validation split" if len(store.val_index) else "all samples"
+    rows = np.sort(rng.choice(held_out, min(max_samples, len(held_out)), replace=False))
+    train = store.train_index
+    train_rows = np.sort(rng.choice(train, min(max_samples, len(train)), replace=False))
+    x = store.read(rows).astype(np.float32)
+    k = min(ae.latent_dim, len(train_rows), int(np.prod(ae.sample_shape_)))
+    pca = PCA(k, random_state=0).fit(standardise(store.read(train_rows).astype(np.float32)))
+    T = standardise(x)
+    return _Samples(
+        x=x,
+        labels=store.labels[rows] if store.labels is not None else None,
+        split=split,
+        pca=pca,
+        standardised=T,
+        autoencoder=standardise(ae.reconstruct(x)),
+        baseline=pca.inverse_transform(pca.transform(T)),
+    )
 
 
 def _run_section(
@@ -222,9 +219,9 @@ def _run_section(
             )
         )
     if samples is not None:
-        pca, T, T_pca = _pca_baseline(ae, samples)
-        ae_mse = float(np.mean((_standardised_reconstruction(ae, samples.x) - T) ** 2))
-        pca_mse = float(np.mean((T_pca - T) ** 2))
+        T, pca = samples.standardised, samples.pca
+        ae_mse = float(np.mean((samples.autoencoder - T) ** 2))
+        pca_mse = float(np.mean((samples.baseline - T) ** 2))
         rows.append((
             "held-out error vs PCA",
             f"{ae_mse:.4g} vs {pca_mse:.4g} for PCA({pca.n_components_}), ratio "
@@ -269,9 +266,11 @@ def _data_sections(page: _Page, ae: Any, store: Any, samples: _Samples, seed: in
         )
         page.add("Reconstructions", _figure(grid, "originals against reconstructions"))
     else:
-        _, T, T_pca = _pca_baseline(ae, samples)
-        errors = ((_standardised_reconstruction(ae, x) - T) ** 2).mean(axis=0)
-        display = plots.FeatureErrorDisplay(errors, names, ((T_pca - T) ** 2).mean(axis=0))
+        T = samples.standardised
+        errors = ((samples.autoencoder - T) ** 2).mean(axis=0)
+        display = plots.FeatureErrorDisplay(
+            errors, names, ((samples.baseline - T) ** 2).mean(axis=0)
+        )
         page.add(
             "Reconstructions",
             _p(
@@ -308,7 +307,7 @@ def _clustering_section(
 ) -> None:
     from aekit.analysis.metrics import cluster_agreement
 
-    pca, T, _ = _pca_baseline(ae, samples)
+    pca, T = samples.pca, samples.standardised
     n_classes = len(np.unique(labels))
     scores = {
         "autoencoder": cluster_agreement(Z, labels, n_classes, seed),
@@ -331,17 +330,13 @@ def _clustering_section(
 
 
 def _attribution_section(page: _Page, ae: Any, samples: _Samples, names: list[str]) -> None:
-    import torch
-
     from aekit.analysis.attribution import encoder_jacobians
     from aekit.analysis.metrics import influence_shares
     from aekit.analysis.plots import InfluenceDisplay
 
-    pca, _, _ = _pca_baseline(ae, samples)
-    with torch.no_grad():
-        x_std = ae.model_.scaler(torch.from_numpy(samples.x)).numpy()
-    shares = {
-        "autoencoder": influence_shares(encoder_jacobians(ae.model_, x_std)),
+    pca = samples.pca
+    shares = {  # tables only: the standardised samples are the model's inputs as they are
+        "autoencoder": influence_shares(encoder_jacobians(ae.model_, samples.standardised)),
         f"PCA({pca.n_components_})": influence_shares(pca.components_),
     }
     page.add(
