@@ -156,13 +156,10 @@ def _write_run(out: Path, result: WineComparison) -> Path:
     from aekit.analysis.report import write_report
     from aekit.data.ingest import ingest
     from aekit.runs import save_model
+    from aekit.training.callbacks import CSVLogger
 
     save_model(result.model, out)
-    keys = ["epoch", "train_loss", "val_loss", "lr", "seconds", "samples_per_s"]
-    lines = [",".join(keys)] + [",".join(str(h.get(k, "")) for k in keys) for h in result.history]
-    tmp = out / ".metrics.csv.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(out / "metrics.csv")
+    CSVLogger.write(out / "metrics.csv", result.history)
     store = out / "wine-heldout.zarr"
     shutil.rmtree(store, ignore_errors=True)  # the demo's own output of an earlier run
     X_test, y_test = result.test_split  # type: ignore[misc]

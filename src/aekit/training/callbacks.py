@@ -236,12 +236,25 @@ class CSVLogger(Callback):
             with self.path.open("w", newline="") as f:
                 csv.writer(f).writerow(self.COLUMNS)
 
-    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
-        row = [int(logs["epoch"])] + [
-            f"{logs[c]:.6g}" if c in logs else "" for c in self.COLUMNS[1:]
+    @classmethod
+    def _row(cls, logs: dict[str, float]) -> list[Any]:
+        return [int(logs["epoch"])] + [
+            f"{logs[c]:.6g}" if c in logs else "" for c in cls.COLUMNS[1:]
         ]
+
+    @classmethod
+    def write(cls, path: str | Path, history: list[dict[str, float]]) -> None:
+        """Write a whole finished history (e.g. ``Autoencoder.history_``) in the same format,
+        under a temporary name renamed when complete."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([cls.COLUMNS, *(cls._row(logs) for logs in history)])
+        tmp.replace(path)
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow(row)
+            csv.writer(f).writerow(self._row(logs))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # Rows of epochs after the checkpoint were written by the killed process: drop them
