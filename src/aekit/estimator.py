@@ -440,8 +440,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             rows = np.arange(store.n, dtype=np.int64)
             source = StoreBatches(store, rows, batch_size, 0, shuffle=False).batches(0)
         else:
-            X = self._check_X(X, reset=False)
-            source = (torch.from_numpy(X[i : i + batch_size]) for i in range(0, len(X), batch_size))
+            source = _chunks(self._check_X(X, reset=False), batch_size)
         for batch in source:
             yield batch.to(device, non_blocking=True)
 
@@ -451,12 +450,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         if check_features:
             batches = self.batches(X)
         else:
-            Z = np.asarray(X, dtype=np.float32)
             device = next(self.model_.parameters()).device
-            batches = (
-                torch.from_numpy(Z[i : i + _INFERENCE_BATCH]).to(device)
-                for i in range(0, len(Z), _INFERENCE_BATCH)
-            )
+            chunks = _chunks(np.asarray(X, dtype=np.float32), _INFERENCE_BATCH)
+            batches = (batch.to(device) for batch in chunks)
         with torch.no_grad():
             out = [fn(batch).float().cpu().numpy() for batch in batches]
         if not out:
@@ -640,6 +636,12 @@ class KLWarmup(Callback):
 
     def on_batch_end(self, state: TrainingState, loss: float) -> None:
         self._set(state)
+
+
+def _chunks(X: np.ndarray, size: int) -> Iterator[torch.Tensor]:
+    """Consecutive slices of ``size`` rows of an array, as tensors sharing its memory."""
+    for start in range(0, len(X), size):
+        yield torch.from_numpy(X[start : start + size])
 
 
 def _is_store(X: Any) -> bool:

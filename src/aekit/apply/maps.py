@@ -82,6 +82,7 @@ def apply_to_store(
     output = Output(
         out, store.n, shape, has_labels=store.labels is not None, names=names, prefix=prefix
     )
+    labels = store.labels
     started = time.perf_counter()
     flagged = 0
     try:
@@ -93,7 +94,6 @@ def apply_to_store(
                 if task == "score":
                     extra = {"anomaly": values > ae.threshold_, **extra}
                     flagged += int(extra["anomaly"].sum())
-                labels = store.labels
                 output.write(
                     values,
                     labels=None if labels is None else labels[rows],
