@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from aekit.data.split import TRAIN
 from aekit.errors import AekitError
 
 FORMATS = (".npy", ".parquet", ".zarr")
@@ -141,11 +142,7 @@ class Output:
             columns.update({name: flat[:, i] for i, name in enumerate(names)})
         else:
             columns["x"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
-        for name, column in extra.items():
-            if column.ndim == 2:
-                columns.update({f"{name}_{i}": column[:, i] for i in range(column.shape[1])})
-            else:
-                columns[name] = column
+        columns.update(extra)  # one column each, named by the caller
         table = pa.table(columns)
         if self._writer is None:
             metadata = {b"aekit.sample_shape": str(list(self.sample_shape)).encode()}
@@ -163,9 +160,10 @@ class Output:
                 self.path, self.sample_shape, dtype, has_labels=self.has_labels
             )
             self._stats = RunningStats(self.sample_shape[-1])
-        split = np.zeros(len(values), np.uint8) if split is None else split
+        split = np.full(len(values), TRAIN, np.uint8) if split is None else split
         ids = np.arange(self.written, self.written + len(values)) if ids is None else ids
-        self._stats.update(values[split == 0] if np.any(split == 0) else values)
+        # Statistics of the training split, as ingest computes them
+        self._stats.update(values[split == TRAIN] if np.any(split == TRAIN) else values)
         self._writer.append(values, labels if self.has_labels else None, ids, split)
 
     def commit(self, attrs: dict[str, Any] | None = None) -> Path:
