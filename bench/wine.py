@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.demo import wine_over_seeds
+from aekit.runs.demo import wine_over_seeds
 
 
 def main(argv: list[str]) -> dict:

@@ -49,8 +49,8 @@ def test_a_bad_flag_exits_2_with_one_line():
 
 
 def test_a_user_error_exits_2_and_an_internal_error_exits_1(monkeypatch, capsys, tmp_path):
-    from aekit import demo as demo_module
     from aekit.errors import AekitError
+    from aekit.runs import demo as demo_module
 
     def user_mistake(out, seed):
         raise AekitError(f"cannot write to {out}: read-only; choose another --out")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from aekit.demo import wine_over_seeds
+from aekit.runs.demo import wine_over_seeds
 
 
 def test_wine_figures_over_five_seeds():

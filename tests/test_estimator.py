@@ -123,7 +123,7 @@ def test_works_inside_a_pipeline_and_clones(blobs):
             "'learning_rate' parameter of Autoencoder must be a float in the range (0, inf)",
         ),
         ({"validation_fraction": 1.0}, "'validation_fraction' parameter of Autoencoder must be"),
-        ({"patience": 0}, "The 'patience' parameter of Autoencoder must be an int >= 1. Got 0"),
+        ({"patience": -1}, "The 'patience' parameter of Autoencoder must be an int >= 0. Got -1"),
         ({"device": "tpu"}, "The 'device' parameter of Autoencoder must be one of"),
     ],
 )

@@ -125,7 +125,7 @@ def test_read_curves_verdicts():
 
 def test_matplotlib_is_imported_only_when_drawing():
     code = (
-        "import sys, numpy as np; import aekit.analysis.report, aekit.analysis.plots as p;"
+        "import sys, numpy as np; import aekit.runs.report, aekit.analysis.plots as p;"
         "d = p.RocDisplay(np.r_[0, 1], np.r_[0, 1], 0.5);"
         "assert 'matplotlib' not in sys.modules; d.plot(); assert 'matplotlib' in sys.modules"
     )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from aekit.atomic import write_text
 from aekit.errors import AekitError
+from aekit.params import PARAMS, SETTINGS, Int, Real, Spec, Widths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,51 +26,78 @@ else:  # pragma: no cover
 class _Section(BaseModel):
     # strict: "3" is not an int and 1 is not a bool; extra="forbid": typos are errors
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    section: ClassVar[str] = ""
+
+    @field_validator("*")
+    @classmethod
+    def _follows_rule(cls, value: Any, info: ValidationInfo) -> Any:
+        # Types and numeric bounds are pydantic's; choices, widths and specs are the table's
+        setting = SETTINGS.get(f"{cls.section}.{info.field_name}")
+        if setting is not None and not isinstance(setting.rule, (Int, Real)):
+            problem = setting.problem(value)
+            if problem is not None:
+                raise ValueError(f"should be {problem}")
+        return value
+
+
+def _field(key: str) -> Any:
+    """The pydantic field of a config key: its default, bounds and help from the table."""
+    setting = SETTINGS[key]
+    kwargs: dict[str, Any] = {"description": setting.help, **setting.rule.field_bounds()}
+    default = setting.default
+    if isinstance(default, list):
+        return Field(default_factory=lambda: list(default), **kwargs)
+    return Field(default, **kwargs)
 
 
 class DataConfig(_Section):
-    store: str = ""
-    batch_size: int = Field(256, ge=1)
+    section = "data"
+    store: str = _field("data.store")
+    batch_size: int = _field("data.batch_size")
 
 
 class ModelConfig(_Section):
-    kind: Literal["dense", "conv", "vae"] = "dense"
-    latent_dim: int = Field(2, ge=1)
-    hidden: list[int] | Literal["auto"] = "auto"
-    conv_channels: list[int] = Field(default_factory=lambda: [32, 64], min_length=1)
-    activation: Literal["auto", "gelu", "tanh", "relu", "elu", "silu", "leaky_relu"] = "auto"
-    loss: Literal["auto", "mse", "bce"] = "auto"
-    noise: str = Field("", description="e.g. gaussian:0.3, mask:0.25, saltpepper:0.1")
-    sparsity: str = Field("", description="e.g. l1:1e-4 or kl:0.05:1e-3")
-    beta: float = Field(1.0, ge=0)
-    kl_warmup: int = Field(10, ge=0, description="epochs of KL warm-up (vae)")
+    section = "model"
+    kind: str = _field("model.kind")
+    latent_dim: int = _field("model.latent_dim")
+    hidden: list[int] | Literal["auto"] = _field("model.hidden")
+    conv_channels: list[int] = _field("model.conv_channels")
+    activation: str = _field("model.activation")
+    loss: str = _field("model.loss")
+    noise: str = _field("model.noise")
+    sparsity: str = _field("model.sparsity")
+    beta: float = _field("model.beta")
+    kl_warmup: int = _field("model.kl_warmup")
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(100, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-2, ge=0)
-    grad_clip: float = Field(0.0, ge=0, description="max gradient norm; 0 for none")
-    schedule: Literal["constant", "cosine", "onecycle", "plateau"] = "constant"
-    plateau_factor: float = Field(0.5, gt=0, lt=1)
-    plateau_patience: int = Field(5, ge=1)
-    early_stopping_patience: int = Field(20, ge=0, description="0 turns early stopping off")
-    min_delta: float = Field(0.0, ge=0)
-    val_every_steps: int = Field(0, ge=0, description="0 validates at epoch ends only")
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    compile: bool = False
+    section = "train"
+    epochs: int = _field("train.epochs")
+    learning_rate: float = _field("train.learning_rate")
+    weight_decay: float = _field("train.weight_decay")
+    grad_clip: float = _field("train.grad_clip")
+    schedule: str = _field("train.schedule")
+    plateau_factor: float = _field("train.plateau_factor")
+    plateau_patience: int = _field("train.plateau_patience")
+    early_stopping_patience: int = _field("train.early_stopping_patience")
+    min_delta: float = _field("train.min_delta")
+    val_every_steps: int = _field("train.val_every_steps")
+    seed: int = _field("train.seed")
+    device: str = _field("train.device")
+    compile: bool = _field("train.compile")
 
 
 class CheckpointConfig(_Section):
-    every_steps: int = Field(0, ge=0, description="0 checkpoints at epoch ends only")
-    keep_last: int = Field(2, ge=1)
+    section = "checkpoint"
+    every_steps: int = _field("checkpoint.every_steps")
+    keep_last: int = _field("checkpoint.keep_last")
 
 
 class LogConfig(_Section):
-    progress: Literal["auto", "bar", "lines", "none"] = "auto"
-    every_seconds: float = Field(30.0, gt=0)
-    tensorboard: bool = False
+    section = "log"
+    progress: str = _field("log.progress")
+    every_seconds: float = _field("log.every_seconds")
+    tensorboard: bool = _field("log.tensorboard")
 
 
 class RunConfig(_Section):
@@ -138,7 +167,7 @@ def _explain(error: ValidationError, origin: str, flags: dict[str, str]) -> Aeki
         known = ", ".join(fields)
         return AekitError(f"{origin}: unknown key '{key}'; known keys here: {known}.")
     got = first.get("input")
-    problem = first["msg"].removeprefix("Input ")
+    problem = first["msg"].removeprefix("Input ").removeprefix("Value error, ")
     return AekitError(f"{origin}: '{key}' {problem}; got {got!r}.")
 
 
@@ -200,6 +229,41 @@ def _toml_value(value: Any) -> str:
 
 
 def save_config(config: RunConfig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(to_toml(config))
-    tmp.replace(path)
+    write_text(path, to_toml(config))
+
+
+def config_from_params(params: dict[str, Any]) -> RunConfig:
+    """The run description of an estimator's parameters (its seed is derived separately)."""
+    data: dict[str, dict[str, Any]] = {}
+    for name, setting in PARAMS.items():
+        if setting.key is None or name == "random_state":
+            continue
+        value = params[name]
+        if value is None:  # noise=None, sparsity=None: none, written "" in a config
+            value = ""
+        elif isinstance(setting.rule, Widths) and value != "auto":
+            value = [int(w) for w in value]
+        elif isinstance(setting.rule, Int):
+            value = int(value)
+        elif isinstance(setting.rule, Real):
+            value = float(value)
+        section, key = setting.key.split(".")
+        data.setdefault(section, {})[key] = value
+    return RunConfig.model_validate(data)
+
+
+def params_from_config(config: RunConfig) -> dict[str, Any]:
+    """The estimator parameters a run's config stands for (what ``model.json`` records)."""
+    sections = config.model_dump()
+    params: dict[str, Any] = {}
+    for name, setting in PARAMS.items():
+        if setting.key is None:
+            continue
+        section, key = setting.key.split(".")
+        value = sections[section][key]
+        if isinstance(setting.rule, Widths) and value != "auto":
+            value = tuple(value)
+        elif isinstance(setting.rule, Spec) and value == "":
+            value = None
+        params[name] = value
+    return params

@@ -14,6 +14,11 @@ class AekitError(Exception):
     exit_code = 2
 
 
+class SettingError(AekitError, ValueError):
+    """A setting whose value cannot work (with these data, on this machine): a ``ValueError``
+    to scikit-learn callers, exit code 2 on the CLI."""
+
+
 class DataError(AekitError):
     """Input data that cannot be used as it is (wrong shape, NaN, unreadable record)."""
 

@@ -1,74 +1,33 @@
-"""A scikit-learn estimator over aekit's models and training loop."""
+"""A scikit-learn estimator over aekit's models and training loop: it checks its inputs and
+parameters, calls the library, and holds the fitted attributes."""
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from aekit.data.arrays import ArrayBatches
-from aekit.data.stats import RunningStats
-from aekit.errors import AekitError
-from aekit.models import ACTIVATIONS, KINDS, AutoencoderModule, build_model
-from aekit.objectives import Noise, Objective, Sparsity
-from aekit.training import Callback, EarlyStopping, TrainingState, train
+from aekit.apply.batching import array_chunks, as_store, check_samples, map_batches, sample_batches
+from aekit.apply.compress import compress_bytes, decompress_bytes
+from aekit.config import RunConfig, config_from_params, params_from_config
+from aekit.data.stream import INFERENCE_BATCH
+from aekit.objectives import Objective
+from aekit.params import PARAMS, Int, check_param, require
+from aekit.training import Callback
+from aekit.training.calibrate import Calibration, calibrate
+from aekit.training.fitting import (
+    Result,
+    array_sources,
+    derive_seed,
+    fit,
+    resolve_device,
+    store_sources,
+)
 from aekit.training.progress import Progress
-
-# Rows per forward pass in transform/score: bounds memory whatever the number of samples.
-_INFERENCE_BATCH = 4096
-
-
-def _fail(name: str, requirement: str, value: Any) -> ValueError:
-    return ValueError(
-        f"The '{name}' parameter of Autoencoder must be {requirement}. Got {value!r} instead."
-    )
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-        raise _fail(name, f"an int >= {low}", value)
-
-
-def _check_real(
-    name: str, value: Any, low: float, high: float, *, low_open: bool, high_open: bool
-) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = (low < v if low_open else low <= v) and (v < high if high_open else v <= high)
-    if not ok:
-        bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise _fail(name, f"a float in the range {bounds}", value)
-
-
-def _check_widths(name: str, value: Any, *, allow_empty: bool) -> None:
-    ok = not isinstance(value, (str, bytes)) and isinstance(value, Sequence)
-    ok = ok and (allow_empty or len(value) > 0)
-    ok = ok and all(
-        isinstance(w, numbers.Integral) and not isinstance(w, bool) and int(w) >= 1 for w in value
-    )
-    if not ok:
-        empty = " (empty for none) or 'auto'" if allow_empty else ", at least one"
-        raise _fail(name, f"a sequence of ints >= 1{empty}", value)
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "The 'device' parameter of Autoencoder is 'cuda' but no CUDA device is available; "
-            "use device='auto' or 'cpu'."
-        )
-    return torch.device(device)
 
 
 class Autoencoder(TransformerMixin, BaseEstimator):
@@ -86,10 +45,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         ``conv`` needs images, shape (n, height, width[, channels]); ``vae`` is variational,
         convolutional for images and dense for tables.
     hidden : sequence of int or 'auto', default='auto'
-        Widths of the encoder's dense hidden layers (after the convolutions for conv bodies);
-        the decoder mirrors them. ``()`` for none (a dense one is then a linear autoencoder).
-        ``auto``: (64,) for inputs of at most 32 features, (512, 256) for larger ones, (128,)
-        after convolutions.
+        Encoder's dense widths (after any convolutions), mirrored by the decoder; ``()`` for
+        none. ``auto``: (64,) up to 32 features, (512, 256) above, (128,) after convolutions.
     conv_channels : sequence of int, default=(32, 64)
         Channels of the strided convolutions (conv bodies), each halving height and width.
     loss : {'auto', 'mse', 'bce'}, default='auto'
@@ -119,7 +76,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         loss instead.
     patience : int, default=30
         Epochs without improvement of the monitored loss before training stops; the weights of
-        the best epoch are restored.
+        the best epoch are restored. 0 turns early stopping off.
     random_state : int, RandomState instance or None, default=None
         Fixes weight initialisation, the validation split and the batch order. With an int, the
         same data give bitwise the same model on the same CPU.
@@ -139,6 +96,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     Notes
     -----
+    Defaults and allowed values come from :data:`aekit.params.SETTINGS`, which ``aekit train``
+    reads too (it says why epochs, batch_size and patience differ there).
+
     Memory: the training data are held once as float32; inference runs in batches of 4096 rows.
 
     Examples
@@ -195,43 +155,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.kl_warmup = kl_warmup
         self.contamination = contamination
 
-    def _validate_params(self) -> None:
-        _check_int("latent_dim", self.latent_dim, 1)
-        if self.kind not in KINDS:
-            raise _fail("kind", f"one of {list(KINDS)}", self.kind)
-        if self.hidden != "auto":
-            _check_widths("hidden", self.hidden, allow_empty=True)
-        _check_widths("conv_channels", self.conv_channels, allow_empty=False)
-        if self.activation != "auto" and self.activation not in ACTIVATIONS:
-            raise _fail("activation", f"'auto' or one of {sorted(ACTIVATIONS)}", self.activation)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_real("learning_rate", self.learning_rate, 0, np.inf, low_open=True, high_open=True)
-        _check_real("weight_decay", self.weight_decay, 0, np.inf, low_open=False, high_open=True)
-        _check_real(
-            "validation_fraction", self.validation_fraction, 0, 1, low_open=False, high_open=True
-        )
-        _check_int("patience", self.patience, 1)
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise _fail("device", "one of 'auto', 'cpu', 'cuda'", self.device)
-        _check_int("verbose", self.verbose, 0)
-        if self.loss not in ("auto", "mse", "bce"):
-            raise _fail("loss", "one of 'auto', 'mse', 'bce'", self.loss)
-        self._settings()
-        _check_real("beta", self.beta, 0, np.inf, low_open=False, high_open=True)
-        _check_int("kl_warmup", self.kl_warmup, 0)
-        _check_real("contamination", self.contamination, 0, 0.5, low_open=True, high_open=False)
-
-    def _settings(self) -> tuple[Noise | None, Sparsity | None]:
-        parsed = []
-        for name, parse in (("noise", Noise.parse), ("sparsity", Sparsity.parse)):
-            value = getattr(self, name)
-            try:
-                parsed.append(None if value is None else parse(str(value)))
-            except ValueError as exc:
-                raise _fail(name, f"None or a string ({exc})", value) from None
-        return parsed[0], parsed[1]  # type: ignore[return-value]
-
     def fit(self, X: Any, y: Any = None, *, callbacks: Sequence[Callback] = ()) -> Autoencoder:
         """Fit the autoencoder; ``y`` is ignored.
 
@@ -245,219 +168,73 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         callbacks : sequence of Callback
             Extra callbacks for the training loop (e.g. a ``CSVLogger``).
         """
-        fit = self._prepare(X)
-        monitor = "val_loss" if fit.val_data.n_samples > 0 else "train_loss"
-        state = train(
-            fit.model,
-            fit.optimizer,
-            fit.objective,
-            fit.train_data,
-            fit.val_data,
-            epochs=self.epochs,
-            device=fit.device,
-            callbacks=[
-                *fit.callbacks,
-                EarlyStopping(monitor=monitor, patience=self.patience),
-                *([Progress("auto")] if self.verbose else []),
-                *callbacks,
-            ],
-        )
-        self._finish(state)
-        self.calibrate_threshold(fit.held_out())
-        split = "validation" if fit.val_data.n_samples > 0 else "training"
-        self.threshold_info_["data"] = f"the {split} split"
-        return self
-
-    def _prepare(self, X: Any, rank: int = 0, world_size: int = 1) -> _Fit:
-        """Validate, pick the device, build the batch sources, the model, the objective and the
-        optimiser."""
-        self._validate_params()
-        noise, sparsity = self._settings()
-        device = _resolve_device(self.device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        if _is_store(X):
-            train_data, val_data, stats, sample_shape = self._store_sources(
-                X, seed, device, rank, world_size
+        for name in PARAMS:
+            check_param(name, getattr(self, name))
+        config = config_from_params(self.get_params())
+        seed = derive_seed(self.random_state)
+        device = resolve_device(self.device)
+        store = as_store(X)
+        if store is None:
+            sources = array_sources(
+                check_samples(self, X, reset=True), self.validation_fraction, self.batch_size, seed
             )
         else:
-            train_data, val_data, stats, sample_shape = self._array_sources(X, seed)
-        self.sample_shape_ = tuple(sample_shape)
-        self.loss_ = self._pick_loss(stats)
-        self.model_ = self._build_model(sample_shape, stats, seed).to(device)
-        objective = Objective(noise, sparsity, self.beta)
-        callbacks: list[Callback] = []
-        if self.kind == "vae" and self.kl_warmup:
-            callbacks.append(KLWarmup(objective, self.kl_warmup))
-        optimizer = torch.optim.AdamW(
-            self.model_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            sources = store_sources(store, self.batch_size, seed, pin_memory=device.type == "cuda")
+        progress = [Progress("auto")] if self.verbose else []
+        result = fit(
+            config,
+            sources,
+            seed=seed,
+            device=device,
+            callbacks=[*progress, *callbacks],
+            contamination=self.contamination,
         )
-        return _Fit(self.model_, optimizer, objective, train_data, val_data, device, callbacks)
+        return self._set_fitted(result)
 
-    def _pick_loss(self, stats: dict[str, Any]) -> str:
-        bounded = float(np.min(stats["min"])) >= 0 and float(np.max(stats["max"])) <= 1
-        if self.loss == "bce" and not bounded:
-            raise ValueError(
-                "The 'loss' parameter of Autoencoder is 'bce', which needs data in [0, 1]; the "
-                f"training data range over [{np.min(stats['min']):g}, {np.max(stats['max']):g}]."
-                " Scale them to [0, 1] or use loss='mse'."
-            )
-        if self.loss == "auto":
-            return "bce" if bounded else "mse"
-        return str(self.loss)
+    @classmethod
+    def from_result(cls, config: RunConfig, result: Result) -> Autoencoder:
+        """The fitted estimator of a training run (``aekit train``): its parameters are those
+        the run's config stands for."""
+        return cls(**params_from_config(config))._set_fitted(result)
 
-    def _finish(self, state: TrainingState) -> Autoencoder:
-        self.model_.eval()
-        self.history_ = state.history
-        self.stop_reason_ = state.stop_reason
-        self.n_iter_ = len(state.history)
+    def _set_fitted(self, result: Result) -> Autoencoder:
+        self.model_ = result.model.eval()
+        self.sample_shape_ = tuple(result.sample_shape)
+        self.n_features_in_ = int(np.prod(self.sample_shape_))
+        self.loss_ = result.loss
+        self.history_ = result.history
+        self.stop_reason_ = result.stop_reason
+        self.n_iter_ = len(result.history)
+        if result.calibration is not None:
+            self._set_calibration(result.calibration)
         return self
 
-    def _array_sources(self, X: Any, seed: int) -> tuple[Any, Any, dict[str, Any], tuple[int, ...]]:
-        X = self._check_X(X, reset=True)
-        # Hold out a validation split; the order of both is fixed by the seed
-        rows = np.random.default_rng(seed).permutation(len(X))
-        n_val = min(round(self.validation_fraction * len(X)), len(X) - 1)
-        val_rows, train_rows = rows[:n_val], rows[n_val:]
-        stats = RunningStats(X.shape[-1])
-        stats.update(X[train_rows])
-        train_data = ArrayBatches(X, train_rows, self.batch_size, seed)
-        val_data = ArrayBatches(X, val_rows, _INFERENCE_BATCH, seed, shuffle=False)
-        return train_data, val_data, stats.to_dict(), tuple(X.shape[1:])
+    def _set_calibration(self, calibration: Calibration) -> None:
+        self.threshold_ = calibration.threshold
+        self.threshold_info_ = calibration.info
+        self.latent_std_ = calibration.latent_std
 
-    def _check_X(self, X: Any, *, reset: bool) -> np.ndarray:
-        """Tables through scikit-learn's checks; images (3-D or 4-D arrays) as (n, H, W, C)."""
-        if getattr(X, "ndim", 2) in (3, 4):
-            X = check_array(
-                X, dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1
-            )
-            X = X[..., None] if X.ndim == 3 else X
-            if reset:
-                self.n_features_in_ = int(np.prod(X.shape[1:]))
-            elif X.shape[1:] != getattr(self, "sample_shape_", X.shape[1:]):
-                raise ValueError(
-                    f"X has samples of shape {X.shape[1:]}, but Autoencoder was fitted on "
-                    f"samples of shape {self.sample_shape_}."
-                )
-            return X
-        return validate_data(
-            self, X, dtype=np.float32, reset=reset, ensure_min_samples=2 if reset else 1
-        )
-
-    def _store_sources(
-        self, X: Any, seed: int, device: torch.device, rank: int = 0, world_size: int = 1
-    ) -> tuple[Any, Any, dict[str, Any], tuple[int, ...]]:
-        from aekit.data.store import Store, open_store
-        from aekit.data.stream import StoreBatches
-
-        store = X if isinstance(X, Store) else open_store(X)
-        self.n_features_in_ = int(np.prod(store.sample_shape))
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        from aekit.training.distributed import per_rank_batch
-
-        pin = device.type == "cuda"
-        # batch_size is the global batch: each rank takes its share of every global batch
-        batch = per_rank_batch(self.batch_size, world_size)
-        train_data = StoreBatches(
-            store,
-            store.train_index,
-            batch,
-            seed,
-            rank=rank,
-            world_size=world_size,
-            pin_memory=pin,
-        )
-        # Validation batches as large as training ones keep the memory bound of the stream
-        val_data = StoreBatches(
-            store,
-            store.val_index,
-            batch,
-            seed,
-            shuffle=False,
-            rank=rank,
-            world_size=world_size,
-            pin_memory=pin,
-        )
-        return train_data, val_data, store.stats, tuple(store.sample_shape)
-
-    def _build_model(
-        self, sample_shape: tuple[int, ...], stats: dict[str, Any], seed: int
-    ) -> AutoencoderModule:
-        # fork_rng keeps the caller's global torch RNG untouched while seeding the init
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            try:
-                return build_model(
-                    self.kind,
-                    sample_shape,
-                    self.latent_dim,
-                    hidden=self._hidden_widths(sample_shape),
-                    conv_channels=tuple(self.conv_channels),
-                    activation=self._activation(sample_shape),
-                    mean=np.asarray(stats["mean"]),
-                    std=np.asarray(stats["std"]),
-                    low=np.asarray(stats["min"]),
-                    high=np.asarray(stats["max"]),
-                    output="bernoulli" if self.loss_ == "bce" else "standardized",
-                )
-            except AekitError as exc:
-                raise ValueError(str(exc)) from None
-
-    def _hidden_widths(self, sample_shape: Sequence[int]) -> tuple[int, ...]:
-        """The dense widths ``hidden`` stands for, given the shape of the samples."""
-        if self.hidden != "auto":
-            return tuple(int(w) for w in self.hidden)
-        if self.kind == "conv" or (self.kind == "vae" and len(sample_shape) == 3):
-            return (128,)
-        return (64,) if int(np.prod(sample_shape)) <= 32 else (512, 256)
-
-    def _activation(self, sample_shape: Sequence[int]) -> str:
-        if self.activation != "auto":
-            return str(self.activation)
-        small_table = len(sample_shape) == 1 and int(np.prod(sample_shape)) <= 32
-        return "tanh" if small_table else "gelu"
-
-    def batches(self, X: Any, batch_size: int = _INFERENCE_BATCH) -> Iterator[torch.Tensor]:
-        """``X`` in consecutive batches of raw samples, in order, on the model's device.
-
-        ``X`` is an array (checked as in ``transform``) or a store, read ``batch_size`` rows at
-        a time: memory stays bounded whatever the store's size.
-        """
+    def batches(self, X: Any, batch_size: int = INFERENCE_BATCH) -> Iterator[torch.Tensor]:
+        """``X`` (an array checked as in ``transform``, a store, or a split's batch source) in
+        consecutive batches of raw samples on the model's device: bounded memory."""
         check_is_fitted(self, "model_")
         device = next(self.model_.parameters()).device
-        if hasattr(X, "batches") and hasattr(X, "n_samples"):  # a batch source, e.g. a split
-            source: Any = X.batches(0)
-        elif _is_store(X):
-            from aekit.data.store import Store, open_store
-            from aekit.data.stream import StoreBatches
-
-            store = X if isinstance(X, Store) else open_store(X)
-            if tuple(store.sample_shape) != tuple(self.sample_shape_):
-                raise AekitError(
-                    f"{store.path} holds samples of shape {tuple(store.sample_shape)}, but the "
-                    f"model was trained on samples of shape {tuple(self.sample_shape_)}."
-                )
-            rows = np.arange(store.n, dtype=np.int64)
-            source = StoreBatches(store, rows, batch_size, 0, shuffle=False).batches(0)
-        else:
-            source = _chunks(self._check_X(X, reset=False), batch_size)
-        for batch in source:
+        for batch in sample_batches(self, X, batch_size):
             yield batch.to(device, non_blocking=True)
 
-    def _map(self, X: Any, fn: Any, *, check_features: bool = True) -> np.ndarray:
-        """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array."""
+    def _map(
+        self, X: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, raw: bool = False
+    ) -> np.ndarray:
+        """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array.
+        ``raw``: ``X`` is not samples (latents, codes) and is not checked as samples."""
         check_is_fitted(self, "model_")
-        if check_features:
-            batches = self.batches(X)
-        else:
-            device = next(self.model_.parameters()).device
-            chunks = _chunks(np.asarray(X, dtype=np.float32), _INFERENCE_BATCH)
-            batches = (batch.to(device) for batch in chunks)
-        with torch.no_grad():
-            out = [fn(batch).float().cpu().numpy() for batch in batches]
-        if not out:
-            return np.zeros((0,), dtype=np.float32)
-        return np.concatenate(out).astype(np.float32, copy=False)
+        device = next(self.model_.parameters()).device
+        if not raw:
+            return map_batches(fn, self.batches(X))
+        chunks = array_chunks(np.asarray(X, dtype=np.float32), INFERENCE_BATCH)
+        return map_batches(fn, (batch.to(device) for batch in chunks))
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` (raw units, or a store) to the latent space (the mean code for a VAE)."""
@@ -472,7 +249,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 f"inverse_transform expects latents of shape (n_samples, {self.latent_dim}); "
                 f"got {Z.shape}."
             )
-        return self._map(Z, self.model_.decode, check_features=False)
+        return self._map(Z, self.model_.decode, raw=True)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Encode and decode ``X``: reconstructions in raw units, shaped like the samples."""
@@ -519,76 +296,43 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Both set the threshold at that upper quantile of ``X``'s errors; the default is the
         ``contamination`` parameter. ``threshold_info_`` records how it was chosen.
         """
-        if fpr is not None and contamination is not None:
-            raise ValueError("give fpr or contamination, not both.")
-        method, share = ("fpr", fpr) if fpr is not None else ("contamination", contamination)
-        if share is None:
-            share = self.contamination
-        _check_real(method, share, 0, 0.5, low_open=True, high_open=False)
-        objective = Objective(None, None, self.beta)
-
-        def code_and_error(x: torch.Tensor) -> torch.Tensor:
-            error = objective.per_sample(self.model_, x)[:, None]
-            return torch.cat([self.model_.encode(x), error], dim=1)
-
-        both = self._map(X, code_and_error)
-        if len(both) == 0:
-            raise ValueError("calibrate_threshold needs at least one sample.")
-        errors = both[:, -1].astype(np.float64)
-        # 'higher' keeps the flagged share of the calibration data at most the asked share
-        self.threshold_ = float(np.quantile(errors, 1 - float(share), method="higher"))
-        self.threshold_info_ = {
-            "method": method,
-            "share": float(share),
-            "samples": len(errors),
-            "score": "negative ELBO" if self.model_.variational else "reconstruction error",
-        }
-        # The spread of each code dimension: the unit of the quantiser of compress
-        self.latent_std_ = np.maximum(both[:, :-1].std(axis=0), 1e-8).astype(np.float32)
+        if fpr is None and contamination is None:
+            contamination = self.contamination
+        check_is_fitted(self, "model_")
+        calibration = calibrate(
+            self.model_, self.beta, self.batches(X), fpr=fpr, contamination=contamination
+        )
+        self._set_calibration(calibration)
         return self
 
     def compress(self, X: Any, step: float = 0.05) -> bytes:
         """``X`` (an array or a store) compressed to bytes: each code dimension quantised to
         ``step`` times its spread, entropy-coded (see :mod:`aekit.apply.compress`).
         ``compression_report_`` holds the bits per sample and the distortion."""
-        import io
-
-        from aekit.apply.compress import write_compressed
-
         check_is_fitted(self, "latent_std_")
-        dtype = X.dtype if _is_store(X) and hasattr(X, "dtype") else np.float32
-        buffer = io.BytesIO()
-        self.compression_report_ = write_compressed(self, X, dtype, buffer, step=step)
-        return buffer.getvalue()
+        data, self.compression_report_ = compress_bytes(self, X, step)
+        return data
 
     def decompress(self, data: bytes) -> np.ndarray:
         """Samples decoded from the output of :meth:`compress` (refused if another model made
         it, or if it is corrupted)."""
-        import io
-
-        from aekit.apply.compress import read_compressed
-
         check_is_fitted(self, "model_")
-        header, blocks = read_compressed(self, io.BytesIO(data), "data")
-        decoded = list(blocks)
-        if not decoded:
-            return np.zeros((0, *header["sample_shape"]), dtype=header["dtype"])
-        return np.concatenate(decoded)
+        return decompress_bytes(self, data)
 
     def sample(self, n_samples: int = 1, random_state: int | None = None) -> np.ndarray:
         """Draw samples from a variational model: codes from N(0, I), decoded to raw units."""
         check_is_fitted(self, "model_")
         if not self.model_.variational:
             raise ValueError("sample needs a generative model: fit with kind='vae'.")
-        _check_int("n_samples", n_samples, 1)
+        require(Int(1), "n_samples", n_samples)
         generator = torch.Generator().manual_seed(0 if random_state is None else random_state)
         z = torch.randn(n_samples, self.latent_dim, generator=generator)
-        return self._map(z.numpy(), self.model_.decode, check_features=False)
+        return self._map(z.numpy(), self.model_.decode, raw=True)
 
     def interpolate(self, a: Any, b: Any, steps: int = 8) -> np.ndarray:
         """``steps`` samples decoded along the straight line between the codes of samples ``a``
         and ``b`` (each one sample, raw units); the first and last are their reconstructions."""
-        _check_int("steps", steps, 2)
+        require(Int(2), "steps", steps)
         ends = self.transform(np.stack([np.asarray(a), np.asarray(b)]))
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         return self.inverse_transform((1 - t) * ends[0] + t * ends[1])
@@ -599,54 +343,3 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-@dataclass
-class _Fit:
-    model: AutoencoderModule
-    optimizer: torch.optim.Optimizer
-    objective: Objective
-    train_data: Any
-    val_data: Any
-    device: torch.device
-    callbacks: list[Callback]
-
-    def held_out(self) -> Any:
-        """Data the model did not learn from, to calibrate the anomaly threshold on: the
-        validation split, or the training data when there is none."""
-        return self.val_data if self.val_data.n_samples > 0 else self.train_data
-
-
-class KLWarmup(Callback):
-    """Ramps a variational model's KL weight from 0 to 1 over the first ``epochs`` epochs.
-
-    The weight is a function of the step alone, so a resumed run ramps exactly as before.
-    """
-
-    def __init__(self, objective: Objective, epochs: int) -> None:
-        self.objective = objective
-        self.epochs = epochs
-
-    def _set(self, state: TrainingState) -> None:
-        total = max(1, self.epochs * state.steps_per_epoch)
-        self.objective.kl_weight = min(1.0, state.step / total)
-
-    def on_epoch_begin(self, state: TrainingState) -> None:
-        self._set(state)
-
-    def on_batch_end(self, state: TrainingState, loss: float) -> None:
-        self._set(state)
-
-
-def _chunks(X: np.ndarray, size: int) -> Iterator[torch.Tensor]:
-    """Consecutive slices of ``size`` rows of an array, as tensors sharing its memory."""
-    for start in range(0, len(X), size):
-        yield torch.from_numpy(X[start : start + size])
-
-
-def _is_store(X: Any) -> bool:
-    from aekit.data.store import Store
-
-    if isinstance(X, Store):
-        return True
-    return isinstance(X, (str, Path)) and (Path(X) / "zarr.json").is_file()

@@ -23,6 +23,7 @@ machines.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import lzma
 import struct
@@ -35,6 +36,9 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from aekit.apply.batching import as_store
+from aekit.apply.fitted import FittedModel
+from aekit.atomic import published
 from aekit.errors import AekitError
 
 MAGIC = b"AEK\x00"
@@ -68,7 +72,7 @@ def _unpack(data: bytes, rows: int, latent_dim: int) -> np.ndarray:
 class _Codec:
     """Quantise and dequantise codes; decode them to samples of the input's type."""
 
-    def __init__(self, ae: Any, step: float, latent_std: Any, dtype: Any) -> None:
+    def __init__(self, ae: FittedModel, step: float, latent_std: Any, dtype: Any) -> None:
         self.ae = ae
         self.unit = torch.as_tensor(step * np.asarray(latent_std), dtype=torch.float32)
         self.dtype = np.dtype(dtype)
@@ -89,7 +93,7 @@ class _Codec:
 
 
 def write_compressed(
-    ae: Any,
+    ae: FittedModel,
     X: Any,
     dtype: Any,
     dest: IO[bytes],
@@ -137,29 +141,13 @@ def write_compressed(
                 on_rows(len(x))
         put(compressor.flush())
         n = rows
-        header = {
-            "format_version": FORMAT_VERSION,
-            "fingerprint": fingerprint(ae.model_),
-            "sample_shape": list(ae.sample_shape_),
-            "dtype": codec.dtype.name,
-            "n": n,
-            "latent_dim": int(ae.latent_dim),
-            "step": float(step),
-            "latent_std": [float(v) for v in ae.latent_std_],
-            "block_rows": BLOCK_ROWS,
-            "codec": "xz",
-            "payload_bytes": payload.tell(),
-            "payload_sha256": digest.hexdigest(),
-        }
-        head = json.dumps(header, sort_keys=True).encode()
-        dest.write(
-            MAGIC + struct.pack("<I", len(head)) + head + struct.pack("<I", zlib.crc32(head))
-        )
+        head = _write_header(dest, ae, codec, step, n, payload.tell(), digest.hexdigest())
         payload.seek(0)
         while chunk := payload.read(_COPY):
             dest.write(chunk)
+        payload_bytes = payload.tell()
     values = n * int(np.prod(ae.sample_shape_))
-    total = len(MAGIC) + 8 + len(head) + header["payload_bytes"]
+    total = len(MAGIC) + 8 + head + payload_bytes
     mse = squared / max(values, 1)
     peak = (255.0 if codec.dtype == np.uint8 else high - low) or 1.0
     return {
@@ -174,6 +162,30 @@ def write_compressed(
         "clipped_values": clipped,
         "step": step,
     }
+
+
+def _write_header(
+    dest: IO[bytes], ae: FittedModel, codec: _Codec, step: float, n: int, size: int, sha: str
+) -> int:
+    """Write the file's magic, its JSON header and the header's CRC; return the header's
+    length in bytes."""
+    header = {
+        "format_version": FORMAT_VERSION,
+        "fingerprint": fingerprint(ae.model_),
+        "sample_shape": list(ae.sample_shape_),
+        "dtype": codec.dtype.name,
+        "n": n,
+        "latent_dim": int(ae.latent_dim),
+        "step": float(step),
+        "latent_std": [float(v) for v in ae.latent_std_],
+        "block_rows": BLOCK_ROWS,
+        "codec": "xz",
+        "payload_bytes": size,
+        "payload_sha256": sha,
+    }
+    head = json.dumps(header, sort_keys=True).encode()
+    dest.write(MAGIC + struct.pack("<I", len(head)) + head + struct.pack("<I", zlib.crc32(head)))
+    return len(head)
 
 
 def read_header(src: IO[bytes], name: str) -> dict[str, Any]:
@@ -196,7 +208,7 @@ def read_header(src: IO[bytes], name: str) -> dict[str, Any]:
 
 
 def read_compressed(
-    ae: Any, src: IO[bytes], name: str
+    ae: FittedModel, src: IO[bytes], name: str
 ) -> tuple[dict[str, Any], Iterator[np.ndarray]]:
     """The header of ``src`` and an iterator over its decoded samples, block by block.
 
@@ -234,34 +246,49 @@ def read_compressed(
     return header, blocks()
 
 
+def compress_bytes(ae: FittedModel, X: Any, step: float) -> tuple[bytes, dict[str, Any]]:
+    """``X`` (an array or a store) compressed in memory, and the report."""
+    buffer = io.BytesIO()
+    dtype = getattr(as_store(X), "dtype", np.float32)
+    report = write_compressed(ae, X, dtype, buffer, step=step)
+    return buffer.getvalue(), report
+
+
+def decompress_bytes(ae: FittedModel, data: bytes) -> np.ndarray:
+    """The samples of :func:`compress_bytes`' output, all at once."""
+    header, blocks = read_compressed(ae, io.BytesIO(data), "data")
+    decoded = list(blocks)
+    if not decoded:
+        return np.zeros((0, *header["sample_shape"]), dtype=header["dtype"])
+    return np.concatenate(decoded)
+
+
 def compress_file(
-    ae: Any, store: Any, out: str | Path, *, step: float = 0.05, progress: bool | None = None
+    ae: FittedModel,
+    store: Any,
+    out: str | Path,
+    *,
+    step: float = 0.05,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Compress every sample of ``store`` into ``out`` (``.aek``), published when complete."""
     from aekit.apply.maps import progress_bar
-    from aekit.apply.outputs import check_output, temporary
+    from aekit.apply.outputs import check_output
 
     out = check_output(out, (".aek",))
-    tmp = temporary(out)
-    try:
-        with progress_bar(store.n, "compress", progress) as bar, open(tmp, "wb") as dest:
-            report = write_compressed(
-                ae,
-                store,
-                store.dtype,
-                dest,
-                step=step,
-                scratch=out.parent,
-                on_rows=bar.update,
-            )
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        published(out) as tmp,
+        progress_bar(store.n, "compress", progress) as bar,
+        open(tmp, "wb") as dest,
+    ):
+        report = write_compressed(
+            ae, store, store.dtype, dest, step=step, scratch=out.parent, on_rows=bar.update
+        )
     return {"out": str(out), **report}
 
 
 def decompress_file(
-    ae: Any, path: str | Path, out: str | Path, *, progress: bool | None = None
+    ae: FittedModel, path: str | Path, out: str | Path, *, progress: bool | None = None
 ) -> dict[str, Any]:
     """Decode ``path`` (``.aek``) into ``out`` (``.npy``, ``.parquet`` or ``.zarr``)."""
     from aekit.apply.maps import progress_bar

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from aekit.apply.fitted import FittedModel
 from aekit.apply.maps import BATCH, progress_bar
 from aekit.apply.outputs import Output, check_output
 from aekit.data.store import Store
@@ -14,7 +15,7 @@ from aekit.errors import AekitError
 
 
 def generate_file(
-    ae: Any, out: str | Path, n: int, *, seed: int = 0, progress: bool | None = None
+    ae: FittedModel, out: str | Path, n: int, *, seed: int = 0, progress: bool | None = None
 ) -> dict[str, Any]:
     """Write ``n`` samples of a VAE to ``out``, drawn block by block (bounded memory)."""
     if not ae.model_.variational:
@@ -40,7 +41,7 @@ def generate_file(
 
 
 def interpolate_file(
-    ae: Any, store: Store, rows: tuple[int, int], out: str | Path, *, steps: int = 8
+    ae: FittedModel, store: Store, rows: tuple[int, int], out: str | Path, *, steps: int = 8
 ) -> dict[str, Any]:
     """Write the ``steps`` samples decoded along the line between the codes of two rows."""
     for row in rows:

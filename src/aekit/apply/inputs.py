@@ -9,13 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aekit.apply.fitted import FittedModel
 from aekit.data.store import Store, open_store
 from aekit.errors import AekitError
 
 
 @contextlib.contextmanager
 def source_store(
-    src: str | Path, ae: Any, *, label_column: str | None = None, scratch: Path | None = None
+    src: str | Path,
+    ae: FittedModel,
+    *,
+    label_column: str | None = None,
+    scratch: Path | None = None,
 ) -> Iterator[Store]:
     """``src`` as a store: opened if it is one, else ingested into a temporary store (removed
     afterwards) with the sample shape the model was trained on.

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aekit.apply.fitted import FittedModel
 from aekit.apply.outputs import Output, check_output
 from aekit.data.store import Store
 from aekit.errors import AekitError
@@ -42,7 +43,7 @@ def progress_bar(total: int, desc: str, show: bool | None) -> Any:
 
 
 def apply_to_store(
-    ae: Any,
+    ae: FittedModel,
     store: Store,
     out: str | Path,
     task: str,
@@ -123,7 +124,7 @@ def apply_to_store(
 
 
 def _task(
-    ae: Any, store: Store, task: str, contributions: bool
+    ae: FittedModel, store: Store, task: str, contributions: bool
 ) -> tuple[Callable[[torch.Tensor], tuple[np.ndarray, dict[str, np.ndarray]]], Any, str, tuple]:
     """The per-batch computation of ``task``, with the output's column names and row shape."""
     model = ae.model_

@@ -12,12 +12,12 @@ The format follows the file name:
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aekit.atomic import partial_name
 from aekit.data.split import TRAIN
 from aekit.errors import AekitError
 
@@ -34,11 +34,6 @@ def check_output(path: str | Path, formats: tuple[str, ...] = FORMATS) -> Path:
     if not path.parent.is_dir():
         raise AekitError(f"--out {path}: the folder {path.parent} does not exist; create it.")
     return path
-
-
-def temporary(path: Path) -> Path:
-    """A hidden name beside ``path`` to write to before renaming."""
-    return path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
 
 
 class Output:
@@ -81,7 +76,7 @@ class Output:
         self._stats: Any = None
 
     def _reserve(self, final: Path) -> Path:
-        tmp = temporary(final)
+        tmp = partial_name(final)
         self._tmp.append((tmp, final))
         return tmp
 

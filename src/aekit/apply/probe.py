@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from aekit.apply.fitted import FittedModel
 from aekit.data.store import Store
 from aekit.errors import AekitError
 
@@ -19,7 +20,7 @@ def _classifier(seed: int) -> Any:
 
 
 def probe(
-    ae: Any, store: Store, labels_per_class: int, *, repeats: int = 5, seed: int = 0
+    ae: FittedModel, store: Store, labels_per_class: int, *, repeats: int = 5, seed: int = 0
 ) -> dict[str, Any]:
     """Accuracy of a logistic regression trained on ``labels_per_class`` labelled samples per
     class of the training split, on the codes against on the raw features.

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.command import add_command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "compress",
         help="compress samples into a .aek file of quantised, entropy-coded latents",
         description=(
@@ -20,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "examples:\n  aekit compress runs/digits data/digits.zarr --out digits.aek\n"
             "  aekit compress runs/digits data/digits.zarr --out small.aek --step 0.2"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run_compress,
     )
     add_run_and_source(parser)
     parser.add_argument("--out", required=True, help="output .aek file")
@@ -31,19 +33,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="quantisation step in units of each code dimension's spread; larger is smaller "
         "and coarser (default: 0.05)",
     )
-    parser.set_defaults(run=run_compress)
 
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "decompress",
         help="decode a .aek file with the run that compressed it",
         description="Decode FILE.aek; a file from another run, or a corrupted one, is refused.",
         epilog="example:\n  aekit decompress runs/digits digits.aek --out digits.npy",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run_decompress,
     )
     add_run_and_source(parser, source=False)
     parser.add_argument("file", help="the .aek file")
     parser.add_argument("--out", required=True, help="output .npy, .parquet or .zarr")
-    parser.set_defaults(run=run_decompress)
 
 
 def run_compress(args: argparse.Namespace) -> int:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
+from aekit.cli.command import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "demo",
         help="run the Wine walkthrough: autoencoder vs PCA, plots and summary.json",
         description=(
@@ -15,15 +18,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "compare it with PCA(3) on held-out reconstruction error and clustering of the code."
         ),
         epilog="example: aekit demo --out runs/demo",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.demo import summary_table, wine_demo
+    from aekit.runs.demo import summary_table, wine_demo
 
     started = time.perf_counter()
     summary = wine_demo(args.out, seed=args.seed)

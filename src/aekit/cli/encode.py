@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.command import add_command
 
 HELP = {
     "encode": "write the latent code of every sample (.npy, .parquet or .zarr store)",
@@ -15,7 +16,8 @@ HELP = {
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     for task, text in HELP.items():
-        parser = sub.add_parser(
+        parser = add_command(
+            sub,
             task,
             help=text,
             description=(
@@ -27,11 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 f"examples:\n  aekit {task} runs/digits data/digits.zarr --out codes.parquet\n"
                 f"  aekit {task} runs/digits new_images/ --out out.npy"
             ),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            run=run,
+            task=task,
         )
         add_run_and_source(parser)
         parser.add_argument("--out", required=True, help="output .npy, .parquet or .zarr")
-        parser.set_defaults(run=run, task=task)
 
 
 def run(args: argparse.Namespace) -> int:

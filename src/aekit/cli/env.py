@@ -7,17 +7,20 @@ import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
+from aekit.cli.command import add_command
+
 PACKAGES = ["aekit", "torch", "numpy", "scikit-learn", "matplotlib"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    add_command(
+        sub,
         "env",
         help="print versions, device and threads",
         description="Print what aekit runs on: package versions, the compute device, threads.",
         epilog="example: aekit env",
+        run=run,
     )
-    parser.set_defaults(run=run)
 
 
 def describe() -> dict[str, str]:

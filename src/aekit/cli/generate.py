@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.command import add_command
 
 EXAMPLES = """examples:
   aekit generate runs/faces-vae --n 64 --out samples.npy
@@ -13,7 +14,8 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "generate",
         help="draw new samples from a VAE run, or interpolate between two samples",
         description=(
@@ -21,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "the straight line between two samples of a store (any run)."
         ),
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     add_run_and_source(parser, source=False)
     parser.add_argument("--n", type=int, default=64, help="samples to draw (default: 64)")
@@ -34,7 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--steps", type=int, default=8, help="interpolation steps (default: 8)")
     parser.add_argument("--out", required=True, help="output .npy, .parquet or .zarr")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
+from aekit.cli.command import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "info",
         help="print a store's count, shape, split, classes, statistics and skipped records",
         description="Describe a store written by 'aekit ingest'.",
         epilog="examples:\n  aekit info data/photos.zarr\n  aekit info data/photos.zarr --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument("store")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
 
 
 def _short(values: list[float], limit: int = 8) -> str:

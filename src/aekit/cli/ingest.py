@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from aekit.cli.command import add_command
 from aekit.errors import AekitError
 
 EXAMPLES = """examples:
@@ -22,7 +23,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "ingest",
         help="read a source (images, .npy, CSV/Parquet, HDF5) once into a chunked store",
         description=(
@@ -31,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "nothing at STORE."
         ),
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument("src", help="image folder, .npy, .csv, .parquet or .h5 file")
     parser.add_argument("store", help="destination store path (must not exist)")
@@ -48,7 +50,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="stop at a bad record (default) or skip and report it",
     )
     parser.add_argument("--workers", type=int, help="image decoding processes (default: cores)")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

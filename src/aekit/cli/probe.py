@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.command import add_command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "probe",
         help="accuracy of a classifier trained on K labels per class: latents vs raw features",
         description=(
@@ -17,14 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Repeated over draws of the labelled samples."
         ),
         epilog="example:\n  aekit probe runs/digits data/digits.zarr --labels 10",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     add_run_and_source(parser, source=False)
     parser.add_argument("store", help="a labelled store")
     parser.add_argument("--labels", type=int, required=True, help="labelled samples per class")
     parser.add_argument("--repeats", type=int, default=5, help="draws (default: 5)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from aekit.cli.command import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "report",
         help="write RUN/report.html: the run, curves, reconstructions, latents, anomalies",
         description=(
@@ -18,19 +21,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog="examples:\n  aekit report runs/digits\n  aekit report runs/digits --store "
         "data/other.zarr --samples 5000",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument("run_dir", metavar="RUN", help="run folder")
     parser.add_argument("--store", help="store to draw the figures from")
     parser.add_argument(
         "--samples", type=int, default=2000, help="held-out samples used (default: 2000)"
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.analysis.report import write_report
     from aekit.errors import AekitError
+    from aekit.runs.report import write_report
 
     if args.samples < 10:
         raise AekitError(f"--samples must be at least 10; got {args.samples}.")

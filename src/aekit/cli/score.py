@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.command import add_command
 
 EXAMPLES = """examples:
   aekit score runs/sensors data/today.zarr --out scores.parquet
@@ -14,7 +15,8 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "score",
         help="score every sample for anomaly and flag those above the run's threshold",
         description=(
@@ -25,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "normal data (the run's validation split, or --normal) and saves it in the run."
         ),
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     add_run_and_source(parser)
     parser.add_argument("--out", required=True, help="output .parquet")
@@ -40,15 +42,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave out the per-feature parts (tables with many features)",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from aekit.apply.inputs import source_store
     from aekit.apply.maps import apply_to_store
-    from aekit.apply.threshold import recalibrate
     from aekit.errors import AekitError
     from aekit.runs import load
+    from aekit.runs.calibration import recalibrate
 
     ae = load(args.run_dir)
     if args.fpr is not None or args.contamination is not None:

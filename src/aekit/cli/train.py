@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aekit.cli.command import add_command
 from aekit.errors import AekitError
+from aekit.params import SETTINGS, Choice, Int, Real, Setting, Widths
+
+# config key -> setting, for the settings that have a flag here
+FLAGS = {key: setting for key, setting in SETTINGS.items() if setting.flag}
 
 EXAMPLES = """examples:
   aekit train data/digits.zarr --out runs/digits --latent-dim 8 --hidden 256,64
@@ -22,26 +27,6 @@ EXAMPLES = """examples:
 Every option is also a config key (see 'aekit validate' and configs/); precedence, lowest first:
 defaults, --config FILE, the options below, --set section.key=value.
 """
-
-# flag -> config key; flags left unset do not override the config file
-FLAGS = {
-    "latent_dim": "model.latent_dim",
-    "hidden": "model.hidden",
-    "activation": "model.activation",
-    "kind": "model.kind",
-    "conv_channels": "model.conv_channels",
-    "noise": "model.noise",
-    "sparsity": "model.sparsity",
-    "beta": "model.beta",
-    "loss": "model.loss",
-    "batch_size": "data.batch_size",
-    "epochs": "train.epochs",
-    "learning_rate": "train.learning_rate",
-    "patience": "train.early_stopping_patience",
-    "schedule": "train.schedule",
-    "seed": "train.seed",
-    "device": "train.device",
-}
 
 
 def parse_hidden(text: str) -> list[int] | str:
@@ -61,7 +46,8 @@ def parse_hidden(text: str) -> list[int] | str:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "train",
         help="train an autoencoder on a store, streaming from disk",
         description=(
@@ -70,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "model.json. Exit code 3 when the loss diverges (NaN or infinite)."
         ),
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument("store", nargs="?", help="store written by 'aekit ingest'")
     parser.add_argument("--out", required=True, help="run folder")
@@ -88,22 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run a learning-rate range test, plot it and suggest a rate",
     )
-    parser.add_argument("--kind", choices=("dense", "conv", "vae"))
-    parser.add_argument("--conv-channels", type=parse_hidden, help="e.g. 32,64 (conv, vae)")
-    parser.add_argument("--noise", help="denoising: gaussian:0.3, mask:0.25 or saltpepper:0.1")
-    parser.add_argument("--sparsity", help="code penalty: l1:1e-4 or kl:0.05:1e-3")
-    parser.add_argument("--beta", type=float, help="KL weight of a vae (default 1)")
-    parser.add_argument("--loss", choices=("auto", "mse", "bce"))
-    parser.add_argument("--latent-dim", type=int)
-    parser.add_argument("--hidden", type=parse_hidden, help="e.g. 512,256, none or auto")
-    parser.add_argument("--activation")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--patience", type=int, help="early stopping patience; 0 for none")
-    parser.add_argument("--schedule", choices=("constant", "cosine", "onecycle", "plateau"))
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    _add_setting_flags(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
         "--nproc",
@@ -111,11 +82,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="processes on this machine (launches torchrun; default 1)",
     )
-    parser.set_defaults(run=run)
+
+
+def _flag_type(setting: Setting) -> dict[str, Any]:
+    rule = setting.rule
+    if isinstance(rule, Choice):
+        return {"choices": rule.allowed}
+    if isinstance(rule, Widths):
+        return {"type": parse_hidden}
+    if isinstance(rule, Real):
+        return {"type": float}
+    if isinstance(rule, Int) or isinstance(setting.default, int):
+        return {"type": int}
+    return {}
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag for each setting the table gives a flag; unset flags leave the config alone."""
+    for key, setting in FLAGS.items():
+        default = setting.default if setting.default != "" else "none"
+        parser.add_argument(
+            str(setting.flag),
+            dest=_dest(key),
+            help=f"{setting.help} ({key}; default {default})".replace("%", "%%"),
+            **_flag_type(setting),
+        )
+
+
+def _dest(key: str) -> str:
+    return key.replace(".", "__")
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.training.run import resolve, run_training
+    from aekit.runs.training import resolve, run_training
 
     if args.nproc < 1:
         raise AekitError(f"--nproc must be >= 1; got {args.nproc}.")
@@ -123,11 +122,11 @@ def run(args: argparse.Namespace) -> int:
         return _launch(args.nproc, args.argv)
     out = Path(args.out)
     overrides: dict[str, Any] = {
-        key: getattr(args, flag) for flag, key in FLAGS.items() if getattr(args, flag) is not None
+        key: getattr(args, _dest(key)) for key in FLAGS if getattr(args, _dest(key)) is not None
     }
     if args.find_lr:
         return _find_lr(args, out, overrides)
-    flag_of = {key: "--" + flag.replace("_", "-") for flag, key in FLAGS.items()}
+    flag_of = {key: str(setting.flag) for key, setting in FLAGS.items()}
     config = resolve(args.store, out, args.config, overrides, args.set, args.resume, flag_of)
     if args.quiet:  # how much to print is not part of the run: allowed with --resume too
         config.log.progress = "none"
@@ -174,15 +173,14 @@ def _launch(nproc: int, argv: list[str]) -> int:
 def _find_lr(args: argparse.Namespace, out: Path, overrides: dict[str, Any]) -> int:
     from aekit.analysis.plots import LRRangeDisplay, save_figure
     from aekit.config import load_config
-    from aekit.data.store import open_store
+    from aekit.runs.training import plan_for
     from aekit.training.lr_finder import find_lr
-    from aekit.training.run import estimator_for
 
     if args.store:
         overrides = {"data.store": args.store, **overrides}
     config = load_config(args.config, overrides, args.set)
-    fit = estimator_for(config)._prepare(open_store(config.data.store))
-    result = find_lr(fit.model, fit.optimizer, fit.objective, fit.train_data, fit.device)
+    p = plan_for(config)
+    result = find_lr(p.model, p.optimizer, p.objective, p.sources.train, p.device)
     out.mkdir(parents=True, exist_ok=True)
     path = save_figure(
         LRRangeDisplay(result.lrs, result.losses, result.suggestion).plot().figure_,

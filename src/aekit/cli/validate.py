@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from aekit.cli.command import add_command
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "validate",
         help="check a TOML/YAML run config: unknown keys, wrong types, bad values",
         description="Check a run config and print it resolved (every key, defaults included).",
         epilog="example: aekit validate configs/digits.toml --set train.epochs=5",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument("config")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

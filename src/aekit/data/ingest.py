@@ -67,36 +67,14 @@ def ingest(
     """
     started = time.perf_counter()
     store = check_destination(store)  # before reading a source that may take hours
-    if not 0 <= val_fraction < 1:
-        raise DataError(f"--val-fraction must be in [0, 1); got {val_fraction}.")
-    if channels not in (1, 3):
-        raise DataError(f"--channels must be 1 or 3; got {channels}.")
+    _check_options(val_fraction, channels)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
     src = _open_source(source, bad, labels, size, channels, label_column, dataset, workers)
 
-    from tqdm import tqdm
-
-    writer: StoreWriter | None = None
-    stats: RunningStats | None = None
+    written: list[tuple[StoreWriter, RunningStats]] = []
     try:
-        # disable=None lets tqdm show the bar on a terminal only
-        hide = None if progress is None else not progress
-        with tqdm(total=src.n_records, unit="rec", desc="ingest", disable=hide, leave=False) as bar:
-            for block in src.blocks():
-                if len(block.record):  # records before this block's last are done
-                    bar.update(int(block.record[-1]) + 1 - bar.n)
-                block = bad.drop_non_finite(block)
-                if len(block.x) == 0:
-                    continue
-                if writer is None:
-                    writer = StoreWriter(
-                        store, src.sample_shape, src.dtype, has_labels=src.has_labels
-                    )
-                    stats = RunningStats(src.sample_shape[-1])
-                split = assign_split(block.record, seed, val_fraction)
-                stats.update(block.x[split == TRAIN])  # type: ignore[union-attr]
-                writer.append(block.x, block.y, block.ids, split)
+        writer, stats = _write_blocks(src, store, bad, seed, val_fraction, progress, written)
         if writer is None or stats is None:
             raise DataError(f"{name}: no usable record (all {bad.count} were bad, or it is empty).")
         if stats.count == 0:
@@ -114,7 +92,7 @@ def ingest(
         }
         path = writer.commit(attrs)
     except BaseException:
-        if writer is not None:
+        for writer, _ in written:
             writer.abort()
         raise
     if bad.count and progress is not False:
@@ -179,3 +157,43 @@ def describe_store(store: Store) -> dict[str, Any]:
         names = store.class_names or [str(i) for i in range(len(counts))]
         info["classes"] = {names[i]: int(c) for i, c in enumerate(counts) if c}
     return info
+
+
+def _check_options(val_fraction: float, channels: int) -> None:
+    if not 0 <= val_fraction < 1:
+        raise DataError(f"--val-fraction must be in [0, 1); got {val_fraction}.")
+    if channels not in (1, 3):
+        raise DataError(f"--channels must be 1 or 3; got {channels}.")
+
+
+def _write_blocks(
+    src: Any,
+    store: Path,
+    bad: BadRecords,
+    seed: int,
+    val_fraction: float,
+    progress: bool | None,
+    written: list[tuple[StoreWriter, RunningStats]],
+) -> tuple[StoreWriter | None, RunningStats | None]:
+    """Append every usable block of ``src`` to a store writer, made at the first one (and
+    recorded in ``written`` at once, so that a failure later can abort it), with the training
+    split's statistics."""
+    from tqdm import tqdm
+
+    # disable=None lets tqdm show the bar on a terminal only
+    hide = None if progress is None else not progress
+    with tqdm(total=src.n_records, unit="rec", desc="ingest", disable=hide, leave=False) as bar:
+        for block in src.blocks():
+            if len(block.record):  # records before this block's last are done
+                bar.update(int(block.record[-1]) + 1 - bar.n)
+            block = bad.drop_non_finite(block)
+            if len(block.x) == 0:
+                continue
+            if not written:
+                writer = StoreWriter(store, src.sample_shape, src.dtype, has_labels=src.has_labels)
+                written.append((writer, RunningStats(src.sample_shape[-1])))
+            writer, stats = written[0]
+            split = assign_split(block.record, seed, val_fraction)
+            stats.update(block.x[split == TRAIN])
+            writer.append(block.x, block.y, block.ids, split)
+    return written[0] if written else (None, None)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aekit.atomic import partial_name
 from aekit.data import chunkmap
 from aekit.data.chunkmap import ALIGNMENT, ChunkMap
 from aekit.data.order import index_dtype
@@ -74,7 +74,7 @@ class StoreWriter:
         import zarr
 
         self.path = check_destination(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}")
+        self.tmp = partial_name(self.path)
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.dtype = np.dtype(dtype)
         self.chunk_rows = rows_per_chunk(self.sample_shape, self.dtype)

@@ -11,6 +11,10 @@ from aekit.data.order import epoch_order, index_dtype
 from aekit.data.prefetch import prefetch
 from aekit.data.store import Store
 
+INFERENCE_BATCH = 4096
+"""Rows per batch when a whole split or store is read in order (validation, inference,
+calibration): large enough to keep the model busy, small enough to bound memory."""
+
 
 def rank_share(order: np.ndarray, rank: int, world_size: int, *, pad: bool) -> np.ndarray:
     """The part of an epoch's order that ``rank`` reads: every ``world_size``-th record.

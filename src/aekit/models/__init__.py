@@ -6,13 +6,33 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from aekit.errors import AekitError
+from aekit.errors import SettingError
 from aekit.models.base import ACTIVATIONS, AutoencoderModule
 from aekit.models.conv import ConvAutoencoder
 from aekit.models.dense import DenseAutoencoder
 from aekit.models.scaling import Standardizer
+from aekit.params import KINDS
 
-KINDS = ("dense", "conv", "vae")
+
+def auto_hidden(
+    kind: str, hidden: Sequence[int] | str, sample_shape: Sequence[int]
+) -> tuple[int, ...]:
+    """The dense widths ``hidden`` stands for: itself, or for ``'auto'`` (128,) after
+    convolutions, (64,) for inputs of at most 32 features and (512, 256) for larger ones."""
+    if hidden != "auto":
+        return tuple(int(w) for w in hidden)
+    if kind == "conv" or (kind == "vae" and len(sample_shape) == 3):
+        return (128,)
+    return (64,) if int(np.prod(sample_shape)) <= 32 else (512, 256)
+
+
+def auto_activation(activation: str, sample_shape: Sequence[int]) -> str:
+    """The nonlinearity ``activation`` stands for: for ``'auto'``, tanh on small tables (at most
+    32 features, where its smoothness gave steadier codes) and GELU otherwise."""
+    if activation != "auto":
+        return activation
+    small_table = len(sample_shape) == 1 and int(np.prod(sample_shape)) <= 32
+    return "tanh" if small_table else "gelu"
 
 
 def build_model(
@@ -32,7 +52,7 @@ def build_model(
     """The model a kind names. ``vae`` is variational on a convolutional body for images and a
     dense one for tables."""
     if kind not in KINDS:
-        raise AekitError(f"unknown kind '{kind}'; use one of {', '.join(KINDS)}.")
+        raise SettingError(f"unknown kind '{kind}'; use one of {', '.join(KINDS)}.")
     images = len(sample_shape) == 3
     variational = kind == "vae"
     if kind == "conv" or (variational and images):
@@ -70,5 +90,7 @@ __all__ = [
     "ConvAutoencoder",
     "DenseAutoencoder",
     "Standardizer",
+    "auto_activation",
+    "auto_hidden",
     "build_model",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aekit.errors import AekitError
+from aekit.errors import SettingError
 from aekit.models.base import ACTIVATIONS, AutoencoderModule, mlp
 
 
@@ -44,7 +44,7 @@ class ConvAutoencoder(AutoencoderModule):
             sample_shape, latent_dim, mean, std, variational, output, low=low, high=high
         )
         if len(self.sample_shape) != 3:
-            raise AekitError(
+            raise SettingError(
                 f"the conv kind needs image samples (height, width, channels); got samples of "
                 f"shape {self.sample_shape}: ingest images, or pass arrays of shape "
                 "(n, height, width[, channels]), or use kind='dense'."
@@ -54,7 +54,7 @@ class ConvAutoencoder(AutoencoderModule):
         for _ in channels:
             sizes.append((_halve(sizes[-1][0]), _halve(sizes[-1][1])))
         if min(sizes[-2]) < 2:
-            raise AekitError(
+            raise SettingError(
                 f"images of {height}x{width} are too small for {len(channels)} downsampling "
                 f"stages; use at most {max(1, int(np.log2(min(height, width))))} conv channels "
                 "entries."

@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from aekit.atomic import published
 from aekit.errors import AekitError
+from aekit.objectives import Objective
 
 
 @dataclass
@@ -246,11 +248,8 @@ class CSVLogger(Callback):
     def write(cls, path: str | Path, history: list[dict[str, float]]) -> None:
         """Write a whole finished history (e.g. ``Autoencoder.history_``) in the same format,
         under a temporary name renamed when complete."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", newline="") as f:
+        with published(path) as tmp, tmp.open("w", newline="") as f:
             csv.writer(f).writerows([cls.COLUMNS, *(cls._row(logs) for logs in history)])
-        tmp.replace(path)
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         with self.path.open("a", newline="") as f:
@@ -266,3 +265,24 @@ class CSVLogger(Callback):
     def state_dict(self) -> dict[str, Any]:
         lines = self.path.read_text().count("\n") if self.path.exists() else 1
         return {"epochs_logged": lines - 1}
+
+
+class KLWarmup(Callback):
+    """Ramps a variational model's KL weight from 0 to 1 over the first ``epochs`` epochs.
+
+    The weight is a function of the step alone, so a resumed run ramps exactly as before.
+    """
+
+    def __init__(self, objective: Objective, epochs: int) -> None:
+        self.objective = objective
+        self.epochs = epochs
+
+    def _set(self, state: TrainingState) -> None:
+        total = max(1, self.epochs * state.steps_per_epoch)
+        self.objective.kl_weight = min(1.0, state.step / total)
+
+    def on_epoch_begin(self, state: TrainingState) -> None:
+        self._set(state)
+
+    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+        self._set(state)

@@ -9,13 +9,13 @@ uses ``torch.load(weights_only=True)``: nothing is unpickled.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from aekit.atomic import published, write_bytes
 from aekit.errors import AekitError
 from aekit.training.callbacks import Callback, MonitorCallback, TrainingState
 
@@ -23,12 +23,8 @@ _NAME = re.compile(r"^step-(\d{9})\.pt$")
 
 
 def _write_atomically(payload: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
+    with published(path, sync=True) as tmp, tmp.open("wb") as f:
         torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -87,10 +83,7 @@ class Checkpointer(Callback):
             return
         path = self.save(state, epoch=state.epoch + 1, batch=0)
         if improved:
-            best = self.folder / "best.pt"
-            tmp = best.with_name(".best.pt.tmp")
-            tmp.write_bytes(path.read_bytes())
-            tmp.replace(best)
+            write_bytes(self.folder / "best.pt", path.read_bytes(), sync=True)
 
     def save(self, state: TrainingState, epoch: int, batch: int) -> Path:
         payload = {

@@ -108,14 +108,8 @@ def train(
             with _autocast(device):
                 loss = loss_fn(model, x)
             value = loss.item()
-            if not math.isfinite(value):
-                raise DivergenceError(
-                    f"the loss became {value} at step {state.step + 1} (epoch {epoch + 1}, batch "
-                    f"{state.batch + 1}); the learning rate "
-                    f"({optimizer.param_groups[0]['lr']:.3g}) is likely too high for this model, "
-                    "or the data hold extreme values: lower train.learning_rate or set "
-                    "train.grad_clip."
-                )
+            if not math.isfinite(value):  # stop before the bad step touches the weights
+                raise _diverged(value, state, optimizer)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip > 0:
@@ -128,23 +122,14 @@ def train(
             for cb in callbacks:
                 cb.on_batch_end(state, value)
             if val is not None and val_every_steps and state.step % val_every_steps == 0:
-                step_logs = {
-                    "step": float(state.step),
-                    "val_loss": evaluate(model, val, loss_fn, device, reduce),
-                }
+                step_logs = {"step": float(state.step)}
+                step_logs["val_loss"] = evaluate(model, val, loss_fn, device, reduce)
                 for cb in callbacks:
                     cb.on_validation(state, step_logs)
         seconds = time.perf_counter() - started
 
         # The epoch's record: what callbacks decide on and what metrics.csv holds
-        loss_sum, sample_count = reduce([state.loss_sum, float(state.sample_count)])
-        logs = {
-            "epoch": float(epoch + 1),
-            "train_loss": loss_sum / max(sample_count, 1),
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": seconds,
-            "samples_per_s": sample_count / seconds if seconds > 0 else math.inf,
-        }
+        logs = _epoch_logs(state, optimizer, seconds, reduce)
         if val is not None:
             logs["val_loss"] = evaluate(model, val, loss_fn, device, reduce)
         state.history.append(logs)
@@ -158,3 +143,26 @@ def train(
         cb.on_train_end(state)
     model.eval()
     return state
+
+
+def _diverged(value: float, state: TrainingState, optimizer: torch.optim.Optimizer) -> Exception:
+    return DivergenceError(
+        f"the loss became {value} at step {state.step + 1} (epoch {state.epoch + 1}, batch "
+        f"{state.batch + 1}); the learning rate ({optimizer.param_groups[0]['lr']:.3g}) is likely "
+        "too high for this model, or the data hold extreme values: lower train.learning_rate "
+        "or set train.grad_clip."
+    )
+
+
+def _epoch_logs(
+    state: TrainingState, optimizer: torch.optim.Optimizer, seconds: float, reduce: Reduce
+) -> dict[str, float]:
+    """The epoch's training figures, summed over every rank."""
+    loss_sum, sample_count = reduce([state.loss_sum, float(state.sample_count)])
+    return {
+        "epoch": float(state.epoch + 1),
+        "train_loss": loss_sum / max(sample_count, 1),
+        "lr": optimizer.param_groups[0]["lr"],
+        "seconds": seconds,
+        "samples_per_s": sample_count / seconds if seconds > 0 else math.inf,
+    }

@@ -1,7 +1,7 @@
 """``RUN/report.html``: one self-contained page about a run, assembled from what it has.
 
-Every figure is a Display from :mod:`aekit.analysis.plots`, embedded as a PNG data URI; the
-page loads nothing from anywhere else. Sections appear only when the run has what they need:
+Every figure is a Display from :mod:`aekit.analysis.plots`, rendered by
+:mod:`aekit.analysis.page` into one file that loads nothing from anywhere else. Sections appear only when the run has what they need:
 labels for clustering and colours, tables for attributions, images for image grids, a
 variational model for samples. Figures are computed on up to ``max_samples`` held-out samples
 (the store's validation split, or all of it when it has none), read once.
@@ -22,83 +22,18 @@ from typing import Any
 
 import numpy as np
 
+from aekit.analysis.page import Page, figure, paragraph, table
+from aekit.atomic import write_text
+from aekit.data.store import Store, open_store
 from aekit.errors import AekitError
+from aekit.estimator import Autoencoder
+from aekit.runs.folder import RunFolder
+from aekit.runs.model import load
 
 
-@dataclass
-class _Page:
-    title: str
-    sections: list[str] = field(default_factory=list)
-
-    def add(self, heading: str, *parts: str) -> None:
-        self.sections.append(f"<section><h2>{html.escape(heading)}</h2>{''.join(parts)}</section>")
-
-    def render(self) -> str:
-        body = "\n".join(self.sections)
-        return (
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>"
-            f"<body><h1>{html.escape(self.title)}</h1>\n{body}\n"
-            f"<footer>written by aekit on {time.strftime('%Y-%m-%d %H:%M')}</footer>"
-            "</body></html>\n"
-        )
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-    "color:#222}h1{font-size:1.6em}h2{font-size:1.2em;border-bottom:1px solid #ccc;"
-    "padding-bottom:.2em;margin-top:2em}table{border-collapse:collapse;margin:.5em 0}"
-    "td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f4f4f4}"
-    "td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;display:block;"
-    "margin:.5em 0}.verdict{font-weight:bold}p.note{color:#555;font-size:.9em}"
-    "footer{margin-top:3em;color:#888;font-size:.8em}"
-)
-
-
-def _figure(display: Any, alt: str) -> str:
-    buffer = io.BytesIO()
-    display.plot().figure_.savefig(buffer, format="png", dpi=90)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
-
-
-def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
-    def cell(value: str, tag: str) -> str:
-        numeric = value.replace(".", "", 1).replace("-", "", 1).replace(" %", "").isdigit()
-        css = " class='num'" if numeric and tag == "td" else ""
-        return f"<{tag}{css}>{html.escape(value)}</{tag}>"
-
-    head = "<tr>" + "".join(cell(h, "th") for h in header) + "</tr>" if header else ""
-    body = "".join("<tr>" + "".join(cell(v, "td") for v in row) + "</tr>" for row in rows)
-    return f"<table>{head}{body}</table>"
-
-
-def _p(text: str, css: str = "") -> str:
-    return f"<p{f' class={css!r}' if css else ''}>{html.escape(text)}</p>"
-
-
-def read_history(run: Path) -> list[dict[str, float]]:
-    """The per-epoch rows of ``RUN/metrics.csv`` (empty when there is none)."""
-    path = run / "metrics.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = [
-            {k: float(v) for k, v in row.items() if v not in ("", None)}
-            for row in csv.DictReader(f)
-        ]
-    return rows
-
-
-def _store_for(run: Path, store: str | Path | None) -> Any:
-    from aekit.data.store import open_store
-
+def _store_for(folder: RunFolder, store: str | Path | None) -> Store | None:
     if store is None:
-        config = run / "config.toml"
-        if config.is_file():
-            from aekit.config import load_config
-
-            store = load_config(config).data.store or None
+        store = folder.training_store()
     if store is None:
         return None
     if not Path(store).exists():
@@ -122,24 +57,19 @@ def write_report(
     max_samples : int
         Held-out samples the figures are computed on.
     """
-    from aekit.runs import load
-
-    run = Path(run)
-    ae = load(run)
-    history = read_history(run)
-    data = _store_for(run, store)
-    page = _Page(f"aekit report: {run.name}")
+    folder = RunFolder(run)
+    ae = load(folder.path)
+    history = folder.history()
+    data = _store_for(folder, store)
+    page = Page(f"aekit report: {folder.path.name}")
     samples = _samples(data, ae, max_samples, seed) if data is not None else None
-    _run_section(page, run, ae, history, data, samples)
+    _run_section(page, folder.path, ae, history, data, samples)
     if history:
         _curves_section(page, ae, history)
     if samples is not None:
         _data_sections(page, ae, data, samples, seed)
-    out = run / "report.html"
-    tmp = run / ".report.html.tmp"
-    tmp.write_text(page.render(), encoding="utf-8")
-    tmp.replace(out)
-    return out
+    write_text(folder.report, page.render())
+    return folder.report
 
 
 @dataclass
@@ -187,7 +117,7 @@ def _samples(store: Any, ae: Any, max_samples: int, seed: int) -> _Samples:
 
 
 def _run_section(
-    page: _Page, run: Path, ae: Any, history: list, data: Any, samples: _Samples | None
+    page: Page, run: Path, ae: Any, history: list, data: Any, samples: _Samples | None
 ) -> None:
     description = json.loads((run / "model.json").read_text())
     n_params = sum(p.numel() for p in ae.model_.parameters())
@@ -228,10 +158,10 @@ def _run_section(
             f"{ae_mse / pca_mse:.3f} (MSE, standardised units, {len(T)} samples of the "
             f"{samples.split})",
         ))  # fmt: skip
-    page.add("The run", _table(rows))
+    page.add("The run", table(rows))
 
 
-def _curves_section(page: _Page, ae: Any, history: list) -> None:
+def _curves_section(page: Page, ae: Any, history: list) -> None:
     from aekit.analysis.metrics import read_curves
     from aekit.analysis.plots import LearningRateDisplay, LossCurveDisplay
 
@@ -241,14 +171,14 @@ def _curves_section(page: _Page, ae: Any, history: list) -> None:
     parts = [
         f"<p><span class='verdict'>{html.escape(verdict.capitalize())}.</span> "
         f"{html.escape(reading)}</p>",
-        _figure(LossCurveDisplay(history, best), "training and validation loss per epoch"),
+        figure(LossCurveDisplay(history, best), "training and validation loss per epoch"),
     ]
     if any("lr" in h for h in history):
-        parts.append(_figure(LearningRateDisplay(history), "learning rate per epoch"))
+        parts.append(figure(LearningRateDisplay(history), "learning rate per epoch"))
     page.add("Loss curves", *parts)
 
 
-def _data_sections(page: _Page, ae: Any, store: Any, samples: _Samples, seed: int) -> None:
+def _data_sections(page: Page, ae: Any, store: Any, samples: _Samples, seed: int) -> None:
     from aekit.analysis import plots
 
     images = len(ae.sample_shape_) == 3
@@ -264,7 +194,7 @@ def _data_sections(page: _Page, ae: Any, store: Any, samples: _Samples, seed: in
             {"original": x[:k] * scale, "reconstruction": ae.reconstruct(x[:k]) * scale},
             "Held-out samples and their reconstructions",
         )
-        page.add("Reconstructions", _figure(grid, "originals against reconstructions"))
+        page.add("Reconstructions", figure(grid, "originals against reconstructions"))
     else:
         T = samples.standardised
         errors = ((samples.autoencoder - T) ** 2).mean(axis=0)
@@ -273,11 +203,11 @@ def _data_sections(page: _Page, ae: Any, store: Any, samples: _Samples, seed: in
         )
         page.add(
             "Reconstructions",
-            _p(
+            paragraph(
                 "Which features the model reproduces worst, on held-out samples, beside PCA of "
                 "the same size."
             ),
-            _figure(display, "reconstruction error per feature"),
+            figure(display, "reconstruction error per feature"),
         )
 
     # Latent space
@@ -291,7 +221,7 @@ def _data_sections(page: _Page, ae: Any, store: Any, samples: _Samples, seed: in
         shown = PCA(2, random_state=seed).fit_transform(Z)
         title, prefix = f"2-D PCA of the {ae.latent_dim}-d latent", "PC"
     latent = plots.LatentDisplay(shown, samples.labels, store.class_names, title, prefix)
-    page.add("Latent space", _figure(latent, "latent space coloured by label"))
+    page.add("Latent space", figure(latent, "latent space coloured by label"))
 
     if samples.labels is not None and len(np.unique(samples.labels)) > 1:
         _clustering_section(page, ae, Z, samples.labels, samples, seed)
@@ -303,7 +233,7 @@ def _data_sections(page: _Page, ae: Any, store: Any, samples: _Samples, seed: in
 
 
 def _clustering_section(
-    page: _Page, ae: Any, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
+    page: Page, ae: Any, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
 ) -> None:
     from aekit.analysis.metrics import cluster_agreement
 
@@ -322,14 +252,14 @@ def _clustering_section(
     ]  # fmt: skip
     page.add(
         "Clustering the latent space",
-        _p(f"KMeans ({n_classes} clusters) and DBSCAN (radius from the data, no labels) on the "
+        paragraph(f"KMeans ({n_classes} clusters) and DBSCAN (radius from the data, no labels) on the "
            "codes, scored against the labels; PCA of the same size beside it."),
-        _table(rows, ("representation", "KMeans ARI", "KMeans NMI", "DBSCAN ARI", "DBSCAN NMI",
+        table(rows, ("representation", "KMeans ARI", "KMeans NMI", "DBSCAN ARI", "DBSCAN NMI",
                       "DBSCAN clusters", "DBSCAN noise")),
     )  # fmt: skip
 
 
-def _attribution_section(page: _Page, ae: Any, samples: _Samples, names: list[str]) -> None:
+def _attribution_section(page: Page, ae: Any, samples: _Samples, names: list[str]) -> None:
     from aekit.analysis.attribution import encoder_jacobians
     from aekit.analysis.metrics import influence_shares
     from aekit.analysis.plots import InfluenceDisplay
@@ -341,11 +271,11 @@ def _attribution_section(page: _Page, ae: Any, samples: _Samples, names: list[st
     }
     page.add(
         "Feature attributions",
-        _figure(InfluenceDisplay(shares, names), "share of each feature in each latent dimension"),
+        figure(InfluenceDisplay(shares, names), "share of each feature in each latent dimension"),
     )
 
 
-def _anomaly_section(page: _Page, ae: Any, x: np.ndarray, samples: _Samples) -> None:
+def _anomaly_section(page: Page, ae: Any, x: np.ndarray, samples: _Samples) -> None:
     from sklearn.metrics import roc_auc_score, roc_curve
 
     from aekit.analysis.plots import RocDisplay, ScoreHistogramDisplay
@@ -361,19 +291,19 @@ def _anomaly_section(page: _Page, ae: Any, x: np.ndarray, samples: _Samples) -> 
         values, counts = np.unique(labels, return_counts=True)
         anomalous = labels == values[np.argmin(counts)]
     flagged = float(np.mean(scores > ae.threshold_))
-    parts.append(_p(f"{100 * flagged:.1f} % of these {len(scores)} held-out samples score above "
+    parts.append(paragraph(f"{100 * flagged:.1f} % of these {len(scores)} held-out samples score above "
                     f"the threshold {ae.threshold_:.4g}."))  # fmt: skip
-    parts.append(_figure(ScoreHistogramDisplay(scores, ae.threshold_, anomalous),
+    parts.append(figure(ScoreHistogramDisplay(scores, ae.threshold_, anomalous),
                          "histogram of anomaly scores with the threshold"))  # fmt: skip
     if anomalous is not None:
         fpr, tpr, _ = roc_curve(anomalous, scores)
         auc = float(roc_auc_score(anomalous, scores))
-        parts.append(_p("The store has two classes; the rarer is taken as the anomalous one."))
-        parts.append(_figure(RocDisplay(fpr, tpr, auc), "ROC curve of the anomaly scores"))
+        parts.append(paragraph("The store has two classes; the rarer is taken as the anomalous one."))
+        parts.append(figure(RocDisplay(fpr, tpr, auc), "ROC curve of the anomaly scores"))
     page.add("Anomaly scores", *parts)
 
 
-def _generation_section(page: _Page, ae: Any, x: np.ndarray, scale: float, seed: int) -> None:
+def _generation_section(page: Page, ae: Any, x: np.ndarray, scale: float, seed: int) -> None:
     from aekit.analysis.plots import ImageGridDisplay
 
     drawn = ae.sample(20, random_state=seed) * scale
@@ -382,7 +312,7 @@ def _generation_section(page: _Page, ae: Any, x: np.ndarray, scale: float, seed:
         rows[f"path {i + 1}"] = ae.interpolate(x[2 * i], x[-1 - 2 * i], steps=10) * scale
     page.add(
         "Generated samples",
-        _p("Codes drawn from the prior N(0, I) and decoded; below, the decoded straight lines "
+        paragraph("Codes drawn from the prior N(0, I) and decoded; below, the decoded straight lines "
            "between the codes of two held-out samples."),
-        _figure(ImageGridDisplay(rows, "Samples and interpolations"), "generated samples"),
+        figure(ImageGridDisplay(rows, "Samples and interpolations"), "generated samples"),
     )  # fmt: skip

@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from aekit.analysis.attribution import encoder_jacobians
 from aekit.analysis.metrics import cluster_agreement, influence_shares
 from aekit.analysis.plots import InfluenceDisplay, LatentDisplay, LossCurveDisplay, save_figure
+from aekit.atomic import write_text
 from aekit.estimator import Autoencoder
 
 LATENT_DIM = 3
@@ -141,9 +142,7 @@ def wine_demo(out_dir: str | Path, seed: int = 0) -> dict[str, Any]:
         files[f"latent_{name.lower()}"] = save_figure(display.plot().figure_, path)
     summary["files"] = {key: path.name for key, path in files.items()}
 
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(out / "summary.json")
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     summary["report"] = str(_write_run(out, result))
     return summary
 
@@ -153,9 +152,9 @@ def _write_run(out: Path, result: WineComparison) -> Path:
     write the run's HTML report; return the report's path."""
     import shutil
 
-    from aekit.analysis.report import write_report
+    from aekit.runs.report import write_report
     from aekit.data.ingest import ingest
-    from aekit.runs import save_model
+    from aekit.runs.model import save_model
     from aekit.training.callbacks import CSVLogger
 
     save_model(result.model, out)

@@ -1,4 +1,4 @@
-"""A run directory's model files: safetensors weights and a JSON description. No pickle.
+"""A run folder's model files: safetensors weights and a JSON description. No pickle.
 
 ``RUN/model.safetensors`` holds every tensor of the model, the input scaling included;
 ``RUN/model.json`` holds what is needed to rebuild it (kind, sample shape, estimator
@@ -12,24 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.torch import load_file, save_file
 
+from aekit.atomic import published, write_text
 from aekit.errors import AekitError
+from aekit.estimator import Autoencoder
+from aekit.models import auto_activation, auto_hidden, build_model
+from aekit.runs.folder import RunFolder
 
 FORMAT_VERSION = 1
 
 
-def save_model(ae: Any, out: Path) -> None:
+def save_model(ae: Autoencoder, out: str | Path) -> None:
     """Write ``out/model.safetensors`` and ``out/model.json`` for a fitted estimator."""
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().cpu().contiguous() for k, v in ae.model_.state_dict().items()}
-    tmp = out / ".model.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(out / "model.safetensors")
+    with published(RunFolder(out).weights) as tmp:
+        save_file(tensors, str(tmp))
     save_description(ae, out)
 
 
-def save_description(ae: Any, out: Path) -> None:
+def save_description(ae: Autoencoder, out: str | Path) -> None:
     """Write ``out/model.json``: how to rebuild the model, and its calibrated threshold."""
     params = ae.get_params()
     description = {
@@ -48,12 +50,10 @@ def save_description(ae: Any, out: Path) -> None:
     if hasattr(ae, "threshold_"):
         description["threshold"] = {"value": ae.threshold_, **ae.threshold_info_}
         description["latent_std"] = [float(v) for v in ae.latent_std_]
-    tmp = out / ".model.json.tmp"
-    tmp.write_text(json.dumps(description, indent=2) + "\n")
-    tmp.replace(out / "model.json")
+    write_text(RunFolder(out).description, json.dumps(description, indent=2) + "\n")
 
 
-def load(run: str | Path) -> Any:
+def load(run: str | Path) -> Autoencoder:
     """Load the autoencoder a run saved, ready for ``transform`` and friends.
 
     Examples
@@ -61,13 +61,8 @@ def load(run: str | Path) -> Any:
     >>> ae = aekit.load("runs/digits")  # doctest: +SKIP
     >>> Z = ae.transform(X)  # doctest: +SKIP
     """
-    from safetensors.torch import load_file
-
-    from aekit.estimator import Autoencoder
-    from aekit.models import build_model
-
-    run = Path(run)
-    description_path, weights_path = run / "model.json", run / "model.safetensors"
+    folder = RunFolder(run)
+    description_path, weights_path = folder.description, folder.weights
     if not description_path.is_file() or not weights_path.is_file():
         raise AekitError(
             f"{run} holds no trained model (model.json and model.safetensors); train one with "
@@ -87,9 +82,9 @@ def load(run: str | Path) -> Any:
         ae.kind,
         shape,
         ae.latent_dim,
-        hidden=ae._hidden_widths(shape),
+        hidden=auto_hidden(ae.kind, ae.hidden, shape),
         conv_channels=ae.conv_channels,
-        activation=ae._activation(shape),
+        activation=auto_activation(ae.activation, shape),
         mean=zeros,
         std=zeros + 1,
         output=description["output"],

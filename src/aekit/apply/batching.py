@@ -1,0 +1,87 @@
+"""What a fitted model is applied to, read in bounded batches: arrays and stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array, validate_data
+
+from aekit.data.store import Store, open_store
+from aekit.data.stream import StoreBatches
+from aekit.errors import AekitError
+
+
+def as_store(X: Any) -> Store | None:
+    """``X`` as a store when it is one (or the path of one), else None."""
+    if isinstance(X, Store):
+        return X
+    if isinstance(X, (str, Path)) and (Path(X) / "zarr.json").is_file():
+        return open_store(X)
+    return None
+
+
+def store_batches(
+    store: Store, sample_shape: Sequence[int], batch_size: int
+) -> Iterator[torch.Tensor]:
+    """Every sample of ``store``, in order, ``batch_size`` at a time; refused when its samples
+    are not of the shape the model was trained on."""
+    if tuple(store.sample_shape) != tuple(sample_shape):
+        raise AekitError(
+            f"{store.path} holds samples of shape {tuple(store.sample_shape)}, but the "
+            f"model was trained on samples of shape {tuple(sample_shape)}."
+        )
+    rows = np.arange(store.n, dtype=np.int64)
+    return StoreBatches(store, rows, batch_size, 0, shuffle=False).batches(0)
+
+
+def array_chunks(X: np.ndarray, size: int) -> Iterator[torch.Tensor]:
+    """Consecutive slices of ``size`` rows of an array, as tensors sharing its memory."""
+    for start in range(0, len(X), size):
+        yield torch.from_numpy(X[start : start + size])
+
+
+def sample_batches(estimator: Any, X: Any, batch_size: int) -> Iterator[torch.Tensor]:
+    """The samples of ``X`` in order, ``batch_size`` at a time, for a fitted estimator: ``X`` is
+    a batch source (a split), a store (or its path), or an array checked as its samples."""
+    if hasattr(X, "batches") and hasattr(X, "n_samples"):
+        return X.batches(0)
+    store = as_store(X)
+    if store is not None:
+        return store_batches(store, estimator.sample_shape_, batch_size)
+    return array_chunks(check_samples(estimator, X, reset=False), batch_size)
+
+
+def map_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[torch.Tensor]
+) -> np.ndarray:
+    """``fn`` applied to every batch without gradients, concatenated as one float32 array."""
+    with torch.no_grad():
+        out = [fn(batch).float().cpu().numpy() for batch in batches]
+    if not out:
+        return np.zeros((0,), dtype=np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def check_samples(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
+    """``X`` checked as an estimator's samples, float32: tables through scikit-learn's checks
+    (``reset`` records the number and names of features), images (3-D or 4-D) as (n, H, W, C)
+    of the shape the estimator was fitted on."""
+    if getattr(X, "ndim", 2) not in (3, 4):
+        return validate_data(
+            estimator, X, dtype=np.float32, reset=reset, ensure_min_samples=2 if reset else 1
+        )
+    X = check_array(X, dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1)
+    X = X[..., None] if X.ndim == 3 else X
+    fitted = getattr(estimator, "sample_shape_", X.shape[1:])
+    if reset:
+        estimator.n_features_in_ = int(np.prod(X.shape[1:]))
+    elif X.shape[1:] != fitted:
+        raise ValueError(
+            f"X has samples of shape {X.shape[1:]}, but {type(estimator).__name__} was fitted "
+            f"on samples of shape {fitted}."
+        )
+    return X

@@ -1,0 +1,339 @@
+"""Every setting of a run, declared once: its default, its constraint, its config key, its flag.
+
+The estimator's parameter checks (``Autoencoder``), the typed config (:mod:`aekit.config`) and
+the flags of ``aekit train`` all read :data:`SETTINGS`; nothing else lists a default or an allowed
+value. A setting has a config key (``section.name``) when a training run can set it, an estimator
+parameter when ``Autoencoder`` takes it, and a flag when ``aekit train`` offers one.
+
+Examples
+--------
+>>> from aekit.params import SETTINGS
+>>> SETTINGS["model.latent_dim"].rule.describe()
+'an int >= 1'
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("dense", "conv", "vae")
+ACTIVATIONS = ("elu", "gelu", "leaky_relu", "relu", "silu", "tanh")
+LOSSES = ("auto", "mse", "bce")
+DEVICES = ("auto", "cpu", "cuda")
+SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
+PROGRESS = ("auto", "bar", "lines", "none")
+
+
+class Rule:
+    """A constraint on a value: ``check`` says whether it holds, ``describe`` says what it
+    asks for, in words that complete "must be ..."."""
+
+    def check(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def field_bounds(self) -> dict[str, Any]:
+        """Bounds pydantic checks itself (so its messages name them); empty for most rules."""
+        return {}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Int(Rule):
+    low: int
+
+    def check(self, value: Any) -> bool:
+        return _is_int(value) and value >= self.low
+
+    def describe(self) -> str:
+        return f"an int >= {self.low}"
+
+    def field_bounds(self) -> dict[str, Any]:
+        return {"ge": self.low}
+
+
+@dataclass(frozen=True)
+class Real(Rule):
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = True
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            return False
+        v = float(value)
+        above = self.low < v if self.low_open else self.low <= v
+        below = v < self.high if self.high_open else v <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"a float in the range {left}{self.low}, {self.high}{right}"
+
+    def field_bounds(self) -> dict[str, Any]:
+        bounds = {("gt" if self.low_open else "ge"): self.low}
+        if math.isfinite(self.high):
+            bounds["lt" if self.high_open else "le"] = self.high
+        return bounds
+
+
+@dataclass(frozen=True)
+class Choice(Rule):
+    values: tuple[str, ...]
+    auto: bool = False  # 'auto' is allowed beside the values, and means "chosen from the data"
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return ("auto", *self.values) if self.auto else self.values
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.allowed
+
+    def describe(self) -> str:
+        return (
+            f"'auto' or one of {list(self.values)}" if self.auto else f"one of {list(self.allowed)}"
+        )
+
+
+@dataclass(frozen=True)
+class Widths(Rule):
+    """Layer widths: a sequence of ints >= 1; ``empty`` allows ``()``, ``auto`` allows 'auto'."""
+
+    empty: bool
+    auto: bool
+
+    def check(self, value: Any) -> bool:
+        if self.auto and value == "auto":
+            return True
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            return False
+        return (self.empty or len(value) > 0) and all(_is_int(w) and w >= 1 for w in value)
+
+    def describe(self) -> str:
+        if self.empty:
+            return "a sequence of ints >= 1 (empty for none)" + (" or 'auto'" if self.auto else "")
+        return "a sequence of ints >= 1, at least one"
+
+
+@dataclass(frozen=True)
+class Spec(Rule):
+    """A setting written as a short string (``gaussian:0.3``); empty or None for none."""
+
+    parse: Callable[[str], Any]
+    example: str
+
+    def problem(self, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            return f"a string such as {self.example}"
+        try:
+            self.parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def check(self, value: Any) -> bool:
+        return self.problem(value) is None
+
+    def describe(self) -> str:
+        return f"None or a string such as {self.example}"
+
+
+@dataclass(frozen=True)
+class Anything(Rule):
+    """No constraint here: the value is checked where it is used (e.g. ``random_state``)."""
+
+    def check(self, value: Any) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "any value"
+
+
+def _parse_noise(spec: str) -> Any:
+    from aekit.objectives import Noise  # torch, only when a noise is actually given
+
+    return Noise.parse(spec)
+
+
+def _parse_sparsity(spec: str) -> Any:
+    from aekit.objectives import Sparsity
+
+    return Sparsity.parse(spec)
+
+
+_SAME = object()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting.
+
+    ``key`` is the config key (``None``: the estimator alone has it); ``param`` the estimator's
+    parameter (``None``: runs alone have it); ``flag`` the option of ``aekit train``.
+    ``estimator_default`` differs from ``default`` only with a reason, given in ``why``.
+    """
+
+    key: str | None
+    default: Any
+    rule: Rule
+    help: str = ""
+    param: str | None = None
+    flag: str | None = None
+    estimator_default: Any = _SAME
+    why: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.param or str(self.key).split(".")[-1]
+
+    @property
+    def param_default(self) -> Any:
+        return self.default if self.estimator_default is _SAME else self.estimator_default
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` ("must be ..."), or None."""
+        if isinstance(self.rule, Spec):
+            reason = self.rule.problem(value)
+            return None if reason is None else f"None or a string ({reason})"
+        return None if self.rule.check(value) else self.rule.describe()
+
+
+# The estimator fits tables held in memory, often a few hundred rows: small batches and more
+# epochs give its optimiser enough steps. Runs stream stores of any size, where an epoch is
+# already many steps. Issue 13 replaces both with defaults chosen from the data.
+_SMALL_DATA = "in-memory tables are small: small batches and more epochs give enough steps"
+
+_LIST = [
+    Setting("data.store", "", Anything(), "store written by 'aekit ingest'"),
+    Setting(
+        "data.batch_size", 256, Int(1), "samples per optimiser step (all processes together)",
+        param="batch_size", flag="--batch-size", estimator_default=32, why=_SMALL_DATA,
+    ),
+    Setting("model.kind", "dense", Choice(KINDS), "model family", param="kind", flag="--kind"),
+    Setting(
+        "model.latent_dim", 2, Int(1), "size of the code", param="latent_dim",
+        flag="--latent-dim",
+    ),
+    Setting(
+        "model.hidden", "auto", Widths(empty=True, auto=True),
+        "dense hidden widths, e.g. 512,256, none or auto", param="hidden", flag="--hidden",
+    ),
+    Setting(
+        "model.conv_channels", [32, 64], Widths(empty=False, auto=False),
+        "channels of the strided convolutions, e.g. 32,64 (conv, vae)",
+        param="conv_channels", flag="--conv-channels", estimator_default=(32, 64),
+    ),
+    Setting(
+        "model.activation", "auto", Choice(ACTIVATIONS, auto=True), "hidden nonlinearity",
+        param="activation", flag="--activation",
+    ),
+    Setting(
+        "model.loss", "auto", Choice(LOSSES), "reconstruction loss", param="loss", flag="--loss",
+    ),
+    Setting(
+        "model.noise", "", Spec(_parse_noise, "gaussian:0.3"),
+        "denoising: gaussian:0.3, mask:0.25 or saltpepper:0.1", param="noise", flag="--noise",
+        estimator_default=None,
+    ),
+    Setting(
+        "model.sparsity", "", Spec(_parse_sparsity, "l1:1e-4"),
+        "code penalty: l1:1e-4 or kl:0.05:1e-3", param="sparsity", flag="--sparsity",
+        estimator_default=None,
+    ),
+    Setting("model.beta", 1.0, Real(0), "KL weight of a vae", param="beta", flag="--beta"),
+    Setting(
+        "model.kl_warmup", 10, Int(0), "epochs of KL warm-up (vae)", param="kl_warmup",
+    ),
+    Setting(
+        "train.epochs", 100, Int(1), "maximum passes over the training data", param="epochs",
+        flag="--epochs", estimator_default=300, why=_SMALL_DATA,
+    ),
+    Setting(
+        "train.learning_rate", 1e-3, Real(0, low_open=True), "AdamW learning rate",
+        param="learning_rate", flag="--learning-rate",
+    ),
+    Setting(
+        "train.weight_decay", 1e-2, Real(0), "AdamW decoupled weight decay",
+        param="weight_decay",
+    ),
+    Setting("train.grad_clip", 0.0, Real(0), "max gradient norm; 0 for none"),
+    Setting(
+        "train.schedule", "constant", Choice(SCHEDULES), "learning-rate schedule",
+        flag="--schedule",
+    ),
+    Setting("train.plateau_factor", 0.5, Real(0, 1, low_open=True), "LR factor on a plateau"),
+    Setting("train.plateau_patience", 5, Int(1), "epochs without improvement before it acts"),
+    Setting(
+        "train.early_stopping_patience", 20, Int(0),
+        "epochs without improvement before stopping; 0 turns early stopping off",
+        param="patience", flag="--patience", estimator_default=30, why=_SMALL_DATA,
+    ),
+    Setting("train.min_delta", 0.0, Real(0), "smallest change that counts as improvement"),
+    Setting("train.val_every_steps", 0, Int(0), "0 validates at epoch ends only"),
+    Setting(
+        "train.seed", 0, Anything(), "seed of weights, split and batch order",
+        param="random_state", flag="--seed", estimator_default=None,
+        why="scikit-learn's convention: None draws a fresh seed at each fit; a run saves its "
+        "seed in config.toml, so that it can be repeated",
+    ),
+    Setting("train.device", "auto", Choice(DEVICES), "device", param="device", flag="--device"),
+    Setting("train.compile", False, Anything(), "compile the step with torch.compile"),
+    Setting("checkpoint.every_steps", 0, Int(0), "0 checkpoints at epoch ends only"),
+    Setting("checkpoint.keep_last", 2, Int(1), "checkpoints kept besides best.pt"),
+    Setting("log.progress", "auto", Choice(PROGRESS), "progress output"),
+    Setting("log.every_seconds", 30.0, Real(0, low_open=True), "seconds between plain lines"),
+    Setting("log.tensorboard", False, Anything(), "write TensorBoard event files"),
+    Setting(
+        None, 0.1, Real(0, 1), "share of an in-memory array held out for validation",
+        param="validation_fraction",
+    ),
+    Setting(
+        None, 0.01, Real(0, 0.5, low_open=True, high_open=False),
+        "share of held-out samples above the anomaly threshold", param="contamination",
+    ),
+    Setting(None, 0, Int(0), "1 prints one line per epoch", param="verbose"),
+]  # fmt: skip
+
+SETTINGS: dict[str, Setting] = {s.key or f"estimator.{s.param}": s for s in _LIST}
+"""Settings by config key (``estimator.NAME`` for those only the estimator has)."""
+
+PARAMS: dict[str, Setting] = {s.param: s for s in _LIST if s.param}
+"""Settings by estimator parameter name."""
+
+
+def section(name: str) -> dict[str, Setting]:
+    """The settings of one config section, by their name in it."""
+    prefix = name + "."
+    return {k.removeprefix(prefix): s for k, s in SETTINGS.items() if k.startswith(prefix)}
+
+
+def require(rule: Rule, name: str, value: Any, owner: str = "Autoencoder") -> None:
+    """Raise ``ValueError`` in the one message shape unless ``value`` follows ``rule``."""
+    if not rule.check(value):
+        raise invalid(name, rule.describe(), value, owner)
+
+
+def check_param(name: str, value: Any, owner: str = "Autoencoder") -> None:
+    """Raise ``ValueError`` in the one message shape if ``value`` breaks ``name``'s rule."""
+    problem = PARAMS[name].problem(value)
+    if problem is not None:
+        raise invalid(name, problem, value, owner)
+
+
+def invalid(name: str, requirement: str, value: Any, owner: str = "Autoencoder") -> ValueError:
+    return ValueError(
+        f"The '{name}' parameter of {owner} must be {requirement}. Got {value!r} instead."
+    )

@@ -1,0 +1,71 @@
+"""The anomaly threshold of a trained model, set on held-out normal data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from aekit.errors import SettingError
+from aekit.models import AutoencoderModule
+from aekit.objectives import Objective
+from aekit.params import Real, invalid
+
+_SHARE = Real(0, 0.5, low_open=True, high_open=False)
+
+
+@dataclass
+class Calibration:
+    """A threshold on the anomaly score and how it was chosen.
+
+    ``latent_std`` is the spread of each code dimension on the same data: the unit of the
+    quantiser of :mod:`aekit.apply.compress`.
+    """
+
+    threshold: float
+    info: dict[str, Any]
+    latent_std: np.ndarray
+
+
+def calibrate(
+    model: AutoencoderModule,
+    beta: float,
+    batches: Iterable[torch.Tensor],
+    *,
+    fpr: float | None = None,
+    contamination: float | None = None,
+) -> Calibration:
+    """Set the threshold at the upper ``fpr`` (or ``contamination``) quantile of the anomaly
+    scores of ``batches`` (raw samples on the model's device).
+
+    ``fpr`` is the share of these normal samples to flag (the false-positive rate aimed at);
+    ``contamination`` the share of anomalies they are believed to hold. One of them is given.
+    """
+    if (fpr is None) == (contamination is None):
+        raise SettingError("give fpr or contamination, not both.")
+    method, share = ("fpr", fpr) if fpr is not None else ("contamination", contamination)
+    assert share is not None  # one of the two is given (checked above)
+    if not _SHARE.check(share):
+        raise invalid(method, _SHARE.describe(), share)
+    objective = Objective(None, None, beta)
+    codes, errors = [], []
+    with torch.no_grad():
+        for x in batches:
+            errors.append(objective.per_sample(model, x).float().cpu().numpy())
+            codes.append(model.encode(x).float().cpu().numpy())
+    if not errors:
+        raise SettingError("calibrating a threshold needs at least one sample.")
+    scores = np.concatenate(errors).astype(np.float64)
+    # 'higher' keeps the flagged share of the calibration data at most the asked share
+    threshold = float(np.quantile(scores, 1 - float(share), method="higher"))
+    info = {
+        "method": method,
+        "share": float(share),
+        "samples": len(scores),
+        "score": "negative ELBO" if model.variational else "reconstruction error",
+    }
+    latent_std = np.maximum(np.concatenate(codes).std(axis=0), 1e-8).astype(np.float32)
+    return Calibration(threshold, info, latent_std)

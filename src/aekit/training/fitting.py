@@ -1,0 +1,286 @@
+"""One fit path: a typed run description and batch sources in, a trained, calibrated model out.
+
+``Autoencoder.fit`` and ``aekit train`` both come through here. :func:`plan` builds the model,
+the objective, the optimiser and the callbacks that take training's decisions (early stopping,
+schedules, KL warm-up) from a :class:`~aekit.config.RunConfig`; :func:`run` trains, finishes and
+calibrates the anomaly threshold. A face adds only what it adds: the CLI its run folder,
+checkpoints, progress and DDP (as callbacks, a loss wrapper and a reduction), the estimator its
+progress line and the user's callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+from aekit.config import RunConfig
+from aekit.data.arrays import ArrayBatches
+from aekit.data.stats import RunningStats
+from aekit.data.store import Store
+from aekit.data.stream import INFERENCE_BATCH, StoreBatches
+from aekit.errors import SettingError
+from aekit.models import AutoencoderModule, auto_activation, auto_hidden, build_model
+from aekit.objectives import Noise, Objective, Sparsity
+from aekit.training.calibrate import Calibration, calibrate
+from aekit.training.callbacks import (
+    Callback,
+    EarlyStopping,
+    KLWarmup,
+    LRSchedule,
+    ReduceLROnPlateau,
+    TrainingState,
+)
+from aekit.training.distributed import per_rank_batch
+from aekit.training.loop import BatchSource, LossFn, Reduce, train
+
+
+def derive_seed(random_state: Any) -> int:
+    """The seed of a fit (weights, split, batch order) from an int, a RandomState or None."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SettingError(
+            "The 'device' setting is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'."
+        )
+    return torch.device(name)
+
+
+@dataclass
+class Sources:
+    """What a fit reads: batches to train and validate on, the whole held-out split (on one
+    process, to calibrate the threshold on), and the training split's statistics."""
+
+    train: BatchSource
+    val: BatchSource
+    held_out: BatchSource
+    held_out_name: str
+    stats: dict[str, Any]
+    sample_shape: tuple[int, ...]
+
+
+def array_sources(X: np.ndarray, validation_fraction: float, batch_size: int, seed: int) -> Sources:
+    """Sources over an in-memory float32 array, split by ``validation_fraction``.
+
+    Memory: ``X`` is held once; batches are views gathered from it.
+    """
+    # Hold out a validation split; the order of both is fixed by the seed
+    rows = np.random.default_rng(seed).permutation(len(X))
+    n_val = min(round(validation_fraction * len(X)), len(X) - 1)
+    val_rows, train_rows = rows[:n_val], rows[n_val:]
+    stats = RunningStats(X.shape[-1])
+    stats.update(X[train_rows])
+    val = ArrayBatches(X, val_rows, INFERENCE_BATCH, seed, shuffle=False)
+    has_val = n_val > 0
+    held_rows = val_rows if has_val else train_rows
+    return Sources(
+        train=ArrayBatches(X, train_rows, batch_size, seed),
+        val=val,
+        held_out=ArrayBatches(X, held_rows, INFERENCE_BATCH, seed, shuffle=False),
+        held_out_name=f"the {'validation' if has_val else 'training'} split",
+        stats=stats.to_dict(),
+        sample_shape=tuple(X.shape[1:]),
+    )
+
+
+def store_sources(
+    store: Store,
+    batch_size: int,
+    seed: int,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+) -> Sources:
+    """Sources streaming from a store's own split, this process's share of every epoch.
+
+    ``batch_size`` is the global batch: each of ``world_size`` ranks reads its share of every
+    global batch. Memory is bounded by the batches in flight, whatever the store's size.
+    """
+    batch = per_rank_batch(batch_size, world_size)
+    shared: dict[str, Any] = {"rank": rank, "world_size": world_size, "pin_memory": pin_memory}
+    held_out, held_out_name = store_held_out(store)
+    # Validation batches as large as training ones keep the memory bound of the stream
+    return Sources(
+        train=StoreBatches(store, store.train_index, batch, seed, **shared),
+        val=StoreBatches(store, store.val_index, batch, seed, shuffle=False, **shared),
+        held_out=held_out,
+        held_out_name=held_out_name,
+        stats=store.stats,
+        sample_shape=tuple(store.sample_shape),
+    )
+
+
+def store_held_out(store: Store) -> tuple[StoreBatches, str]:
+    """The data a store's model did not learn from, whole and in order, and its name: the
+    validation split, or the training split when there is none."""
+    has_val = len(store.val_index) > 0
+    rows = store.val_index if has_val else store.train_index
+    name = f"the {'validation' if has_val else 'training'} split of {store.path}"
+    return StoreBatches(store, rows, INFERENCE_BATCH, 0, shuffle=False), name
+
+
+def pick_loss(loss: str, stats: dict[str, Any]) -> str:
+    """The loss ``loss`` stands for, given the training data's range ('auto': BCE in [0, 1])."""
+    low, high = float(np.min(stats["min"])), float(np.max(stats["max"]))
+    bounded = low >= 0 and high <= 1
+    if loss == "bce" and not bounded:
+        raise SettingError(
+            f"The loss is 'bce', which needs data in [0, 1]; the training data range over "
+            f"[{low:g}, {high:g}]. Scale them to [0, 1] or use loss 'mse'."
+        )
+    if loss == "auto":
+        return "bce" if bounded else "mse"
+    return loss
+
+
+def build(config: RunConfig, sources: Sources, seed: int) -> tuple[AutoencoderModule, str]:
+    """The model a config describes for these data, initialised from ``seed``, and its loss."""
+    m, shape = config.model, sources.sample_shape
+    loss = pick_loss(m.loss, sources.stats)
+    stats = sources.stats
+    # fork_rng keeps the caller's global torch RNG untouched while seeding the init
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(
+            m.kind,
+            shape,
+            m.latent_dim,
+            hidden=auto_hidden(m.kind, m.hidden, shape),
+            conv_channels=tuple(m.conv_channels),
+            activation=auto_activation(m.activation, shape),
+            mean=np.asarray(stats["mean"]),
+            std=np.asarray(stats["std"]),
+            low=np.asarray(stats["min"]),
+            high=np.asarray(stats["max"]),
+            output="bernoulli" if loss == "bce" else "standardized",
+        )
+    return model, loss
+
+
+@dataclass
+class Plan:
+    """Everything a fit trains with, built from the run description; a face may wrap the loss
+    (DDP) or checkpoint ``callbacks``' states before :func:`run`."""
+
+    config: RunConfig
+    sources: Sources
+    model: AutoencoderModule
+    loss: str
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    callbacks: list[Callback]
+    monitor: str
+    device: torch.device
+
+
+def plan(config: RunConfig, sources: Sources, *, seed: int, device: torch.device) -> Plan:
+    """Build the model, objective, optimiser and deciding callbacks of a fit."""
+    m, t = config.model, config.train
+    model, loss = build(config, sources, seed)
+    model = model.to(device)
+    objective = Objective(
+        Noise.parse(m.noise) if m.noise else None,
+        Sparsity.parse(m.sparsity) if m.sparsity else None,
+        m.beta,
+    )
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
+    )
+    # Callbacks in the order they act at an epoch's end: the decisions come first
+    monitor = "val_loss" if sources.val.n_samples > 0 else "train_loss"
+    callbacks: list[Callback] = []
+    if m.kind == "vae" and m.kl_warmup:
+        callbacks.append(KLWarmup(objective, m.kl_warmup))
+    if t.early_stopping_patience:
+        callbacks.append(
+            EarlyStopping(monitor, patience=t.early_stopping_patience, min_delta=t.min_delta)
+        )
+    if t.schedule in ("cosine", "onecycle"):
+        callbacks.append(LRSchedule(t.schedule, t.learning_rate))
+    elif t.schedule == "plateau":
+        callbacks.append(ReduceLROnPlateau(monitor, t.plateau_factor, t.plateau_patience))
+    return Plan(config, sources, model, loss, objective, optimizer, callbacks, monitor, device)
+
+
+@dataclass
+class Result:
+    """A trained model, its history and, when asked for, its calibrated threshold."""
+
+    model: AutoencoderModule
+    loss: str
+    history: list[dict[str, float]]
+    stop_reason: str
+    sample_shape: tuple[int, ...]
+    calibration: Calibration | None
+
+
+def run(
+    p: Plan,
+    *,
+    callbacks: Sequence[Callback] = (),
+    loss_fn: LossFn | None = None,
+    resume: Callable[[TrainingState], None] | None = None,
+    reduce: Reduce | None = None,
+    contamination: float | None = 0.01,
+) -> Result:
+    """Train as planned, put the model in evaluation mode and calibrate its threshold at
+    ``contamination`` on the held-out split (``None``: no calibration, e.g. on ranks > 0)."""
+    t = p.config.train
+    state = train(
+        p.model,
+        p.optimizer,
+        loss_fn or p.objective,
+        p.sources.train,
+        p.sources.val,
+        epochs=t.epochs,
+        device=p.device,
+        callbacks=[*p.callbacks, *callbacks],
+        grad_clip=t.grad_clip,
+        val_every_steps=t.val_every_steps,
+        resume=resume,
+        **({"reduce": reduce} if reduce is not None else {}),
+    )
+    p.model.eval()
+    calibration = None
+    if contamination is not None:
+        calibration = calibrate(
+            p.model,
+            p.config.model.beta,
+            _on_device(p.sources.held_out, p.device),
+            contamination=contamination,
+        )
+        calibration.info["data"] = p.sources.held_out_name
+    return Result(
+        p.model, p.loss, state.history, state.stop_reason, p.sources.sample_shape, calibration
+    )
+
+
+def fit(
+    config: RunConfig,
+    sources: Sources,
+    *,
+    seed: int,
+    device: torch.device,
+    callbacks: Sequence[Callback] = (),
+    contamination: float = 0.01,
+) -> Result:
+    """Plan and run a fit in this process (the estimator's path)."""
+    return run(
+        plan(config, sources, seed=seed, device=device),
+        callbacks=callbacks,
+        contamination=contamination,
+    )
+
+
+def _on_device(source: BatchSource, device: torch.device) -> Iterator[torch.Tensor]:
+    for batch in source.batches(0):
+        yield batch.to(device, non_blocking=True)
