@@ -164,16 +164,18 @@ def test_a_consumer_that_stops_early_stops_the_block_reader(sorted_store):
     assert not [t for t in threading.enumerate() if t.name.startswith("aekit-read")]
 
 
-def test_the_block_reader_completes_beside_a_process_on_every_core(sorted_store):
+@pytest.mark.parametrize("order", ORDERS)
+def test_the_reader_completes_beside_a_busy_process_on_every_core(sorted_store, order):
     hogs = []
     try:
         for _ in range(os.cpu_count() or 1):
             hogs.append(subprocess.Popen(["yes"], stdout=subprocess.DEVNULL))
         index = sorted_store.train_index
-        stream = StoreBatches(sorted_store, index, 64, 4, order="block", **SMALL_BLOCKS)
-        served = np.concatenate([ids(b) for b in stream.batches(0)])
-        np.testing.assert_array_equal(served, stream.rows(0))
-        np.testing.assert_array_equal(np.sort(served), index)
+        stream = StoreBatches(sorted_store, index, 64, 4, order=order, **SMALL_BLOCKS)
+        rows = stream.rows(0)
+        for k, batch in enumerate(stream.batches(0)):
+            np.testing.assert_array_equal(np.sort(ids(batch)), np.sort(rows[k * 64 : k * 64 + 64]))
+        assert k == len(stream) - 1
     finally:
         for hog in hogs:
             hog.kill()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,6 +42,27 @@ def rank_share(order: np.ndarray, rank: int, world_size: int, *, pad: bool) -> n
     if pad:
         order = np.resize(order, -(-len(order) // world_size) * world_size)
     return order[rank::world_size]
+
+
+def warm_page_cache(paths: list[Path], stop: threading.Event) -> None:
+    """Ask the kernel to read ``paths`` into the page cache, file after file, until ``stop``.
+
+    A global shuffle of a store not yet in the page cache would fault its rows in one by one, at
+    random offsets; read ahead sequentially, the same bytes arrive at the disk's streaming
+    speed, and a fault finds its page cached or already on its way. Pages already cached cost
+    nothing, so this is harmless on a warm store.
+    """
+    for path in paths:
+        if stop.is_set():
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
 
 
 def _check(name: str, value: object, ok: bool, requirement: str) -> None:
@@ -113,6 +137,7 @@ class StoreBatches:
         prefetch_depth: int = 4,
         pin_memory: bool = False,
         block_bytes: int = BLOCK_BYTES,
+        warm: bool = True,
     ) -> None:
         _check("order", order, order in ORDERS, f"one of {ORDERS}")
         _check("shuffle_window", shuffle_window, shuffle_window >= 0, "an int >= 0")
@@ -126,6 +151,7 @@ class StoreBatches:
         self.world_size = world_size
         self.prefetch_depth = prefetch_depth
         self.pin_memory = pin_memory
+        self.warm = warm
         row_bytes = store.nbytes // max(1, store.n)
         self.layout = BlockLayout.for_rows(store.n, store.chunk_rows, row_bytes, block_bytes)
         window_bytes = self.layout.block_rows * row_bytes
@@ -179,8 +205,18 @@ class StoreBatches:
         rows, windows = self._plan(epoch)
         skip = start * self.batch_size
         if windows is None:
-            return prefetch(self._gather(rows[skip:]), self.prefetch_depth)
+            return self._gathered(rows[skip:])
         return self._from_windows(rows[skip:], windows[skip:])
+
+    def _gathered(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
+        stop = threading.Event()
+        if self.warm and self.order_mode == "global" and hasattr(os, "posix_fadvise"):
+            paths = self.store.chunk_paths()
+            threading.Thread(target=warm_page_cache, args=(paths, stop), daemon=True).start()
+        try:
+            yield from prefetch(self._gather(rows), self.prefetch_depth)
+        finally:
+            stop.set()
 
     def _gather(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
         for start in range(0, len(rows), self.batch_size):
