@@ -110,6 +110,9 @@ class StoreBatches:
         Put batches in page-locked memory, for asynchronous copies to a GPU.
     block_bytes : int
         Target size of a block (blocks never cross a chunk file).
+    warm : bool
+        In global order, ask the kernel to read the store's files into the page cache, in
+        order, at the start of each epoch (see :func:`warm_page_cache`).
 
     Notes
     -----
@@ -154,12 +157,12 @@ class StoreBatches:
         self.warm = warm
         row_bytes = store.nbytes // max(1, store.n)
         self.layout = BlockLayout.for_rows(store.n, store.chunk_rows, row_bytes, block_bytes)
-        window_bytes = self.layout.block_rows * row_bytes
-        self.window = shuffle_window or max(1, buffer_bytes // (2 * window_bytes))
+        block_size = self.layout.block_rows * row_bytes
+        self.window = shuffle_window or max(1, buffer_bytes // (2 * block_size))
         self.order_mode, self.order_choice = self._choose(order)
         if self.order_mode == "block":
             self.order_choice += (
-                f"; windows of {self.window} blocks of {window_bytes / 2**20:.3g} MiB"
+                f"; windows of {self.window} blocks of {block_size / 2**20:.3g} MiB"
             )
 
     def _choose(self, order: str) -> tuple[str, str]:
