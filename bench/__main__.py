@@ -18,6 +18,7 @@ BENCHES = [
     "images",
     "engine",
     "distributed",
+    "cold",
 ]
 
 

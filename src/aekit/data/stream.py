@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from aekit.data.order import epoch_order, index_dtype
+from aekit.data.blockread import BlockReader, Window
+from aekit.data.order import (
+    BLOCK_BYTES,
+    BlockLayout,
+    available_memory,
+    block_order,
+    choose_order,
+    epoch_order,
+    index_dtype,
+    sorted_windows,
+)
 from aekit.data.prefetch import prefetch
 from aekit.data.store import Store
+from aekit.errors import AekitError
+
+# Window buffers of a block-shuffled stream: two windows (the one served, the one being read)
+BUFFER_BYTES = 256 << 20
+ORDERS = ("auto", "global", "block")
 
 INFERENCE_BATCH = 4096
 """Rows per batch when a whole split or store is read in order (validation, inference,
@@ -30,6 +48,34 @@ def rank_share(order: np.ndarray, rank: int, world_size: int, *, pad: bool) -> n
     return order[rank::world_size]
 
 
+def warm_page_cache(paths: list[Path], stop: threading.Event) -> None:
+    """Ask the kernel to read ``paths`` into the page cache, file after file, until ``stop``.
+
+    A global shuffle of a store not yet in the page cache would fault its rows in one by one, at
+    random offsets; read ahead sequentially, the same bytes arrive at the disk's streaming
+    speed, and a fault finds its page cached or already on its way. Pages already cached cost
+    nothing, so this is harmless on a warm store.
+    """
+    for path in paths:
+        if stop.is_set():
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
+
+
+def _check(name: str, value: object, ok: bool, requirement: str) -> None:
+    if not ok:
+        raise AekitError(
+            f"The '{name}' parameter of StoreBatches must be {requirement}. Got {value!r} instead."
+        )
+
+
 class StoreBatches:
     """Batches of the rows ``index`` of a store, in an order fixed by (seed, epoch).
 
@@ -42,18 +88,44 @@ class StoreBatches:
         Samples per batch on this rank.
     seed : int
     shuffle : bool
-        Global shuffle: each epoch is a fresh permutation of all of ``index``, so even a store
-        sorted by class yields batches whose class mix matches the whole store.
+        Shuffle each epoch (training) or serve ``index`` in its order (validation, inference).
+    order : {'auto', 'global', 'block'}
+        How to shuffle. ``'global'``: a fresh permutation of all of ``index``, so even a store
+        sorted by class yields batches whose class mix matches the whole store; each batch
+        gathers scattered rows, fast only while the store is in the page cache. ``'block'``:
+        blocks of about 4 MiB of contiguous rows are shuffled and read whole, ``shuffle_window``
+        at a time, and rows are shuffled within each window (see
+        :func:`aekit.data.order.block_order`): a store larger than memory is read at the disk's
+        sequential speed. ``'auto'``: global when the store fits in half of the available
+        memory, else block (:func:`aekit.data.order.choose_order`). :attr:`order_choice` says
+        which and why.
+    shuffle_window : int
+        Blocks per window in block order; 0 chooses the most that fit ``buffer_bytes``.
+    buffer_bytes : int
+        Memory for the two window buffers of block order when ``shuffle_window`` is 0.
     rank, world_size : int
-        This process's share of every epoch (see :func:`rank_share`).
+        This process's share of every epoch (see :func:`rank_share`). The global batches (the
+        union of the ranks' k-th batches) do not depend on the world size. Every rank reads the
+        whole of each window it serves from, so the ranks of one machine read each block at
+        about the same time and share it through the page cache.
     prefetch_depth : int
-        Batches prepared ahead in a background thread.
+        Batches prepared ahead in a background thread (global order only).
     pin_memory : bool
         Put batches in page-locked memory, for asynchronous copies to a GPU.
+    block_bytes : int
+        Target size of a block (blocks never cross a chunk file).
+    warm : bool
+        In global order, ask the kernel to read the store's files into the page cache, in
+        order, at the start of each epoch (see :func:`warm_page_cache`).
 
-    Memory: at most ``prefetch_depth + 2`` batches are alive at once, whatever the store's size;
-    the store itself is read through memory maps of its chunk files (page cache, not process
-    memory).
+    Notes
+    -----
+    Memory, whatever the store's size, with ``B = batch_size * row_bytes``: in global order at
+    most ``(prefetch_depth + 2) * B``, the store itself being read through memory maps of its
+    chunk files (page cache, not process memory). In block order and for sorted unshuffled
+    rows at most ``2 * shuffle_window * block_rows * row_bytes + 3 * B`` (about
+    ``buffer_bytes + 3 * B``). Both also hold the epoch's order, 4 bytes per row (8 beyond
+    2**31 rows) and 8 per row of window numbers in block order.
     """
 
     def __init__(
@@ -64,11 +136,19 @@ class StoreBatches:
         seed: int,
         *,
         shuffle: bool = True,
+        order: str = "auto",
+        shuffle_window: int = 0,
+        buffer_bytes: int = BUFFER_BYTES,
         rank: int = 0,
         world_size: int = 1,
         prefetch_depth: int = 4,
         pin_memory: bool = False,
+        block_bytes: int = BLOCK_BYTES,
+        warm: bool = True,
     ) -> None:
+        _check("order", order, order in ORDERS, f"one of {ORDERS}")
+        _check("shuffle_window", shuffle_window, shuffle_window >= 0, "an int >= 0")
+        _check("buffer_bytes", buffer_bytes, buffer_bytes >= 1, "an int >= 1")
         self.store = store
         self.index = np.asarray(index, dtype=index_dtype(store.n))
         self.batch_size = batch_size
@@ -78,6 +158,23 @@ class StoreBatches:
         self.world_size = world_size
         self.prefetch_depth = prefetch_depth
         self.pin_memory = pin_memory
+        self.warm = warm
+        row_bytes = store.nbytes // max(1, store.n)
+        self.layout = BlockLayout.for_rows(store.n, store.chunk_rows, row_bytes, block_bytes)
+        block_size = self.layout.block_rows * row_bytes
+        self.window = shuffle_window or max(1, buffer_bytes // (2 * block_size))
+        self.order_mode, self.order_choice = self._choose(order)
+        if self.order_mode == "block":
+            self.order_choice += (
+                f"; windows of {self.window} blocks of {block_size / 2**20:.3g} MiB"
+            )
+
+    def _choose(self, order: str) -> tuple[str, str]:
+        if not self.shuffle:
+            return "sequential", "no shuffle: rows served in order, read in whole blocks"
+        if order == "auto":
+            return choose_order(self.store.nbytes, available_memory())
+        return order, f"{order} shuffle, as asked (order={order!r})"
 
     @property
     def n_samples(self) -> int:
@@ -93,20 +190,86 @@ class StoreBatches:
 
     def rows(self, epoch: int) -> np.ndarray:
         """The store rows this rank reads in ``epoch``, in reading order."""
-        order = self.index
-        if self.shuffle:
-            order = order[epoch_order(len(order), self.seed, epoch)]
-        return rank_share(order, self.rank, self.world_size, pad=self.shuffle)
+        return self._plan(epoch)[0]
+
+    def _plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """This rank's rows in reading order, and the window of each (None: gather by row)."""
+        if self.order_mode == "global":
+            order = self.index[epoch_order(len(self.index), self.seed, epoch)]
+            return rank_share(order, self.rank, self.world_size, pad=True), None
+        if self.order_mode == "block":
+            order, ends = block_order(self.index, self.layout, self.window, self.seed, epoch)
+            # Share positions, not rows, to know the window of each (padding wraps to window 0)
+            share = rank_share(np.arange(len(order)), self.rank, self.world_size, pad=True)
+            return order[share], np.searchsorted(ends, share, side="right")
+        rows = rank_share(self.index, self.rank, self.world_size, pad=False)
+        if np.any(rows[1:] < rows[:-1]):  # rows in no particular order: a block each is waste
+            return rows, None
+        return rows, sorted_windows(rows, self.layout, self.window)
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         """The epoch's batches, from batch number ``start`` on (earlier ones are not read)."""
-        rows = self.rows(epoch)[start * self.batch_size :]
-        return prefetch(self._read(rows), self.prefetch_depth)
+        rows, windows = self._plan(epoch)
+        skip = start * self.batch_size
+        if windows is None:
+            return self._gathered(rows[skip:])
+        return self._from_windows(rows[skip:], windows[skip:])
 
-    def _read(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
+    def _gathered(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
+        stop = threading.Event()
+        if self.warm and self.order_mode == "global" and hasattr(os, "posix_fadvise"):
+            paths = self.store.chunk_paths()
+            threading.Thread(target=warm_page_cache, args=(paths, stop), daemon=True).start()
+        try:
+            yield from prefetch(self._gather(rows), self.prefetch_depth)
+        finally:
+            stop.set()
+
+    def _gather(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
         for start in range(0, len(rows), self.batch_size):
             # Sorted rows read each chunk's part in one pass; the batch's order does not matter
-            batch = torch.from_numpy(
-                self.store.read(np.sort(rows[start : start + self.batch_size]))
-            )
-            yield batch.pin_memory() if self.pin_memory else batch
+            yield self._batch([self.store.read(np.sort(rows[start : start + self.batch_size]))])
+
+    def _batch(self, parts: list[np.ndarray]) -> torch.Tensor:
+        batch = torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        return batch.pin_memory() if self.pin_memory else batch
+
+    def _from_windows(self, rows: np.ndarray, windows: np.ndarray) -> Iterator[torch.Tensor]:
+        """Batches of ``rows``, gathered from whole blocks read one window ahead.
+
+        Batches are gathered here, in the consumer's thread: from memory this is a copy of a
+        few hundred KiB, cheaper than a hand-over to another thread, and it cannot starve on a
+        busy machine the way a low-priority thread does. The disk work is in the reader's
+        threads, which sleep while their reads are under way.
+        """
+        cuts = np.flatnonzero(np.diff(windows)) + 1
+        spans = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(rows)], strict=True))
+        reader = BlockReader(self.store, self.layout, self.window * self.layout.block_rows)
+
+        def read(k: int) -> Window:
+            a, b = spans[k]
+            return reader.read(np.unique(self.layout.block_of(rows[a:b])))
+
+        try:
+            upcoming = read(0)
+            parts: list[np.ndarray] = []
+            filled = 0
+            for k, (a, b) in enumerate(spans):
+                window = upcoming
+                # Read the next window while this one is served (its buffer is the one before)
+                if k + 1 < len(spans):
+                    upcoming = read(k + 1)
+                buffer = window.wait()
+                local = window.positions(rows[a:b])
+                while len(local):
+                    take = min(self.batch_size - filled, len(local))
+                    parts.append(np.take(buffer, local[:take], axis=0))
+                    local = local[take:]
+                    filled += take
+                    if filled == self.batch_size:
+                        yield self._batch(parts)
+                        parts, filled = [], 0
+            if parts:
+                yield self._batch(parts)
+        finally:
+            reader.close()

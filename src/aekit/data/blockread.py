@@ -1,0 +1,99 @@
+"""Whole blocks of a store read into memory, many reads in flight on a small thread pool."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from aekit.data.order import BlockLayout
+from aekit.data.store import Store
+
+# Reads in flight at once: enough to keep a disk's (or a network file system's) queue full,
+# while each thread costs little CPU, since it sleeps in the kernel until its block arrives.
+IO_THREADS = 6
+
+
+class Window:
+    """Blocks being read into a buffer; :meth:`wait` returns once all of them are there."""
+
+    def __init__(
+        self,
+        blocks: np.ndarray,
+        starts: np.ndarray,
+        offsets: np.ndarray,
+        buffer: np.ndarray,
+        layout: BlockLayout,
+        reads: list[Future[None]],
+    ) -> None:
+        self.blocks = blocks
+        self.starts = starts
+        self.offsets = offsets
+        self.buffer = buffer
+        self.layout = layout
+        self.reads = reads
+
+    def wait(self) -> np.ndarray:
+        """The buffer, once every block is read (a failed read raises its error here)."""
+        for read in self.reads:
+            read.result()
+        return self.buffer
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """Where each of ``rows`` (all in this window's blocks) lies in the buffer."""
+        slot = np.searchsorted(self.blocks, self.layout.block_of(rows))
+        return self.offsets[slot] + (rows - self.starts[slot])
+
+
+class BlockReader:
+    """Reads sets of blocks of ``store`` into two buffers used in turn.
+
+    Two buffers are enough for a stream that serves batches from one window while the next one
+    is read; they are allocated once, so each window costs no new memory.
+
+    Parameters
+    ----------
+    store : Store
+    layout : BlockLayout
+    capacity : int
+        Rows of the largest set of blocks read at once.
+    threads : int
+        Reads in flight at once.
+    """
+
+    def __init__(
+        self, store: Store, layout: BlockLayout, capacity: int, threads: int = IO_THREADS
+    ) -> None:
+        self.store = store
+        self.layout = layout
+        self.capacity = capacity
+        # Created by the consumer's thread, so the I/O threads inherit its (normal) priority:
+        # a read thread at low priority starves on a busy machine, and these use little CPU.
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="aekit-read")
+        self._buffers: list[np.ndarray] = []
+        self._turn = 0
+
+    def read(self, blocks: np.ndarray) -> Window:
+        """Start reading ``blocks`` (sorted, distinct); return at once.
+
+        The buffer of the window returned two calls earlier is reused: be done with it first.
+        """
+        starts, stops = self.layout.bounds(blocks)
+        sizes = stops - starts
+        if sizes.sum() > self.capacity:
+            raise ValueError(f"{sizes.sum()} rows exceed the reader's capacity {self.capacity}")
+        if len(self._buffers) < 2:
+            shape = (self.capacity, *self.store.sample_shape)
+            self._buffers.append(np.empty(shape, dtype=self.store.dtype))
+        buffer = self._buffers[self._turn % len(self._buffers)]
+        self._turn += 1
+        offsets = np.cumsum(sizes) - sizes
+        reads = [
+            self._pool.submit(self.store.read_into, int(s), buffer[o : o + z])
+            for s, o, z in zip(starts, offsets, sizes, strict=True)
+        ]
+        return Window(blocks, starts, offsets, buffer, self.layout, reads)
+
+    def close(self) -> None:
+        """Stop reads not yet started and wait for those under way (they write to the buffers)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
