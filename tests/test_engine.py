@@ -34,9 +34,10 @@ def _metrics(run: Path) -> list[dict[str, str]]:
     return list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
 
 
-def _train_args(store, out) -> list[str]:
+def _train_args(store, out, *extra: str) -> list[str]:
     return [
         "train",
+        *extra,
         str(store.path),
         "--out",
         str(out),
@@ -56,12 +57,20 @@ def _train_args(store, out) -> list[str]:
     ]
 
 
-def test_a_run_killed_mid_epoch_resumes_to_bitwise_the_same_weights(store, tmp_path):
+@pytest.mark.parametrize(
+    "order",
+    [
+        [],  # auto: this small store is shuffled globally
+        ["--shuffle", "block", "--set", "data.shuffle_window=1"],  # one 4 MiB block a window
+    ],
+    ids=["global", "block"],
+)
+def test_a_run_killed_mid_epoch_resumes_to_bitwise_the_same_weights(store, tmp_path, order):
     steps_per_epoch = -(-len(store.train_index) // 64)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run([*AEKIT, *_train_args(store, whole)], check=True, timeout=600)
+    subprocess.run([*AEKIT, *_train_args(store, whole, *order)], check=True, timeout=600)
 
-    with subprocess.Popen([*AEKIT, *_train_args(store, killed)]) as proc:
+    with subprocess.Popen([*AEKIT, *_train_args(store, killed, *order)]) as proc:
         # Kill without warning in the middle of the second epoch
         target = int(steps_per_epoch * 1.3)
         deadline = time.time() + 300
@@ -285,6 +294,8 @@ def test_plain_progress_lines_when_not_a_terminal(store, tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     epoch_lines = [line for line in out if line.startswith("epoch ")]
     assert len(epoch_lines) == 2 and "samples/s" in epoch_lines[0] and "left" in epoch_lines[0]
+    # The order is chosen before the first epoch and said with its reason
+    assert out[0].startswith("data order: global") and "memory" in out[0], out[0]
 
 
 def test_find_lr_suggests_a_rate_and_plots_the_range(store, tmp_path, capsys):

@@ -54,6 +54,8 @@ class DataConfig(_Section):
     section = "data"
     store: str = _field("data.store")
     batch_size: int = _field("data.batch_size")
+    shuffle: str = _field("data.shuffle")
+    shuffle_window: int = _field("data.shuffle_window")
 
 
 class ModelConfig(_Section):

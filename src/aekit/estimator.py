@@ -183,6 +183,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 del self.feature_names_in_
             sources = store_sources(store, self.batch_size, seed, pin_memory=device.type == "cuda")
         progress = [Progress("auto")] if self.verbose else []
+        if self.verbose and sources.order_note:
+            print(sources.order_note)
         result = fit(
             config,
             sources,

@@ -26,6 +26,7 @@ LOSSES = ("auto", "mse", "bce")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
 PROGRESS = ("auto", "bar", "lines", "none")
+ORDERS = ("global", "block")
 
 
 class Rule:
@@ -221,6 +222,17 @@ _LIST = [
     Setting(
         "data.batch_size", 256, Int(1), "samples per optimiser step (all processes together)",
         param="batch_size", flag="--batch-size", estimator_default=32, why=_SMALL_DATA,
+    ),
+    Setting(
+        "data.shuffle", "auto", Choice(ORDERS, auto=True),
+        "epoch order: global (a fresh permutation; the store should fit in memory), block "
+        "(whole blocks read in a shuffled order, rows shuffled within a window of blocks: any "
+        "size, cold or warm), or auto (global when the store takes at most half the available "
+        "memory)", flag="--shuffle",
+    ),
+    Setting(
+        "data.shuffle_window", 0, Int(0),
+        "blocks per shuffle window in block order; 0 for as many as 256 MiB of buffers hold",
     ),
     Setting("model.kind", "dense", Choice(KINDS), "model family", param="kind", flag="--kind"),
     Setting(

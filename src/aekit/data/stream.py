@@ -24,10 +24,10 @@ from aekit.data.order import (
 from aekit.data.prefetch import prefetch
 from aekit.data.store import Store
 from aekit.errors import AekitError
+from aekit.params import ORDERS
 
 # Window buffers of a block-shuffled stream: two windows (the one served, the one being read)
 BUFFER_BYTES = 256 << 20
-ORDERS = ("auto", "global", "block")
 
 INFERENCE_BATCH = 4096
 """Rows per batch when a whole split or store is read in order (validation, inference,
@@ -146,7 +146,7 @@ class StoreBatches:
         block_bytes: int = BLOCK_BYTES,
         warm: bool = True,
     ) -> None:
-        _check("order", order, order in ORDERS, f"one of {ORDERS}")
+        _check("order", order, order in ("auto", *ORDERS), f"'auto' or one of {list(ORDERS)}")
         _check("shuffle_window", shuffle_window, shuffle_window >= 0, "an int >= 0")
         _check("buffer_bytes", buffer_bytes, buffer_bytes >= 1, "an int >= 1")
         self.store = store

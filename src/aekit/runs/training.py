@@ -57,6 +57,8 @@ def plan_for(config: RunConfig, rank: int = 0, world_size: int = 1) -> Plan:
         store,
         config.data.batch_size,
         seed,
+        order=config.data.shuffle,
+        shuffle_window=config.data.shuffle_window,
         rank=rank,
         world_size=world_size,
         pin_memory=device.type == "cuda",
@@ -86,6 +88,8 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
         write=d.is_main,
     )
     progress = Progress(config.log.progress if d.is_main else "none", config.log.every_seconds)
+    if d.is_main and config.log.progress != "none":
+        print(p.sources.order_note, flush=True)
     try:
         result = run(
             p,

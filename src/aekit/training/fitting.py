@@ -65,6 +65,7 @@ class Sources:
     held_out_name: str
     stats: dict[str, Any]
     sample_shape: tuple[int, ...]
+    order_note: str = ""  # how the training data are ordered, and why: printed at the start
 
 
 def array_sources(X: np.ndarray, validation_fraction: float, batch_size: int, seed: int) -> Sources:
@@ -96,6 +97,8 @@ def store_sources(
     batch_size: int,
     seed: int,
     *,
+    order: str = "auto",
+    shuffle_window: int = 0,
     rank: int = 0,
     world_size: int = 1,
     pin_memory: bool = False,
@@ -103,19 +106,25 @@ def store_sources(
     """Sources streaming from a store's own split, this process's share of every epoch.
 
     ``batch_size`` is the global batch: each of ``world_size`` ranks reads its share of every
-    global batch. Memory is bounded by the batches in flight, whatever the store's size.
+    global batch. ``order`` and ``shuffle_window`` are ``data.shuffle`` and
+    ``data.shuffle_window`` (see :class:`~aekit.data.stream.StoreBatches`). Memory is bounded
+    by the batches in flight and the shuffle window, whatever the store's size.
     """
     batch = per_rank_batch(batch_size, world_size)
     shared: dict[str, Any] = {"rank": rank, "world_size": world_size, "pin_memory": pin_memory}
     held_out, held_out_name = store_held_out(store)
+    train = StoreBatches(
+        store, store.train_index, batch, seed, order=order, shuffle_window=shuffle_window, **shared
+    )
     # Validation batches as large as training ones keep the memory bound of the stream
     return Sources(
-        train=StoreBatches(store, store.train_index, batch, seed, **shared),
+        train=train,
         val=StoreBatches(store, store.val_index, batch, seed, shuffle=False, **shared),
         held_out=held_out,
         held_out_name=held_out_name,
         stats=store.stats,
         sample_shape=tuple(store.sample_shape),
+        order_note=f"data order: {train.order_choice}",
     )
 
 
