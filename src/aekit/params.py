@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("dense", "conv", "vae")
@@ -194,7 +194,6 @@ class Setting:
     flag: str | None = None
     estimator_default: Any = _SAME
     why: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -324,12 +323,6 @@ SETTINGS: dict[str, Setting] = {s.key or f"estimator.{s.param}": s for s in _LIS
 
 PARAMS: dict[str, Setting] = {s.param: s for s in _LIST if s.param}
 """Settings by estimator parameter name."""
-
-
-def section(name: str) -> dict[str, Setting]:
-    """The settings of one config section, by their name in it."""
-    prefix = name + "."
-    return {k.removeprefix(prefix): s for k, s in SETTINGS.items() if k.startswith(prefix)}
 
 
 def require(rule: Rule, name: str, value: Any, owner: str = "Autoencoder") -> None:

@@ -87,7 +87,7 @@ class _Samples:
     baseline: np.ndarray  # PCA's reconstructions of them
 
 
-def _samples(store: Any, ae: Any, max_samples: int, seed: int) -> _Samples:
+def _samples(store: Any, ae: Autoencoder, max_samples: int, seed: int) -> _Samples:
     import torch
     from sklearn.decomposition import PCA
 
@@ -117,7 +117,7 @@ def _samples(store: Any, ae: Any, max_samples: int, seed: int) -> _Samples:
 
 
 def _run_section(
-    page: Page, run: Path, ae: Any, history: list, data: Any, samples: _Samples | None
+    page: Page, run: Path, ae: Autoencoder, history: list, data: Any, samples: _Samples | None
 ) -> None:
     description = json.loads((run / "model.json").read_text())
     n_params = sum(p.numel() for p in ae.model_.parameters())
@@ -161,7 +161,7 @@ def _run_section(
     page.add("The run", table(rows))
 
 
-def _curves_section(page: Page, ae: Any, history: list) -> None:
+def _curves_section(page: Page, ae: Autoencoder, history: list) -> None:
     from aekit.analysis.metrics import read_curves
     from aekit.analysis.plots import LearningRateDisplay, LossCurveDisplay
 
@@ -178,7 +178,7 @@ def _curves_section(page: Page, ae: Any, history: list) -> None:
     page.add("Loss curves", *parts)
 
 
-def _data_sections(page: Page, ae: Any, store: Any, samples: _Samples, seed: int) -> None:
+def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, seed: int) -> None:
     from aekit.analysis import plots
 
     images = len(ae.sample_shape_) == 3
@@ -233,7 +233,7 @@ def _data_sections(page: Page, ae: Any, store: Any, samples: _Samples, seed: int
 
 
 def _clustering_section(
-    page: Page, ae: Any, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
+    page: Page, ae: Autoencoder, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
 ) -> None:
     from aekit.analysis.metrics import cluster_agreement
 
@@ -259,7 +259,7 @@ def _clustering_section(
     )  # fmt: skip
 
 
-def _attribution_section(page: Page, ae: Any, samples: _Samples, names: list[str]) -> None:
+def _attribution_section(page: Page, ae: Autoencoder, samples: _Samples, names: list[str]) -> None:
     from aekit.analysis.attribution import encoder_jacobians
     from aekit.analysis.metrics import influence_shares
     from aekit.analysis.plots import InfluenceDisplay
@@ -275,7 +275,7 @@ def _attribution_section(page: Page, ae: Any, samples: _Samples, names: list[str
     )
 
 
-def _anomaly_section(page: Page, ae: Any, x: np.ndarray, samples: _Samples) -> None:
+def _anomaly_section(page: Page, ae: Autoencoder, x: np.ndarray, samples: _Samples) -> None:
     from sklearn.metrics import roc_auc_score, roc_curve
 
     from aekit.analysis.plots import RocDisplay, ScoreHistogramDisplay
@@ -303,7 +303,7 @@ def _anomaly_section(page: Page, ae: Any, x: np.ndarray, samples: _Samples) -> N
     page.add("Anomaly scores", *parts)
 
 
-def _generation_section(page: Page, ae: Any, x: np.ndarray, scale: float, seed: int) -> None:
+def _generation_section(page: Page, ae: Autoencoder, x: np.ndarray, scale: float, seed: int) -> None:
     from aekit.analysis.plots import ImageGridDisplay
 
     drawn = ae.sample(20, random_state=seed) * scale
