@@ -152,9 +152,9 @@ def _write_run(out: Path, result: WineComparison) -> Path:
     write the run's HTML report; return the report's path."""
     import shutil
 
-    from aekit.runs.report import write_report
     from aekit.data.ingest import ingest
     from aekit.runs.model import save_model
+    from aekit.runs.report import write_report
     from aekit.training.callbacks import CSVLogger
 
     save_model(result.model, out)

@@ -1,22 +1,18 @@
 """``RUN/report.html``: one self-contained page about a run, assembled from what it has.
 
 Every figure is a Display from :mod:`aekit.analysis.plots`, rendered by
-:mod:`aekit.analysis.page` into one file that loads nothing from anywhere else. Sections appear only when the run has what they need:
-labels for clustering and colours, tables for attributions, images for image grids, a
-variational model for samples. Figures are computed on up to ``max_samples`` held-out samples
-(the store's validation split, or all of it when it has none), read once.
+:mod:`aekit.analysis.page` into one file that loads nothing from anywhere else. Sections appear
+only when the run has what they need: labels for clustering and colours, tables for
+attributions, images for image grids, a variational model for samples. Figures are computed
+on up to ``max_samples`` held-out samples (the store's validation split, or all of it when it
+has none), read once.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
 import html
-import io
 import json
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,8 +248,8 @@ def _clustering_section(
     ]  # fmt: skip
     page.add(
         "Clustering the latent space",
-        paragraph(f"KMeans ({n_classes} clusters) and DBSCAN (radius from the data, no labels) on the "
-           "codes, scored against the labels; PCA of the same size beside it."),
+        paragraph(f"KMeans ({n_classes} clusters) and DBSCAN (radius from the data, no labels) "
+                  "on the codes, scored against the labels; PCA of the same size beside it."),
         table(rows, ("representation", "KMeans ARI", "KMeans NMI", "DBSCAN ARI", "DBSCAN NMI",
                       "DBSCAN clusters", "DBSCAN noise")),
     )  # fmt: skip
@@ -291,19 +287,23 @@ def _anomaly_section(page: Page, ae: Autoencoder, x: np.ndarray, samples: _Sampl
         values, counts = np.unique(labels, return_counts=True)
         anomalous = labels == values[np.argmin(counts)]
     flagged = float(np.mean(scores > ae.threshold_))
-    parts.append(paragraph(f"{100 * flagged:.1f} % of these {len(scores)} held-out samples score above "
-                    f"the threshold {ae.threshold_:.4g}."))  # fmt: skip
+    parts.append(paragraph(f"{100 * flagged:.1f} % of these {len(scores)} held-out samples "
+                           f"score above the threshold {ae.threshold_:.4g}."))  # fmt: skip
     parts.append(figure(ScoreHistogramDisplay(scores, ae.threshold_, anomalous),
                          "histogram of anomaly scores with the threshold"))  # fmt: skip
     if anomalous is not None:
         fpr, tpr, _ = roc_curve(anomalous, scores)
         auc = float(roc_auc_score(anomalous, scores))
-        parts.append(paragraph("The store has two classes; the rarer is taken as the anomalous one."))
+        parts.append(
+            paragraph("The store has two classes; the rarer is taken as the anomalous one.")
+        )
         parts.append(figure(RocDisplay(fpr, tpr, auc), "ROC curve of the anomaly scores"))
     page.add("Anomaly scores", *parts)
 
 
-def _generation_section(page: Page, ae: Autoencoder, x: np.ndarray, scale: float, seed: int) -> None:
+def _generation_section(
+    page: Page, ae: Autoencoder, x: np.ndarray, scale: float, seed: int
+) -> None:
     from aekit.analysis.plots import ImageGridDisplay
 
     drawn = ae.sample(20, random_state=seed) * scale
@@ -312,7 +312,7 @@ def _generation_section(page: Page, ae: Autoencoder, x: np.ndarray, scale: float
         rows[f"path {i + 1}"] = ae.interpolate(x[2 * i], x[-1 - 2 * i], steps=10) * scale
     page.add(
         "Generated samples",
-        paragraph("Codes drawn from the prior N(0, I) and decoded; below, the decoded straight lines "
-           "between the codes of two held-out samples."),
+        paragraph("Codes drawn from the prior N(0, I) and decoded; below, the decoded straight "
+                  "lines between the codes of two held-out samples."),
         figure(ImageGridDisplay(rows, "Samples and interpolations"), "generated samples"),
     )  # fmt: skip
