@@ -101,25 +101,39 @@ def _timed(batches: Iterator[torch.Tensor], step, seconds: float) -> float:
     return samples / (time.perf_counter() - started)
 
 
-def train_rate(store: Store, stream: StoreBatches, seconds: float) -> float:
-    train = TrainStep(dense_model(store))
-    return _timed(iter(stream.batches(0)), lambda x: train.run(iter([x]), 1), seconds)
-
-
 def read_rate(stream: StoreBatches, seconds: float) -> float:
     return _timed(iter(stream.batches(0)), lambda x: None, seconds)
 
 
-def warm_cold_pair(store: Store, seconds: float) -> dict:
-    """Block-order training samples/s with the store cached, then kept out of the cache."""
+def warm_cold_pair(store: Store, seconds: float, rounds: int = 4) -> dict:
+    """Block-order training samples/s with the store cached, and kept out of the cache.
+
+    This machine's speed drifts by tens of percent, so one warm run followed by one cold run
+    can give any ratio. The two alternate instead, in rounds of opposite order (warm then cold,
+    cold then warm, ...), on one model; the figure is the median of the rounds' ratios.
+    """
     paths = store.chunk_paths()
-    stream = StoreBatches(store, store.train_index, BATCH, seed=0, order="block")
-    sequential_bandwidth(paths, float("inf"), cold=False)  # everything cached
-    warm = train_rate(store, stream, seconds)
-    with KeepCold(paths):
-        cold = train_rate(store, stream, seconds)
-    print(f"    training, block order: warm {warm:,.0f}, cold {cold:,.0f} samples/s")
-    return {"warm": warm, "cold": cold, "cold_over_warm": cold / warm}
+    train = TrainStep(dense_model(store))
+    rates: dict[str, list[float]] = {"warm": [], "cold": []}
+    for r in range(rounds):
+        for side in ("warm", "cold") if r % 2 == 0 else ("cold", "warm"):
+            # A fresh epoch each time: other blocks in other windows, none of them read before
+            stream = StoreBatches(store, store.train_index, BATCH, seed=0, order="block")
+            batches = stream.batches(r * 2 + (side == "cold"))
+            if side == "warm":
+                sequential_bandwidth(paths, float("inf"), cold=False)  # everything cached
+                rates[side].append(_timed(batches, lambda x: train.run(iter([x]), 1), seconds))
+            else:
+                with KeepCold(paths):
+                    rates[side].append(_timed(batches, lambda x: train.run(iter([x]), 1), seconds))
+            batches.close()
+    ratios = [c / w for c, w in zip(rates["cold"], rates["warm"], strict=True)]
+    pairs = zip(rates["warm"], rates["cold"], strict=True)
+    rounds_text = "; ".join(f"warm {w:,.0f} cold {c:,.0f}" for w, c in pairs)
+    median = float(np.median(ratios))
+    print(f"    training, block order, samples/s by round: {rounds_text}")
+    print(f"    cold/warm: median {median:.3f} (rounds {', '.join(f'{q:.2f}' for q in ratios)})")
+    return {**rates, "ratios": ratios, "cold_over_warm": median}
 
 
 def class_mix(store: Store) -> dict:
@@ -148,8 +162,9 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--store", help="an existing store to measure instead")
     parser.add_argument("--seconds", type=float, default=60, help="limit of each measurement")
     parser.add_argument("--hog", action="store_true", help="also beside yes x nproc")
+    parser.add_argument("--threads", type=int, default=2, help="torch's intra-op threads")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     store = open_store(args.store) if args.store else feature_store(args.rows)
     paths = store.chunk_paths()
