@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aekit.errors import SettingError
+
 KINDS = ("dense", "conv", "vae")
 ACTIVATIONS = ("elu", "gelu", "leaky_relu", "relu", "silu", "tanh")
 LOSSES = ("auto", "mse", "bce")
@@ -338,7 +340,9 @@ def check_param(name: str, value: Any, owner: str = "Autoencoder") -> None:
         raise invalid(name, problem, value, owner)
 
 
-def invalid(name: str, requirement: str, value: Any, owner: str = "Autoencoder") -> ValueError:
-    return ValueError(
+def invalid(name: str, requirement: str, value: Any, owner: str = "Autoencoder") -> SettingError:
+    """The one message shape of a bad value: a ``ValueError`` to scikit-learn callers, exit 2 on
+    the command line."""
+    return SettingError(
         f"The '{name}' parameter of {owner} must be {requirement}. Got {value!r} instead."
     )

@@ -23,8 +23,7 @@ from aekit.data.order import (
 )
 from aekit.data.prefetch import prefetch
 from aekit.data.store import Store
-from aekit.errors import AekitError
-from aekit.params import ORDERS
+from aekit.params import ORDERS, Choice, Int, require
 
 # Window buffers of a block-shuffled stream: two windows (the one served, the one being read)
 BUFFER_BYTES = 256 << 20
@@ -67,13 +66,6 @@ def warm_page_cache(paths: list[Path], stop: threading.Event) -> None:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
         finally:
             os.close(fd)
-
-
-def _check(name: str, value: object, ok: bool, requirement: str) -> None:
-    if not ok:
-        raise AekitError(
-            f"The '{name}' parameter of StoreBatches must be {requirement}. Got {value!r} instead."
-        )
 
 
 class StoreBatches:
@@ -146,9 +138,9 @@ class StoreBatches:
         block_bytes: int = BLOCK_BYTES,
         warm: bool = True,
     ) -> None:
-        _check("order", order, order in ("auto", *ORDERS), f"'auto' or one of {list(ORDERS)}")
-        _check("shuffle_window", shuffle_window, shuffle_window >= 0, "an int >= 0")
-        _check("buffer_bytes", buffer_bytes, buffer_bytes >= 1, "an int >= 1")
+        require(Choice(ORDERS, auto=True), "order", order, "StoreBatches")
+        require(Int(0), "shuffle_window", shuffle_window, "StoreBatches")
+        require(Int(1), "buffer_bytes", buffer_bytes, "StoreBatches")
         self.store = store
         self.index = np.asarray(index, dtype=index_dtype(store.n))
         self.batch_size = batch_size
