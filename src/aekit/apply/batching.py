@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array, validate_data
 
-from aekit.data.store import Store, open_store
+from aekit.data.store import Store, is_store, open_store
 from aekit.data.stream import StoreBatches
 from aekit.errors import AekitError
 
@@ -19,7 +19,7 @@ def as_store(X: Any) -> Store | None:
     """``X`` as a store when it is one (or the path of one), else None."""
     if isinstance(X, Store):
         return X
-    if isinstance(X, (str, Path)) and (Path(X) / "zarr.json").is_file():
+    if isinstance(X, (str, Path)) and is_store(X):
         return open_store(X)
     return None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aekit.apply.fitted import FittedModel
-from aekit.data.store import Store, open_store
+from aekit.data.store import Store, is_store, open_store
 from aekit.errors import AekitError
 
 
@@ -39,7 +39,7 @@ def source_store(
     src = Path(src)
     if not src.exists():
         raise AekitError(f"{src} does not exist; give a store or a file 'aekit ingest' reads.")
-    if (src / "zarr.json").is_file():
+    if is_store(src):
         yield open_store(src)
         return
     from aekit.data.ingest import ingest

@@ -12,7 +12,7 @@ import numpy as np
 from aekit.data.records import BadRecords
 from aekit.data.split import TRAIN, assign_split
 from aekit.data.stats import RunningStats
-from aekit.data.store import Store, StoreWriter, check_destination, open_store
+from aekit.data.store import Store, StoreWriter, check_destination, is_store, open_store
 from aekit.errors import DataError
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
@@ -118,7 +118,7 @@ def _open_source(
     if not path.exists():
         raise DataError(f"{path} does not exist; check the path.")
     if path.is_dir():
-        if (path / "zarr.json").exists():
+        if is_store(path):
             raise DataError(f"{path} is already a store; use it directly.")
         if size is None:
             raise DataError(f"{path}: image folders need --size HxW, e.g. --size 128x128.")

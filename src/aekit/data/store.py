@@ -182,7 +182,7 @@ class Store:
         import zarr
 
         self.path = Path(path)
-        if not (self.path / "zarr.json").is_file():
+        if not is_store(self.path):
             raise AekitError(
                 f"{self.path} is not an aekit store (no zarr.json); create one with 'aekit ingest'."
             )
@@ -304,6 +304,12 @@ class Store:
     def _map_chunks(self) -> ChunkMap:
         chunk_bytes = self.chunk_rows * self._row_bytes
         return ChunkMap(self.chunk_paths(), chunk_bytes, self.dtype, self.sample_shape, self.n)
+
+
+def is_store(path: str | Path) -> bool:
+    """Whether ``path`` is a Zarr group (its ``zarr.json`` exists), as a store is; whether it is
+    a complete aekit store is for :class:`Store` to say."""
+    return (Path(path) / "zarr.json").is_file()
 
 
 def open_store(path: str | Path) -> Store:
