@@ -232,9 +232,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array.
         ``raw``: ``X`` is not samples (latents, codes) and is not checked as samples."""
         check_is_fitted(self, "model_")
-        device = next(self.model_.parameters()).device
         if not raw:
             return map_batches(fn, self.batches(X))
+        device = next(self.model_.parameters()).device
         chunks = array_chunks(np.asarray(X, dtype=np.float32), INFERENCE_BATCH)
         return map_batches(fn, (batch.to(device) for batch in chunks))
 

@@ -153,7 +153,7 @@ def resolve(
     """The configuration of a new run, or the saved one of a run to resume."""
     folder = RunFolder(out)
     if restarted() and folder.config.is_file():  # torchrun restarted this worker: continue
-        return load_config(folder.config)
+        return folder.read_config()
     if resume:
         if store or config_file or overrides or sets:
             raise AekitError(

@@ -36,7 +36,7 @@ from aekit.training.callbacks import (
     TrainingState,
 )
 from aekit.training.distributed import per_rank_batch
-from aekit.training.loop import BatchSource, LossFn, Reduce, train
+from aekit.training.loop import BatchSource, LossFn, Reduce, single_process, train
 
 
 def derive_seed(random_state: Any) -> int:
@@ -238,7 +238,7 @@ def run(
     callbacks: Sequence[Callback] = (),
     loss_fn: LossFn | None = None,
     resume: Callable[[TrainingState], None] | None = None,
-    reduce: Reduce | None = None,
+    reduce: Reduce = single_process,
     contamination: float | None = 0.01,
 ) -> Result:
     """Train as planned, put the model in evaluation mode and calibrate its threshold at
@@ -256,7 +256,7 @@ def run(
         grad_clip=t.grad_clip,
         val_every_steps=t.val_every_steps,
         resume=resume,
-        **({"reduce": reduce} if reduce is not None else {}),
+        reduce=reduce,
     )
     p.model.eval()
     calibration = None

@@ -39,7 +39,8 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager[object]
 Reduce = Callable[[list[float]], list[float]]
 
 
-def _local(values: list[float]) -> list[float]:
+def single_process(values: list[float]) -> list[float]:
+    """The reduction of one process: its own sums are the totals."""
     return values
 
 
@@ -48,7 +49,7 @@ def evaluate(
     data: BatchSource,
     loss_fn: LossFn,
     device: torch.device,
-    reduce: Reduce = _local,
+    reduce: Reduce = single_process,
 ) -> float:
     """Sample-weighted mean loss over one pass of ``data``, without gradients; with several
     ranks, over every rank's share (``reduce`` sums across them)."""
@@ -77,7 +78,7 @@ def train(
     grad_clip: float = 0.0,
     val_every_steps: int = 0,
     resume: Callable[[TrainingState], None] | None = None,
-    reduce: Reduce = _local,
+    reduce: Reduce = single_process,
 ) -> TrainingState:
     """Train ``model`` for up to ``epochs`` epochs and return the final state with its history.
 
