@@ -65,7 +65,7 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_bytes(path: str | Path, data: bytes, *, sync: bool = False) -> None:
+def write_bytes(path: str | Path, data: bytes | memoryview, *, sync: bool = False) -> None:
     """Publish ``data`` as the whole content of ``path``."""
     with published(path, sync=sync) as tmp:
         tmp.write_bytes(data)

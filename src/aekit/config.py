@@ -56,6 +56,8 @@ class DataConfig(_Section):
     batch_size: int = _field("data.batch_size")
     shuffle: str = _field("data.shuffle")
     shuffle_window: int = _field("data.shuffle_window")
+    cache_dir: str = _field("data.cache_dir")
+    cache_size: float = _field("data.cache_size")
 
 
 class ModelConfig(_Section):

@@ -235,6 +235,16 @@ _LIST = [
         "data.shuffle_window", 0, Int(0),
         "blocks per shuffle window in block order; 0 for as many as 256 MiB of buffers hold",
     ),
+    Setting(
+        "data.cache_dir", "", Anything(),
+        "store on object storage: local folder keeping the blocks read, so that later epochs "
+        "read them from disk; empty for none",
+    ),
+    Setting(
+        "data.cache_size", 10.0, Real(0),
+        "GiB the local cache may hold for one store (filled, never evicted: a shuffled epoch "
+        "reads every block alike)",
+    ),
     Setting("model.kind", "dense", Choice(KINDS), "model family", param="kind", flag="--kind"),
     Setting(
         "model.latent_dim", 2, Int(1), "size of the code", param="latent_dim",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aekit.apply.fitted import FittedModel
+from aekit.data.remote import is_remote
 from aekit.data.store import Store, is_store, open_store
 from aekit.errors import AekitError
 
@@ -36,6 +37,9 @@ def source_store(
     scratch : Path, optional
         Folder for the temporary store (default: the system's temporary folder).
     """
+    if is_remote(src):  # on object storage, only stores are read
+        yield open_store(src)
+        return
     src = Path(src)
     if not src.exists():
         raise AekitError(f"{src} does not exist; give a store or a file 'aekit ingest' reads.")

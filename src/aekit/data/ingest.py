@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from aekit.data.records import BadRecords
+from aekit.data.remote import is_remote
 from aekit.data.split import TRAIN, assign_split
 from aekit.data.stats import RunningStats
 from aekit.data.store import Store, StoreWriter, check_destination, is_store, open_store
@@ -41,8 +42,10 @@ def ingest(
     source : path-like, ndarray or DataFrame
         A folder of images (one subfolder per class), a ``.npy`` file, a CSV or Parquet file,
         an HDF5 file, or an in-memory array or DataFrame.
-    store : path-like
-        Destination; must not exist. Written under a temporary name and renamed when complete.
+    store : path-like or str
+        Destination: a path, or ``s3://bucket/prefix/name.zarr`` on object storage. It must not
+        exist; its folder is created if needed. Written under a temporary name and renamed (or,
+        on object storage, copied) into place when complete.
     labels : array-like, optional
         Labels for an in-memory array.
     size : (height, width), optional
@@ -66,7 +69,7 @@ def ingest(
     Memory stays bounded by one block of records (about 32 MB) whatever the source's size.
     """
     started = time.perf_counter()
-    store = check_destination(store)  # before reading a source that may take hours
+    check_destination(store)  # before reading a source that may take hours
     _check_options(val_fraction, channels)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
@@ -114,6 +117,8 @@ def _open_source(
 
     if not isinstance(source, (str, Path)):
         return sources.from_memory(source, labels, label_column)
+    if is_remote(source):
+        raise DataError(f"{source}: a source on object storage must be a store; use it directly.")
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path} does not exist; check the path.")
@@ -168,7 +173,7 @@ def _check_options(val_fraction: float, channels: int) -> None:
 
 def _write_blocks(
     src: Any,
-    store: Path,
+    store: str | Path,
     bad: BadRecords,
     seed: int,
     val_fraction: float,

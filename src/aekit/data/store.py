@@ -11,13 +11,18 @@ Layout (all arrays chunked alike along axis 0, so one chunk index covers one blo
   class names, the ingest report, and ``complete: true``, written last.
 
 A store is written under a hidden temporary name beside its destination and renamed into place
-when complete, so a failed or killed ingest never leaves anything at the destination.
+when complete, so a failed or killed ingest never leaves anything at the destination. A store on
+object storage (``s3://bucket/prefix/name.zarr``, see :mod:`aekit.data.remote`) is written under
+a hidden temporary prefix and copied into place, its root ``zarr.json`` (which says
+``complete``) last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +31,10 @@ import numpy as np
 
 from aekit.atomic import partial_name
 from aekit.data import chunkmap
+from aekit.data.blockcache import BlockCache
 from aekit.data.chunkmap import ALIGNMENT, ChunkMap
 from aekit.data.order import index_dtype
+from aekit.data.remote import Remote, RemoteError, is_remote, temporary_sibling
 from aekit.data.split import TRAIN, VALIDATION
 from aekit.errors import AekitError, DataError
 
@@ -45,13 +52,18 @@ def rows_per_chunk(sample_shape: Sequence[int], dtype: np.dtype | str) -> int:
     return max(unit, (CHUNK_BYTES // row_bytes) // unit * unit)
 
 
-def check_destination(path: str | Path) -> Path:
-    """A store's destination must not exist yet, and its folder must."""
+def check_destination(path: str | Path) -> Path | Remote:
+    """A store's destination must not exist yet, and its folder (or bucket) must."""
+    if is_remote(path):
+        remote = Remote.parse(str(path))
+        remote.check_writable_destination()
+        return remote
     path = Path(path)
     if path.exists():
         raise DataError(f"{path} already exists; remove it or choose another store path.")
-    if not path.parent.is_dir():
-        raise DataError(f"{path.parent} is not a folder; create it first.")
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise DataError(f"{parent} is not a folder; choose a store path inside a folder.")
     return path
 
 
@@ -74,7 +86,13 @@ class StoreWriter:
         import zarr
 
         self.path = check_destination(path)
-        self.tmp = partial_name(self.path)
+        self.tmp: Path | Remote = (
+            temporary_sibling(self.path)
+            if isinstance(self.path, Remote)
+            else partial_name(self.path)
+        )
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.dtype = np.dtype(dtype)
         self.chunk_rows = rows_per_chunk(self.sample_shape, self.dtype)
@@ -84,7 +102,8 @@ class StoreWriter:
         self._pending: list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
 
-        self._group = zarr.open_group(self.tmp, mode="w", zarr_format=3)
+        where = self.tmp.zarr_store(read_only=False) if isinstance(self.tmp, Remote) else self.tmp
+        self._group = zarr.open_group(where, mode="w", zarr_format=3)
         chunks = (self.chunk_rows, *self.sample_shape)
         # Uncompressed and written even where all zero: every chunk file is the raw C-order bytes
         # of its block, which is what lets the stream read it with a memory map.
@@ -142,7 +161,7 @@ class StoreWriter:
         )
         self._pending_rows = len(x) - n_write
 
-    def commit(self, attrs: dict[str, Any]) -> Path:
+    def commit(self, attrs: dict[str, Any]) -> str | Path:
         """Write the remaining records and the attributes, then move the store into place."""
         self._flush(final=True)
         if self.n == 0:
@@ -158,13 +177,22 @@ class StoreWriter:
             "sample_shape": list(self.sample_shape),
             "dtype": self.dtype.name,
             "chunk_rows": self.chunk_rows,
+            "id": uuid.uuid4().hex,
             "complete": True,
         }
+        if isinstance(self.tmp, Remote) and isinstance(self.path, Remote):
+            self.tmp.publish_to(self.path)
+            return self.path.url
+        assert isinstance(self.tmp, Path) and isinstance(self.path, Path)
         self.tmp.rename(self.path)
         return self.path
 
     def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if isinstance(self.tmp, Remote):
+            with contextlib.suppress(RemoteError):  # unreachable: the prefix stays hidden
+                self.tmp.delete_all()
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class Store:
@@ -181,12 +209,14 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         import zarr
 
-        self.path = Path(path)
+        self.remote = Remote.parse(str(path)) if is_remote(path) else None
+        self.path: str | Path = self.remote.url if self.remote else Path(path)
         if not is_store(self.path):
             raise AekitError(
                 f"{self.path} is not an aekit store (no zarr.json); create one with 'aekit ingest'."
             )
-        group: Any = zarr.open_group(self.path, mode="r")
+        where = self.remote.zarr_store(read_only=True) if self.remote else self.path
+        group: Any = zarr.open_group(where, mode="r")
         meta = group.attrs.get("aekit")
         if not isinstance(meta, dict) or not meta.get("complete"):
             raise AekitError(
@@ -210,8 +240,10 @@ class Store:
         codecs = [c.to_dict()["name"] for c in self._x.metadata.codecs]
         # Chunk files are raw bytes only while the codecs are a plain little-endian "bytes" step;
         # a store rewritten with compression is still read, through zarr-python.
+        self._raw = codecs == ["bytes"] and self.dtype.byteorder in ("<", "=", "|")
         self._direct = (
-            codecs == ["bytes"]
+            self.remote is None
+            and codecs == ["bytes"]
             and self.dtype.byteorder in ("<", "=", "|")
             and chunkmap.supported()
             and (self.chunk_rows * self._row_bytes) % ALIGNMENT == 0
@@ -219,6 +251,7 @@ class Store:
         self._map: ChunkMap | None = None
         self._split: np.ndarray | None = None
         self._labels: np.ndarray | None = None
+        self.cache: BlockCache | None = None
 
     @property
     def _row_bytes(self) -> int:
@@ -266,7 +299,43 @@ class Store:
             if self._map is None:
                 self._map = self._map_chunks()
             return np.take(self._map.array, rows, axis=0)
+        if self.remote is not None and self._raw:
+            return self._read_remote_rows(rows)
         return np.asarray(self._x.get_orthogonal_selection((rows,)))
+
+    def _read_remote_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows from object storage: one request per chunk touched, for just those rows (a
+        Zarr read would fetch whole chunks)."""
+        assert self.remote is not None
+        out = np.empty((len(rows), *self.sample_shape), dtype=self.dtype)
+        chunks, firsts = np.divmod(rows, self.chunk_rows)
+        for chunk in np.unique(chunks):
+            where = np.flatnonzero(chunks == chunk)
+            parts = self.remote.read_ranges(
+                self._chunk_key(int(chunk)), firsts[where] * self._row_bytes, self._row_bytes
+            )
+            for i, part in zip(where, parts, strict=True):
+                out[i] = np.frombuffer(part, dtype=self.dtype).reshape(self.sample_shape)
+        return out
+
+    def transfer_note(self) -> str:
+        """What was fetched from object storage so far: bytes, retries, cache hits."""
+        if self.remote is None:
+            return f"{self.path}: a local store"
+        note = (
+            f"object storage: {self.remote.bytes_read / 2**20:.1f} MiB of samples fetched from "
+            f"{self.remote.url}, {self.remote.retried} request(s) retried"
+        )
+        if self.cache is not None:
+            note += f", {self.cache.hits} block(s) read from the cache in {self.cache.folder}"
+        return note
+
+    def use_cache(self, folder: str | Path, limit_bytes: int) -> None:
+        """Keep a local copy of the blocks read from object storage (up to ``limit_bytes``
+        under ``folder``) for later epochs; nothing for a local store."""
+        if self.remote is not None and self._raw:
+            identity = f"{self.remote.url} {self.meta.get('id', self.n)}"
+            self.cache = BlockCache(Path(folder), identity, limit_bytes)
 
     @property
     def nbytes(self) -> int:
@@ -277,8 +346,11 @@ class Store:
         """The files that hold the samples, one per chunk of ``chunk_rows`` rows, in order."""
         return [self._chunk_path(i) for i in range(-(-self.n // self.chunk_rows))]
 
+    def _chunk_key(self, chunk: int) -> str:
+        return "x/c/" + "/".join([str(chunk), *("0" * len(self.sample_shape))])
+
     def _chunk_path(self, chunk: int) -> Path:
-        return self.path / "x" / "c" / str(chunk) / "/".join("0" * len(self.sample_shape))
+        return Path(self.path) / self._chunk_key(chunk)
 
     def read_into(self, start: int, out: np.ndarray) -> None:
         """Rows ``start:start + len(out)``, all in one chunk, into the C-contiguous ``out``.
@@ -287,11 +359,14 @@ class Store:
         read at the disk's streaming speed instead of by one page fault per row, and the read
         releases the GIL while the disk works.
         """
+        chunk, first = divmod(start, self.chunk_rows)
+        view = out.reshape(-1).view(np.uint8).data
+        if self.remote is not None and self._raw:
+            self._read_remote(chunk, first * self._row_bytes, view)
+            return
         if not self._direct:
             out[...] = self._x[start : start + len(out)]
             return
-        chunk, first = divmod(start, self.chunk_rows)
-        view = out.reshape(-1).view(np.uint8).data
         with open(self._chunk_path(chunk), "rb", buffering=0) as f:
             f.seek(first * self._row_bytes)
             done = 0
@@ -301,6 +376,16 @@ class Store:
                     raise OSError(f"{f.name}: shorter than its chunk")
                 done += got
 
+    def _read_remote(self, chunk: int, offset: int, view: memoryview) -> None:
+        """A byte range of a chunk on object storage, through the local cache if there is one."""
+        assert self.remote is not None
+        name = f"{chunk}-{offset}-{len(view)}"
+        if self.cache is not None and self.cache.load(name, view):
+            return
+        self.remote.read_into(self._chunk_key(chunk), offset, view)
+        if self.cache is not None:
+            self.cache.save(name, view)
+
     def _map_chunks(self) -> ChunkMap:
         chunk_bytes = self.chunk_rows * self._row_bytes
         return ChunkMap(self.chunk_paths(), chunk_bytes, self.dtype, self.sample_shape, self.n)
@@ -308,8 +393,17 @@ class Store:
 
 def is_store(path: str | Path) -> bool:
     """Whether ``path`` is a Zarr group (its ``zarr.json`` exists), as a store is; whether it is
-    a complete aekit store is for :class:`Store` to say."""
+    a complete aekit store is for :class:`Store` to say. For a URL on object storage, a missing
+    bucket or denied access raises a :class:`RemoteError` that says so."""
+    if is_remote(path):
+        return Remote.parse(str(path)).exists("zarr.json")
     return (Path(path) / "zarr.json").is_file()
+
+
+def exists(path: str | Path) -> bool:
+    """Whether anything is at ``path``: a file or folder, or any URL on object storage (opening
+    it says what is wrong with it)."""
+    return is_remote(path) or Path(path).exists()
 
 
 def open_store(path: str | Path) -> Store:

@@ -164,6 +164,11 @@ class StoreBatches:
     def _choose(self, order: str) -> tuple[str, str]:
         if not self.shuffle:
             return "sequential", "no shuffle: rows served in order, read in whole blocks"
+        if order == "auto" and self.store.remote is not None:
+            return "block", (
+                "block shuffle: the store is on object storage, where whole blocks are read by "
+                "range requests and single rows would cost a round trip each"
+            )
         if order == "auto":
             return choose_order(self.store.nbytes, available_memory())
         return order, f"{order} shuffle, as asked (order={order!r})"
@@ -209,7 +214,8 @@ class StoreBatches:
 
     def _gathered(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
         stop = threading.Event()
-        if self.warm and self.order_mode == "global" and hasattr(os, "posix_fadvise"):
+        local = self.store.remote is None
+        if self.warm and local and self.order_mode == "global" and hasattr(os, "posix_fadvise"):
             paths = self.store.chunk_paths()
             threading.Thread(target=warm_page_cache, args=(paths, stop), daemon=True).start()
         try:

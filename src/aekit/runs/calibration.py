@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from aekit.apply.inputs import source_store
-from aekit.data.store import open_store
+from aekit.data.store import exists, open_store
 from aekit.errors import AekitError
 from aekit.estimator import Autoencoder
 from aekit.runs.folder import RunFolder
@@ -42,7 +42,7 @@ def recalibrate(
                 "normal data with --normal SRC."
             )
         store_path = folder.training_store()
-        if not store_path or not Path(store_path).exists():
+        if not store_path or not exists(store_path):
             raise AekitError(
                 f"the run's training store {store_path!r} is gone; give the "
                 "normal data with --normal SRC."

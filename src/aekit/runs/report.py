@@ -20,7 +20,7 @@ import numpy as np
 
 from aekit.analysis.page import Page, figure, paragraph, table
 from aekit.atomic import write_text
-from aekit.data.store import Store, open_store
+from aekit.data.store import Store, exists, open_store
 from aekit.errors import AekitError
 from aekit.estimator import Autoencoder
 from aekit.runs.folder import RunFolder
@@ -32,7 +32,7 @@ def _store_for(folder: RunFolder, store: str | Path | None) -> Store | None:
         store = folder.training_store()
     if store is None:
         return None
-    if not Path(store).exists():
+    if not exists(store):
         raise AekitError(f"the store {store} is gone; pass the data with --store STORE.")
     return open_store(store)
 

@@ -51,6 +51,8 @@ def plan_for(config: RunConfig, rank: int = 0, world_size: int = 1) -> Plan:
     if not config.data.store:
         raise AekitError("no store to train on: give STORE or set data.store in the config.")
     store = open_store(config.data.store)
+    if config.data.cache_dir:
+        store.use_cache(config.data.cache_dir, int(config.data.cache_size * 2**30))
     device = resolve_device(config.train.device)
     seed = derive_seed(config.train.seed)
     sources = store_sources(
@@ -107,6 +109,9 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
     ae = Autoencoder.from_result(config, result)
     if d.is_main:
         save_model(ae, folder.path)
+        store = getattr(p.sources.train, "store", None)
+        if store is not None and store.remote is not None and config.log.progress != "none":
+            print(store.transfer_note(), flush=True)
     return ae
 
 
