@@ -1,0 +1,238 @@
+"""Stores on object storage, against a real S3 server (SeaweedFS) started on 127.0.0.1: ingest,
+train, a SIGKILL and --resume, encode, torchrun, a killed ingest, the server stopped mid-epoch,
+refused credentials, a missing bucket, an endpoint that does not answer, and the local cache."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aekit
+from aekit.cli import main
+from aekit.data import remote
+from aekit.data.store import is_store, open_store
+from aekit.data.stream import StoreBatches
+from aekit.errors import AekitError
+from aekit.training.checkpoint import latest_checkpoint, load_checkpoint
+from tests.s3server import ACCESS, BUCKET, SECRET, S3Server
+
+AEKIT = [sys.executable, "-m", "aekit"]
+TRAIN = [
+    "--epochs", "3", "--batch-size", "64", "--hidden", "128", "--latent-dim", "8",
+    "--seed", "0", "--quiet", "--set", "checkpoint.every_steps=10",
+]  # fmt: skip
+N_ROWS = 8000
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in server.env.items():
+                env.setenv(key, value)
+            env.delenv("AWS_PROFILE", raising=False)
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N_ROWS, 8)) @ rng.normal(size=(8, 64)) + 0.1 * rng.normal(
+        size=(N_ROWS, 64)
+    )
+    path = tmp_path_factory.mktemp("src") / "features.npy"
+    np.save(path, X.astype(np.float32))
+    return path
+
+
+@pytest.fixture(scope="module")
+def url(s3, features) -> str:
+    url = f"s3://{BUCKET}/stores/features.zarr"
+    assert main(["ingest", str(features), url]) == 0
+    return url
+
+
+@pytest.fixture(scope="module")
+def whole(url, tmp_path_factory) -> Path:
+    """An uninterrupted run on the S3 store."""
+    out = tmp_path_factory.mktemp("whole") / "run"
+    subprocess.run([*AEKIT, "train", url, "--out", str(out), *TRAIN], check=True, timeout=600)
+    return out
+
+
+def _wait_for_step(out: Path, step: int, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        folder = out / "checkpoints"
+        last = latest_checkpoint(folder) if folder.is_dir() else None
+        if last is not None and int(last.stem.split("-")[1]) >= step:
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"no checkpoint at step {step} (exit {proc.poll()})")
+
+
+def _mid_epoch_two(url: str) -> int:
+    return int(-(-len(open_store(url).train_index) // 64) * 1.3)
+
+
+def test_a_store_on_s3_trains_resumes_bitwise_after_sigkill_and_encodes(
+    url, whole, features, tmp_path
+):
+    killed = tmp_path / "killed"
+    with subprocess.Popen([*AEKIT, "train", url, "--out", str(killed), *TRAIN]) as proc:
+        _wait_for_step(killed, _mid_epoch_two(url), proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert load_checkpoint(latest_checkpoint(killed / "checkpoints"))["position"]["epoch"] == 1
+    subprocess.run(
+        [*AEKIT, "train", "--out", str(killed), "--resume", "--quiet"], check=True, timeout=600
+    )
+    assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+
+    # Encoding the store on S3 gives what encoding the same samples held locally gives
+    codes = tmp_path / "codes.npy"
+    assert main(["encode", str(whole), url, "--out", str(codes)]) == 0
+    local = aekit.load(whole).transform(np.load(features))
+    np.testing.assert_allclose(np.load(codes), local, rtol=1e-5, atol=1e-6)
+
+    # The run names its store by URL; no credential is written anywhere in it
+    assert f'store = "{url}"' in (whole / "config.toml").read_text()
+    for path in [*whole.rglob("*"), *killed.rglob("*")]:
+        if path.is_file():
+            content = path.read_bytes()
+            assert SECRET.encode() not in content and ACCESS.encode() not in content, path
+
+
+def _last_val_loss(run: Path) -> float:
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
+    return float(rows[-1]["val_loss"])
+
+
+def test_torchrun_trains_on_a_store_on_s3_as_one_process_does(url, whole, tmp_path):
+    out = tmp_path / "two"
+    result = subprocess.run(
+        [*AEKIT, "train", url, "--out", str(out), "--nproc", "2", *TRAIN],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    one, two = _last_val_loss(whole), _last_val_loss(out)
+    assert abs(two - one) / one < 0.01, (one, two)
+
+
+def test_the_server_stopped_mid_epoch_stops_training_clearly_and_resume_finishes_it(
+    s3, url, whole, tmp_path
+):
+    out = tmp_path / "run"
+    with subprocess.Popen(
+        [*AEKIT, "train", url, "--out", str(out), *TRAIN],
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        _wait_for_step(out, _mid_epoch_two(url), proc)
+        s3.stop()
+        try:
+            _, err = proc.communicate(timeout=120)
+        finally:
+            s3.start()
+    assert proc.returncode == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert "did not answer" in last and s3.endpoint in last and "--resume" in last, last
+    assert "retry 5 of 5" in err  # each retry is logged, with the count
+
+    subprocess.run(
+        [*AEKIT, "train", "--out", str(out), "--resume", "--quiet"], check=True, timeout=600
+    )
+    assert (out / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+
+
+def test_a_killed_ingest_leaves_nothing_that_opens_and_the_url_stays_free(s3, tmp_path):
+    big = tmp_path / "big.npy"
+    np.save(big, np.random.default_rng(1).random((40_000, 784), dtype=np.float32))
+    dest = f"s3://{BUCKET}/stores/killed.zarr"
+    with subprocess.Popen([*AEKIT, "ingest", str(big), dest]) as proc:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            keys = remote.Remote.parse(f"s3://{BUCKET}/stores").keys()
+            if any(".killed.zarr.partial-" in k and "/x/c/" in k for k in keys):
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not is_store(dest)
+    with pytest.raises(AekitError, match="not an aekit store"):
+        open_store(dest)
+    assert main(["ingest", str(big), dest]) == 0
+    assert open_store(dest).n == 40_000
+
+
+def test_refusals_are_one_line_naming_what_to_check(s3, url, monkeypatch, capsys):
+    def error_of(*argv: str) -> str:
+        assert main(list(argv)) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        return lines[-1]
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-9x7")
+    line = error_of("info", url)
+    assert "denied" in line and "AWS_SECRET_ACCESS_KEY" in line and "9x7" not in line
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+
+    line = error_of("info", "s3://no-such-bucket/stores/features.zarr")
+    assert "bucket 'no-such-bucket'" in line
+    line = error_of("ingest", __file__, f"s3://{BUCKET}")
+    assert "s3://BUCKET/PATH/NAME.zarr" in line
+    line = error_of("ingest", __file__, url)
+    assert "already exists" in line
+
+    # An endpoint where nothing answers: retried (fast here), then named
+    monkeypatch.setattr(remote, "FIRST_WAIT", 0.01)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    line = error_of("info", url)
+    assert "http://127.0.0.1:9 did not answer" in line
+
+
+def test_the_local_cache_serves_the_second_epoch_and_stays_within_its_size(url, tmp_path):
+    plain = open_store(url)
+    cached = open_store(url)
+    cached.use_cache(tmp_path / "cache", 1 << 30)
+    index = cached.train_index
+
+    def epoch(store, number: int, **options) -> list[np.ndarray]:
+        stream = StoreBatches(store, index, 256, 0, order="block", **options)
+        return [b.numpy() for b in stream.batches(number)]
+
+    first = epoch(cached, 0)
+    fetched = cached.remote.bytes_read
+    second = epoch(cached, 1)
+    assert fetched > 0
+    assert cached.remote.bytes_read == fetched and cached.cache.hits > 0  # all from the cache
+    for got, want in ((first, epoch(plain, 0)), (second, epoch(plain, 1))):
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+    # Eight blocks of 256 KiB, room for two: the cache holds two and reads the rest remotely
+    small = open_store(url)
+    small.use_cache(tmp_path / "small", 600 * 1024)
+    assert len(epoch(small, 0, block_bytes=256 * 1024)) == len(first)
+    held = sum(p.stat().st_size for p in (tmp_path / "small").rglob("*") if p.is_file())
+    assert held == 2 * 256 * 1024, held
+
+
+def test_the_estimator_fits_and_transforms_a_store_on_s3(url):
+    ae = aekit.Autoencoder(latent_dim=4, epochs=2, batch_size=256, random_state=0).fit(url)
+    codes = ae.transform(url)
+    assert codes.shape == (N_ROWS, 4) and np.isfinite(codes).all()
