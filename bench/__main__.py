@@ -19,6 +19,7 @@ BENCHES = [
     "engine",
     "distributed",
     "cold",
+    "s3",
 ]
 
 

@@ -120,6 +120,7 @@ def _last_val_loss(run: Path) -> float:
     return float(rows[-1]["val_loss"])
 
 
+@pytest.mark.slow  # about 35 s; torchrun's equivalence is in the default run (test_distributed)
 def test_torchrun_trains_on_a_store_on_s3_as_one_process_does(url, whole, tmp_path):
     out = tmp_path / "two"
     result = subprocess.run(
