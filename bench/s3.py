@@ -115,9 +115,8 @@ def main(argv: list[str]) -> dict:
             print(f"  {stream.order_choice}")
             read = read_rate(stream, args.seconds)
             row_bytes = local.nbytes / local.n
-            print(
-                f"  read side alone from S3: {read:,.0f} samples/s ({read * row_bytes / 2**20:,.0f} MiB/s)"
-            )
+            mib = read * row_bytes / 2**20
+            print(f"  read side alone from S3: {read:,.0f} samples/s ({mib:,.0f} MiB/s)")
             result = {
                 "rows": local.n,
                 "seconds": args.seconds,
