@@ -1,10 +1,11 @@
 """Memory does not grow with the store: peak RssAnon training on a 0.5 GB and a 6 GB store,
-then encoding and scoring the 6 GB store with the run trained on the small one.
+then ``aekit train`` on the 6 GB store in the global and the block order, then encoding and
+scoring the 6 GB store with the run trained on the small one.
 
 Each run is a fresh process (training: one epoch of dense 784-128-784, batch 256) under
 ``ulimit -d 1500000`` (1.43 GiB of data segment), so anything that pulled the 6 GB store into
 process memory would fail outright.
-Run: python -m bench memory [--small-gb 0.5] [--large-gb 6]
+Run: python -m bench memory [--small-gb 0.5] [--large-gb 6] [--orders-only]
 """
 
 from __future__ import annotations
@@ -80,11 +81,32 @@ def _apply_runs(small: Path, large: Path) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _orders(large: Path) -> dict:
+    """Peak RssAnon of one epoch of ``aekit train`` on the large store in each epoch order."""
+    out = {}
+    for order in ("global", "block"):
+        work = Path(tempfile.mkdtemp(prefix="aekit-bench-", dir=large.parent))
+        try:
+            args = ["--", "train", str(large), "--out", str(work / "run"), "--epochs", "1"]
+            r = _probe([*args, "--shuffle", order, "--latent-dim", "32", "--quiet"], order)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        out[order] = r
+        print(
+            f"  aekit train, {order} order, one epoch of the large store: peak RssAnon "
+            f"{r['peak_rss_anon_mib']:.0f} MiB, {r['seconds']:.0f} s, under ulimit -d {LIMIT_KIB}"
+        )
+    return out
+
+
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench memory")
     parser.add_argument("--small-gb", type=float, default=0.5)
     parser.add_argument("--large-gb", type=float, default=6.0)
     parser.add_argument("--apply-only", action="store_true", help="skip the training runs")
+    parser.add_argument(
+        "--orders-only", action="store_true", help="only aekit train in both epoch orders"
+    )
     args = parser.parse_args(argv)
 
     runs = {}
@@ -93,7 +115,7 @@ def main(argv: list[str]) -> dict:
         n = int(gb * 1e9 / (784 * 4))
         store = feature_store(n)
         stores[label] = store.path
-        if args.apply_only:
+        if args.apply_only or args.orders_only:
             continue
         result = _probe([str(store.path)], f"training on the {gb} GB store")
         runs[label] = {"gb": gb, "n": n, **result}
@@ -103,9 +125,18 @@ def main(argv: list[str]) -> dict:
             f"{r['peak_rss_anon_mib']:.0f} MiB, {r['samples_per_s']:,.0f} samples/s, "
             f"{r['seconds']:.0f} s, under ulimit -d {LIMIT_KIB}"
         )
+    orders = _orders(Path(stores["large"]))
+    if args.orders_only:
+        return {"orders": orders, "ulimit_d_kib": LIMIT_KIB}
     ratio = None
     if runs:
         ratio = runs["large"]["peak_rss_anon_mib"] / runs["small"]["peak_rss_anon_mib"]
         print(f"peak RssAnon, {args.large_gb} GB / {args.small_gb} GB store: {ratio:.3f}")
     applied = _apply_runs(stores["small"], stores["large"])
-    return {"runs": runs, "ratio": ratio, "apply": applied, "ulimit_d_kib": LIMIT_KIB}
+    return {
+        "runs": runs,
+        "ratio": ratio,
+        "orders": orders,
+        "apply": applied,
+        "ulimit_d_kib": LIMIT_KIB,
+    }
