@@ -43,9 +43,8 @@ def ingest(
         A folder of images (one subfolder per class), a ``.npy`` file, a CSV or Parquet file,
         an HDF5 file, or an in-memory array or DataFrame.
     store : path-like or str
-        Destination: a path, or ``s3://bucket/prefix/name.zarr`` on object storage. It must not
-        exist; its folder is created if needed. Written under a temporary name and renamed (or,
-        on object storage, copied) into place when complete.
+        Destination, not existing yet: a path (its folder is created if needed) or
+        ``s3://bucket/prefix/name.zarr``. Written under a temporary name, moved in when done.
     labels : array-like, optional
         Labels for an in-memory array.
     size : (height, width), optional
