@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aekit.data.blockread import BlockReader, Window
+from aekit.data.blockread import IO_THREADS, BlockReader, Window
 from aekit.data.order import (
     BLOCK_BYTES,
     BlockLayout,
@@ -114,9 +114,9 @@ class StoreBatches:
     -----
     Memory, whatever the store's size, with ``B = batch_size * row_bytes``: in global order at
     most ``(prefetch_depth + 2) * B``, the store itself being read through memory maps of its
-    chunk files (page cache, not process memory). In block order and for sorted unshuffled
-    rows at most ``2 * shuffle_window * block_rows * row_bytes + 3 * B`` (about
-    ``buffer_bytes + 3 * B``). Both also hold the epoch's order, 4 bytes per row (8 beyond
+    chunk files (page cache, not process memory). In block order at most
+    ``2 * shuffle_window * block_rows * row_bytes + 3 * B`` (about ``buffer_bytes + 3 * B``);
+    for sorted unshuffled rows the same with windows of 6 blocks (about 48 MiB). Both also hold the epoch's order, 4 bytes per row (8 beyond
     2**31 rows) and 8 per row of window numbers in block order.
     """
 
@@ -155,6 +155,10 @@ class StoreBatches:
         self.layout = BlockLayout.for_rows(store.n, store.chunk_rows, row_bytes, block_bytes)
         block_size = self.layout.block_rows * row_bytes
         self.window = shuffle_window or max(1, buffer_bytes // (2 * block_size))
+        if not shuffle and not shuffle_window:
+            # Rows in order need no mixing: a window only has to keep the reader's threads busy.
+            # Validation, calibration and inference streams then hold 2 x 6 blocks, not 256 MiB.
+            self.window = min(self.window, IO_THREADS)
         self.order_mode, self.order_choice = self._choose(order)
         if self.order_mode == "block":
             self.order_choice += (
