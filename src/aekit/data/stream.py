@@ -116,8 +116,9 @@ class StoreBatches:
     most ``(prefetch_depth + 2) * B``, the store itself being read through memory maps of its
     chunk files (page cache, not process memory). In block order at most
     ``2 * shuffle_window * block_rows * row_bytes + 3 * B`` (about ``buffer_bytes + 3 * B``);
-    for sorted unshuffled rows the same with windows of 6 blocks (about 48 MiB). Both also hold the epoch's order, 4 bytes per row (8 beyond
-    2**31 rows) and 8 per row of window numbers in block order.
+    for sorted unshuffled rows the same with windows of 6 blocks (about 48 MiB). Both also
+    hold the epoch's order, 4 bytes per row (8 beyond 2**31 rows) and 8 per row of window
+    numbers in block order.
     """
 
     def __init__(
