@@ -33,6 +33,40 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"aekit {__version__}"
 
 
+HEAVY = ("torch", "sklearn", "matplotlib")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["validate", "{config}"],
+        ["validate", "{config}", "--set", "train.epoch=3"],
+        ["train", "--latent-dim", "two"],
+        ["score", "--help"],
+    ],
+    ids=["help", "validate", "validate-mistake", "train-bad-flag", "score-help"],
+)
+def test_help_validate_and_argument_errors_import_no_heavy_library(args, tmp_path):
+    # These answer at once: torch alone takes seconds to import on a busy machine
+    config = tmp_path / "small.toml"
+    config.write_text("[model]\nlatent_dim = 3\n\n[train]\nepochs = 5\n")
+    argv = ["aekit", *(a.format(config=config) for a in args)]
+    code = (
+        "import json, runpy, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n"
+        "    runpy.run_module('aekit', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert json.loads(result.stdout.splitlines()[-1]) == [], result.stderr
+
+
 def test_env_reports_versions_device_and_threads(capsys):
     assert main(["env"]) == 0
     out = capsys.readouterr().out
