@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aekit import __version__
-from aekit.cli import main
+from aekit.cli import build_parser, main
 
 AEKIT = [sys.executable, "-m", "aekit"]
 
@@ -31,6 +32,14 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"aekit {__version__}"
+
+
+def test_every_help_prints_percent_signs_as_written():
+    # argparse %-formats an option's help, not a description or an epilog: %% stays doubled there
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in [("aekit", parser), *commands.choices.items()]:
+        assert "%%" not in sub.format_help(), name
 
 
 HEAVY = ("torch", "sklearn", "matplotlib")
