@@ -147,6 +147,13 @@ def test_the_delimiter_of_a_text_table_is_found(tmp_path, text, delimiter):
     assert store.meta["source"]["delimiter"] == delimiter
 
 
+def test_the_delimiter_is_told_from_the_first_lines_of_a_long_table(tmp_path):
+    from aekit.data.tables import sniff_delimiter
+
+    # Far longer than the sample read, which ends inside a row
+    assert sniff_delimiter(_csv(tmp_path, "a;b;c\n" + '1;"x,y";3\n' * 20000)) == ";"
+
+
 def test_a_given_delimiter_is_used_and_checked(tmp_path):
     from aekit.data.records import BadRecords
     from aekit.data.tables import TableSource
