@@ -60,11 +60,15 @@ def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
                 "3",
                 "--batch-size",
                 "64",
-                "--quiet",
+                "--set",
+                "log.progress=none",
             ]
         )
         == 0
     )
+    # The summary ends with what to do next
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("trained 3 epochs") and out[-1] == f"next: aekit report {run}"
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "lr", "seconds", "samples_per_s"]

@@ -73,13 +73,17 @@ def _kill_mid_epoch_two(proc: subprocess.Popen, out: Path, steps_per_epoch: int)
 
 def test_two_processes_reach_the_validation_loss_of_one(store, single, tmp_path):
     out = tmp_path / "two"
+    # Not --quiet (which prints no summary), so that rank 0 alone is seen printing it
+    loud = [a for a in COMMON if a != "--quiet"] + ["--set", "log.progress=none"]
     result = subprocess.run(
-        [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", "2", *COMMON],
+        [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", "2", *loud],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("trained 3 epochs") == 1, result.stdout
+    assert result.stdout.count(f"next: aekit report {out}") == 1, result.stdout
     one, two = _val_losses(single)[-1], _val_losses(out)[-1]
     assert abs(two - one) / one < 0.01, (one, two)
     assert len(_val_losses(out)) == 3

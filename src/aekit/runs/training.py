@@ -7,7 +7,6 @@ exact resume, CSV and TensorBoard logs, progress, and several processes under ``
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,14 @@ from aekit.runs.folder import RunFolder
 from aekit.runs.model import save_model
 from aekit.training.callbacks import Callback, CSVLogger, TrainingState
 from aekit.training.checkpoint import Checkpointer, load_checkpoint, restore
-from aekit.training.distributed import Dist, LossModule, restarted, setup, teardown
+from aekit.training.distributed import (
+    Dist,
+    LossModule,
+    is_first_rank,
+    restarted,
+    setup,
+    teardown,
+)
 from aekit.training.fitting import Plan, derive_seed, plan, resolve_device, run, store_sources
 from aekit.training.progress import Progress, TensorBoard
 
@@ -167,8 +173,7 @@ def resolve(
             )
         return folder.read_config()
     # Rank 0 creates the run folder; the other ranks may find it already made
-    first_rank = int(os.environ.get("RANK", "0")) == 0
-    if first_rank and folder.holds_run():
+    if is_first_rank() and folder.holds_run():
         raise AekitError(
             f"{out} already holds a run; pass --resume to continue it, or choose another --out."
         )
