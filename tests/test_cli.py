@@ -46,34 +46,34 @@ HEAVY = ("torch", "sklearn", "matplotlib")
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "code"),
     [
-        ["--help"],
-        ["validate", "{config}"],
-        ["validate", "{config}", "--set", "train.epoch=3"],
-        ["train", "--latent-dim", "two"],
-        ["score", "--help"],
+        (["--help"], 0),
+        (["score", "--help"], 0),
+        (["validate", "{config}"], 0),
+        (["validate", "{config}", "--set", "train.epoch=3"], 2),
+        (["train", "--latent-dim", "two"], 2),
+        (["train", "--config", "{config}", "--out", "{tmp}/run", "--latent-dim", "0"], 2),
     ],
-    ids=["help", "validate", "validate-mistake", "train-bad-flag", "score-help"],
+    ids=["help", "score-help", "validate", "validate-mistake", "train-flag", "train-value"],
 )
-def test_help_validate_and_argument_errors_import_no_heavy_library(args, tmp_path):
+def test_help_validate_and_argument_errors_import_no_heavy_library(args, code, tmp_path):
     # These answer at once: torch alone takes seconds to import on a busy machine
     config = tmp_path / "small.toml"
     config.write_text("[model]\nlatent_dim = 3\n\n[train]\nepochs = 5\n")
-    argv = ["aekit", *(a.format(config=config) for a in args)]
-    code = (
+    argv = ["aekit", *(a.format(config=config, tmp=tmp_path) for a in args)]
+    script = (
         "import json, runpy, sys\n"
         f"sys.argv = {argv!r}\n"
         "try:\n"
         "    runpy.run_module('aekit', run_name='__main__')\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+        "except SystemExit as exc:\n"
+        f"    print(json.dumps([exc.code, [m for m in {HEAVY!r} if m in sys.modules]]))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
-    assert json.loads(result.stdout.splitlines()[-1]) == [], result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [code, []], result.stderr
 
 
 def test_env_reports_versions_device_and_threads(capsys):

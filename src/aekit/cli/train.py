@@ -115,8 +115,7 @@ def _dest(key: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.runs.training import resolve, run_training
-    from aekit.training.distributed import is_first_rank
+    from aekit.runs.folder import is_first_rank, resolve
 
     if args.nproc < 1:
         raise AekitError(f"--nproc must be >= 1; got {args.nproc}.")
@@ -132,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     config = resolve(args.store, out, args.config, overrides, args.set, args.resume, flag_of)
     if args.quiet:  # how much to print is not part of the run: allowed with --resume too
         config.log.progress = "none"
+    from aekit.runs.training import run_training  # torch, once the config is known to be good
+
     ae = run_training(config, out, resume=args.resume)
     last = ae.history_[-1]
     if not args.quiet and is_first_rank():  # under torchrun, once for the job

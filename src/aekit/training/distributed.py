@@ -83,17 +83,6 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def is_first_rank() -> bool:
-    """True in rank 0 of a ``torchrun`` job, or in a process on its own: the one that writes the
-    run folder and prints."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def restarted() -> bool:
-    """True in a worker that torchrun's elastic agent restarted after a failure."""
-    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
-
-
 def per_rank_batch(batch_size: int, world_size: int) -> int:
     if batch_size % world_size:
         raise AekitError(
