@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aekit import __version__
-from aekit.cli import main
+from aekit.cli import build_parser, main
 
 AEKIT = [sys.executable, "-m", "aekit"]
 
@@ -31,6 +32,48 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"aekit {__version__}"
+
+
+def test_every_help_prints_percent_signs_as_written():
+    # argparse %-formats an option's help, not a description or an epilog: %% stays doubled there
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in [("aekit", parser), *commands.choices.items()]:
+        assert "%%" not in sub.format_help(), name
+
+
+HEAVY = ("torch", "sklearn", "matplotlib")
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--help"], 0),
+        (["score", "--help"], 0),
+        (["validate", "{config}"], 0),
+        (["validate", "{config}", "--set", "train.epoch=3"], 2),
+        (["train", "--latent-dim", "two"], 2),
+        (["train", "--config", "{config}", "--out", "{tmp}/run", "--latent-dim", "0"], 2),
+    ],
+    ids=["help", "score-help", "validate", "validate-mistake", "train-flag", "train-value"],
+)
+def test_help_validate_and_argument_errors_import_no_heavy_library(args, code, tmp_path):
+    # These answer at once: torch alone takes seconds to import on a busy machine
+    config = tmp_path / "small.toml"
+    config.write_text("[model]\nlatent_dim = 3\n\n[train]\nepochs = 5\n")
+    argv = ["aekit", *(a.format(config=config, tmp=tmp_path) for a in args)]
+    script = (
+        "import json, runpy, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n"
+        "    runpy.run_module('aekit', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        f"    print(json.dumps([exc.code, [m for m in {HEAVY!r} if m in sys.modules]]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert json.loads(result.stdout.splitlines()[-1]) == [code, []], result.stderr
 
 
 def test_env_reports_versions_device_and_threads(capsys):

@@ -60,11 +60,15 @@ def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
                 "3",
                 "--batch-size",
                 "64",
-                "--quiet",
+                "--set",
+                "log.progress=none",
             ]
         )
         == 0
     )
+    # The summary ends with what to do next
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].startswith("trained 3 epochs") and out[-1] == f"next: aekit report {run}"
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "lr", "seconds", "samples_per_s"]
@@ -77,6 +81,10 @@ def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
     [
         (["ingest", "{tmp}/missing.csv", "{tmp}/s.zarr"], "missing.csv does not exist"),
         (["ingest", "{tmp}", "{tmp}/s.zarr", "--size", "12"], "--size takes HEIGHTxWIDTH"),
+        (
+            ["ingest", "{tmp}/words.csv", "{tmp}/s.zarr", "--on-error", "skip"],
+            "no feature column is numeric when read with the delimiter ';'",
+        ),
         (["info", "{tmp}"], "is not an aekit store"),
         (["train", "{tmp}/nope.zarr", "--out", "{tmp}/r"], "is not an aekit store"),
         (
@@ -91,6 +99,7 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, args, message):
     from aekit.data.ingest import ingest
 
     ingest(np.ones((20, 3)), store, progress=False)
+    (tmp_path / "words.csv").write_text("name;x\nfoo;bar\nbaz;qux\n")
     args = [a.format(tmp=tmp_path, store=store) for a in args]
     try:
         code = main(args)

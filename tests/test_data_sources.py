@@ -120,3 +120,75 @@ def test_dataframe_source_with_label_column(tmp_path):
     store = ingest(df, tmp_path / "s.zarr", label_column="y", val_fraction=0, progress=False)
     assert store.class_names == ["p", "q"]
     assert store.meta["source"]["feature_names"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter"),
+    [
+        ('a\tb\tkind\n1\t2.5\t"x,y;z"\n3\t4\t"w|v"\n5\t6e-1\t"x,y;z"\n', "\t"),
+        ('a;b;kind\n1;2.5;"x,y\tz"\n3;4;w\n5;6e-1;"x,y\tz"\n', ";"),
+        ('a|b|kind\n1|2.5|"x;y"\n3|4|w\n5|6e-1|"x;y"\n', "|"),
+        ('a,b,kind\n1,2.5,"x;y\tz|u"\n3,4,w\n5,6e-1,"x;y\tz|u"\n', ","),
+    ],
+    ids=["tab", "semicolon", "pipe", "comma"],
+)
+def test_the_delimiter_of_a_text_table_is_found(tmp_path, text, delimiter):
+    # Quoted fields hold the other delimiters; the first lines still tell which one separates
+    store = ingest(
+        _csv(tmp_path, text),
+        tmp_path / "s.zarr",
+        label_column="kind",
+        val_fraction=0,
+        progress=False,
+    )
+    np.testing.assert_allclose(store.read(np.arange(3)), [[1, 2.5], [3, 4], [5, 0.6]])
+    assert store.labels.tolist() == [0, 1, 0]
+    assert store.meta["source"]["feature_names"] == ["a", "b"]
+    assert store.meta["source"]["delimiter"] == delimiter
+
+
+def test_the_delimiter_is_told_from_the_first_lines_of_a_long_table(tmp_path):
+    from aekit.data.tables import sniff_delimiter
+
+    # Far longer than the sample read, which ends inside a row
+    assert sniff_delimiter(_csv(tmp_path, "a;b;c\n" + '1;"x,y";3\n' * 20000)) == ";"
+
+
+def test_a_given_delimiter_is_used_and_checked(tmp_path):
+    from aekit.data.records import BadRecords
+    from aekit.data.tables import TableSource
+
+    # Read as ';', the header is two columns and each row one ragged field
+    path = _csv(tmp_path, "a;b\n1,2\n3,4\n")
+    assert TableSource(path, None, BadRecords("t.csv"), delimiter=",").features == ["a;b"]
+    with pytest.raises(DataError, match=r"must be one character, such as ','.*Got '; ' instead"):
+        TableSource(path, None, BadRecords("t.csv"), delimiter="; ")
+
+
+@pytest.mark.parametrize(
+    ("text", "on_error"),
+    [("a b c\n1 2 3\n4 5 6\n", "fail"), ("a b c\n1 2 3\n", "skip"), ("x;y\nu;v\n", "skip")],
+)
+def test_a_table_without_a_numeric_column_is_refused(tmp_path, text, on_error):
+    # Dropping every column under --on-error skip used to end in an internal error
+    with pytest.raises(DataError, match=r"no feature column is numeric when read with the"):
+        ingest(_csv(tmp_path, text), tmp_path / "s.zarr", on_error=on_error, progress=False)
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_a_malformed_semicolon_table_is_ingested_under_skip(tmp_path):
+    # A decimal comma is not a number: its row is skipped and reported, the rest kept
+    text = "a;b;c\n1,5;2;3\n4;5;6\n7;8;9;10\n1;1;1\n"
+    store = ingest(
+        _csv(tmp_path, text),
+        tmp_path / "s.zarr",
+        on_error="skip",
+        val_fraction=0,
+        progress=False,
+    )
+    np.testing.assert_allclose(store.read(np.arange(store.n)), [[4, 5, 6], [1, 1, 1]])
+    problems = [s["problem"] for s in store.report["skipped"]]
+    assert problems == [
+        "has 4 fields where the header has 3",
+        "column 'a' holds '1,5', not a number",
+    ]

@@ -10,5 +10,4 @@ def test_wine_figures_over_five_seeds():
     median = result["median"]
     assert median["ae_kmeans_ari"] >= 0.77
     assert median["mse_ratio"] <= 1.05
-    for row in result["rows"]:
-        assert row["fit_seconds"] < 30
+    # The fit time is bench/wine.py's to print: no test asserts a duration.

@@ -73,13 +73,17 @@ def _kill_mid_epoch_two(proc: subprocess.Popen, out: Path, steps_per_epoch: int)
 
 def test_two_processes_reach_the_validation_loss_of_one(store, single, tmp_path):
     out = tmp_path / "two"
+    # Not --quiet (which prints no summary), so that rank 0 alone is seen printing it
+    loud = [a for a in COMMON if a != "--quiet"] + ["--set", "log.progress=none"]
     result = subprocess.run(
-        [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", "2", *COMMON],
+        [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", "2", *loud],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("trained 3 epochs") == 1, result.stdout
+    assert result.stdout.count(f"next: aekit report {out}") == 1, result.stdout
     one, two = _val_losses(single)[-1], _val_losses(out)[-1]
     assert abs(two - one) / one < 0.01, (one, two)
     assert len(_val_losses(out)) == 3
@@ -179,10 +183,8 @@ def test_a_rank_that_dies_ends_the_job_instead_of_hanging(store, tmp_path):
     out = tmp_path / "run"
     with _torchrun(store, out, restarts=0) as proc:
         _kill_one_worker_after_first_checkpoint(proc, out)
-        started = time.time()
-        output = _finish(proc, 120)
+        output = _finish(proc, 120)  # a hang fails here; how fast the job ends is no test's figure
     assert proc.returncode != 0
-    assert time.time() - started < 60
     assert "Signal 9 (SIGKILL)" in output or "exitcode" in output
     assert not (out / "model.safetensors").exists()
 

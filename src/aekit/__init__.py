@@ -7,15 +7,9 @@ that decode images) do not pay for torch and scikit-learn until they are needed.
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from aekit.errors import AekitError, DataError
-
-try:
-    __version__ = version("aekit")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
 
 _LAZY = {
     "Autoencoder": "aekit.estimator",
@@ -26,6 +20,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    __version__: str
+
     from aekit.data.ingest import ingest
     from aekit.data.store import Store, open_store
     from aekit.estimator import Autoencoder
@@ -33,9 +29,21 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return _version()
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+
+
+def _version() -> str:
+    # Read on first use: importlib.metadata takes half of the time ``aekit --help`` needs
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aekit")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"
 
 
 __all__ = [

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aekit.cli import (
     compress,
@@ -50,15 +51,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from aekit import __version__
+class _Version(argparse.Action):
+    """``--version``, which looks the installed version up only when asked."""
 
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from aekit import __version__
+
+        print(f"aekit {__version__}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="aekit",
         description="Train autoencoders on data larger than memory and put them to work.",
         epilog="Run 'aekit COMMAND --help' for a command's options and examples.",
     )
-    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    parser.add_argument("--version", action=_Version, help="show aekit's version and exit")
     parser.add_argument(
         "--traceback", action="store_true", help="show the full traceback of any error"
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-from importlib.metadata import PackageNotFoundError, version
 
 from aekit.cli.command import add_command
 
@@ -24,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def describe() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
 
     info = {"python": platform.python_version(), "platform": platform.platform()}

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write each sample's anomaly score (reconstruction error; negative ELBO for a VAE), "
             "its flag against the run's threshold and, for tables, each feature's part of the "
-            "score (error_<feature>). Training sets the threshold at the 1 %% of held-out "
+            "score (error_<feature>). Training sets the threshold at the 1 % of held-out "
             "samples with the largest errors; --fpr or --contamination sets it anew on held-out "
             "normal data (the run's validation split, or --normal) and saves it in the run."
         ),

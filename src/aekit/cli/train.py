@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -114,7 +115,7 @@ def _dest(key: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.runs.training import resolve, run_training
+    from aekit.runs.folder import is_first_rank, resolve
 
     if args.nproc < 1:
         raise AekitError(f"--nproc must be >= 1; got {args.nproc}.")
@@ -130,14 +131,17 @@ def run(args: argparse.Namespace) -> int:
     config = resolve(args.store, out, args.config, overrides, args.set, args.resume, flag_of)
     if args.quiet:  # how much to print is not part of the run: allowed with --resume too
         config.log.progress = "none"
+    from aekit.runs.training import run_training  # torch, once the config is known to be good
+
     ae = run_training(config, out, resume=args.resume)
     last = ae.history_[-1]
-    if not args.quiet:
+    if not args.quiet and is_first_rank():  # under torchrun, once for the job
         print(f"loss: {ae.loss_} (model.loss = {config.model.loss})")
         print(
             f"trained {len(ae.history_)} epochs ({ae.stop_reason_}); "
             f"val_loss {last.get('val_loss', float('nan')):.4g}; wrote {out}"
         )
+        print(f"next: aekit report {shlex.quote(str(out))}")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,36 @@ from aekit.errors import DataError
 # Rows per block: large enough for vectorised conversion, small enough to bound memory.
 _BATCH_ROWS = 65536
 _CSV_BLOCK_BYTES = 16 << 20
+# Text tables as people write them: comma, tab, semicolon (where the comma is the decimal mark)
+# or pipe between fields; the first lines of the file tell which
+DELIMITERS = (",", "\t", ";", "|")
+_SNIFF_BYTES = 64 << 10
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter among :data:`DELIMITERS` that splits the header into the most fields and
+    the rows after it into as many; a comma when none splits the header (one column).
+
+    Quoted fields may hold any delimiter: the first lines are read as CSV with each candidate.
+    """
+    with open(path, "rb") as f:
+        sample = f.read(_SNIFF_BYTES)
+    text = sample.decode("utf-8-sig", errors="replace")
+    best, best_score = ",", (False, 0.0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            rows = [len(row) for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row]
+        except csv.Error:  # not text: pyarrow's reader says so when the table is opened
+            break
+        if len(sample) == _SNIFF_BYTES:
+            rows = rows[:-1]  # the sample may end inside the last row
+        if not rows:
+            continue
+        agree = sum(n == rows[0] for n in rows) / len(rows)
+        score = (rows[0] > 1, agree, rows[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 class TableSource:
@@ -21,20 +53,29 @@ class TableSource:
 
     Every column but the label column is a feature and must be numeric. CSV fields are parsed as
     text and converted in bulk, so that a stray word deep in the file is reported by row rather
-    than breaking type inference.
+    than breaking type inference. Their delimiter is ``delimiter`` when given, else the one the
+    first lines show (:func:`sniff_delimiter`).
     """
 
-    def __init__(self, path: Path, label_column: str | None, bad: BadRecords) -> None:
+    def __init__(
+        self,
+        path: Path,
+        label_column: str | None,
+        bad: BadRecords,
+        delimiter: str | None = None,
+    ) -> None:
         import pyarrow.parquet as pq
 
         self.path = path
         self.label_column = label_column
         self.bad = bad
         self.is_parquet = path.suffix.lower() in (".parquet", ".pq")
+        self.delimiter: str | None = None
         if self.is_parquet:
             names = pq.ParquetFile(path).schema_arrow.names
             self.n_records: int | None = pq.ParquetFile(path).metadata.num_rows
         else:
+            self.delimiter = _checked_delimiter(delimiter) or sniff_delimiter(path)
             names = self._csv_header()
             self.n_records = None
         if label_column is not None and label_column not in names:
@@ -62,7 +103,13 @@ class TableSource:
             "path": str(self.path),
             "feature_names": self.features,
             "label_column": self.label_column,
+            **({"delimiter": self.delimiter} if self.delimiter else {}),
         }
+
+    def _parse_options(self, on_invalid: Any) -> Any:
+        import pyarrow.csv as pacsv
+
+        return pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid)
 
     def _csv_header(self) -> list[str]:
         import pyarrow.csv as pacsv
@@ -72,7 +119,7 @@ class TableSource:
                 self.path,
                 read_options=pacsv.ReadOptions(block_size=1 << 16),
                 # ragged rows are reported when the records are read, not here
-                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+                parse_options=self._parse_options(lambda row: "skip"),
             )
         except Exception as exc:
             raise DataError(f"{self.path}: cannot be read as CSV ({exc}).") from exc
@@ -96,7 +143,7 @@ class TableSource:
         reader = pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            parse_options=self._parse_options(on_invalid),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
         )
         for batch in reader:
@@ -174,6 +221,14 @@ class TableSource:
         return out, ok
 
     def _non_numeric(self, name: str, kind: str) -> None:
+        if all(f in (name, *self.dropped_columns) for f in self.features):
+            # Dropping it would leave nothing to train on: most likely not a table of numbers
+            how = "" if self.is_parquet else f" when read with the delimiter {self.delimiter!r}"
+            raise DataError(
+                f"{self.path}: no feature column is numeric{how} (columns: "
+                f"{', '.join(self.features)}); give numeric features, in a text table with a "
+                "header row and fields separated by ',', tab, ';' or '|'."
+            )
         # A column can only be dropped before any record was kept: the width is fixed after that
         if self.bad.on_error == "fail" or self._started:
             raise DataError(
@@ -201,3 +256,12 @@ class TableSource:
         )
         indices = encoded.indices.to_numpy(zero_copy_only=False)
         return lookup[np.nan_to_num(indices, nan=0).astype(np.int64)]
+
+
+def _checked_delimiter(delimiter: str | None) -> str | None:
+    if delimiter is not None and len(delimiter) != 1:
+        raise DataError(
+            f"The delimiter of a CSV table must be one character, such as ',' or '\\t'. "
+            f"Got {delimiter!r} instead."
+        )
+    return delimiter

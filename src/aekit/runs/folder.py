@@ -14,12 +14,13 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aekit.config import RunConfig, load_config
 from aekit.errors import AekitError
-from aekit.training.checkpoint import latest_checkpoint
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class RunFolder:
         return self.config.exists() or self.metrics.exists()
 
     def latest_checkpoint(self) -> Path | None:
+        from aekit.training.checkpoint import latest_checkpoint  # torch: only when needed
+
         if not self.checkpoints.is_dir():
             return None
         return latest_checkpoint(self.checkpoints)
@@ -87,3 +90,47 @@ class RunFolder:
                 {k: float(v) for k, v in row.items() if v not in ("", None)}
                 for row in csv.DictReader(f)
             ]
+
+
+def resolve(
+    store: str | None,
+    out: Path,
+    config_file: str | None,
+    overrides: dict[str, Any],
+    sets: list[str],
+    resume: bool,
+    flags: dict[str, str] | None = None,
+) -> RunConfig:
+    """The configuration of a new run in ``out``, or the saved one of a run to resume.
+
+    It imports no torch: a mistake in the config or the flags answers at once.
+    """
+    folder = RunFolder(out)
+    if restarted() and folder.config.is_file():  # torchrun restarted this worker: continue
+        return folder.read_config()
+    if resume:
+        if store or config_file or overrides or sets:
+            raise AekitError(
+                "--resume continues a run with its saved config.toml; drop STORE and the other "
+                "options."
+            )
+        return folder.read_config()
+    # Rank 0 creates the run folder; the other ranks may find it already made
+    if is_first_rank() and folder.holds_run():
+        raise AekitError(
+            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
+        )
+    if store:
+        overrides = {"data.store": store, **overrides}
+    return load_config(config_file, overrides, sets, flags)
+
+
+def is_first_rank() -> bool:
+    """True in rank 0 of a ``torchrun`` job, or in a process on its own: the one that writes the
+    run folder and prints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def restarted() -> bool:
+    """True in a worker that torchrun's elastic agent restarted after a failure."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0

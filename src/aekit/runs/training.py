@@ -7,23 +7,22 @@ exact resume, CSV and TensorBoard logs, progress, and several processes under ``
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from aekit.config import RunConfig, load_config, save_config
+from aekit.config import RunConfig, save_config
 from aekit.data.store import open_store
 from aekit.errors import AekitError, DivergenceError
 from aekit.estimator import Autoencoder
 from aekit.params import PARAMS
-from aekit.runs.folder import RunFolder
+from aekit.runs.folder import RunFolder, restarted
 from aekit.runs.model import save_model
 from aekit.training.callbacks import Callback, CSVLogger, TrainingState
 from aekit.training.checkpoint import Checkpointer, load_checkpoint, restore
-from aekit.training.distributed import Dist, LossModule, restarted, setup, teardown
+from aekit.training.distributed import Dist, LossModule, setup, teardown
 from aekit.training.fitting import Plan, derive_seed, plan, resolve_device, run, store_sources
 from aekit.training.progress import Progress, TensorBoard
 
@@ -144,34 +143,3 @@ def _loss_fn(p: Plan, config: RunConfig, d: Dist) -> Any:
         return wrapped(x) if torch.is_grad_enabled() else objective(model, x)
 
     return loss_fn
-
-
-def resolve(
-    store: str | None,
-    out: Path,
-    config_file: str | None,
-    overrides: dict[str, Any],
-    sets: list[str],
-    resume: bool,
-    flags: dict[str, str] | None = None,
-) -> RunConfig:
-    """The configuration of a new run, or the saved one of a run to resume."""
-    folder = RunFolder(out)
-    if restarted() and folder.config.is_file():  # torchrun restarted this worker: continue
-        return folder.read_config()
-    if resume:
-        if store or config_file or overrides or sets:
-            raise AekitError(
-                "--resume continues a run with its saved config.toml; drop STORE and the other "
-                "options."
-            )
-        return folder.read_config()
-    # Rank 0 creates the run folder; the other ranks may find it already made
-    first_rank = int(os.environ.get("RANK", "0")) == 0
-    if first_rank and folder.holds_run():
-        raise AekitError(
-            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
-        )
-    if store:
-        overrides = {"data.store": store, **overrides}
-    return load_config(config_file, overrides, sets, flags)

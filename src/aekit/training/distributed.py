@@ -83,11 +83,6 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def restarted() -> bool:
-    """True in a worker that torchrun's elastic agent restarted after a failure."""
-    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
-
-
 def per_rank_batch(batch_size: int, world_size: int) -> int:
     if batch_size % world_size:
         raise AekitError(
