@@ -85,6 +85,10 @@ def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
             ["ingest", "{tmp}/words.csv", "{tmp}/s.zarr", "--on-error", "skip"],
             "no feature column is numeric when read with the delimiter ';'",
         ),
+        (
+            ["ingest", "{tmp}/words.csv", "{tmp}/s.zarr", "--delimiter", "ab"],
+            "'ab' is not one character",
+        ),
         (["info", "{tmp}"], "is not an aekit store"),
         (["train", "{tmp}/nope.zarr", "--out", "{tmp}/r"], "is not an aekit store"),
         (
@@ -108,3 +112,21 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and message in err[0]
+
+
+def test_a_delimiter_is_told_or_given_and_tab_files_ingest(tmp_path, capsys):
+    rows = [[1.5, 2.0, 0], [0.5, -1.0, 1], [2.5, 3.0, 0], [1.0, 0.0, 1]]
+    (tmp_path / "t.tsv").write_text("a\tb\tc\n" + "".join(f"{x}\t{y}\t{c}\n" for x, y, c in rows))
+    (tmp_path / "s.csv").write_text("a;b;c\n" + "".join(f"{x};{y};{c}\n" for x, y, c in rows))
+    from aekit.data.store import open_store
+
+    assert (
+        main(["ingest", str(tmp_path / "t.tsv"), str(tmp_path / "t.zarr"), "--label-column", "c"])
+        == 0
+    )
+    args = ["ingest", str(tmp_path / "s.csv"), str(tmp_path / "out" / "s.zarr"), "--delimiter", ";"]
+    assert main([*args, "--label-column", "c"]) == 0  # its folder is created
+    for name in ("t.zarr", "out/s.zarr"):
+        store = open_store(tmp_path / name)
+        np.testing.assert_array_equal(store.read(np.arange(4)), np.array(rows)[:, :2])
+        np.testing.assert_array_equal(store.labels, [0, 1, 0, 1])

@@ -40,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=parse_size, help="image size after resizing, HxW")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="image channels")
     parser.add_argument("--label-column", help="CSV/Parquet column holding the labels")
+    parser.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        help="of a CSV file: one character, or tab (default: told from its first lines)",
+    )
     parser.add_argument("--dataset", help="dataset inside an HDF5 file")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="default 0.1")
     parser.add_argument("--seed", type=int, default=0, help="fixes the split (default 0)")
@@ -50,6 +55,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="stop at a bad record (default) or skip and report it",
     )
     parser.add_argument("--workers", type=int, help="image decoding processes (default: cores)")
+
+
+def _delimiter(text: str) -> str:
+    """A delimiter as typed: one character, or a name for the one a shell makes hard to type."""
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+    value = named.get(text.lower(), text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one character; give e.g. ';' or tab")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         channels=args.channels,
         label_column=args.label_column,
+        delimiter=args.delimiter,
         dataset=args.dataset,
         val_fraction=args.val_fraction,
         seed=args.seed,

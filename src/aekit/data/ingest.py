@@ -16,7 +16,7 @@ from aekit.data.stats import RunningStats
 from aekit.data.store import Store, StoreWriter, check_destination, is_store, open_store
 from aekit.errors import DataError
 
-TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
 HDF5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".he5"}
 
 
@@ -28,6 +28,7 @@ def ingest(
     size: tuple[int, int] | None = None,
     channels: int = 3,
     label_column: str | None = None,
+    delimiter: str | None = None,
     dataset: str | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
@@ -53,17 +54,18 @@ def ingest(
         Channels images are converted to.
     label_column : str, optional
         Column of a CSV, Parquet or DataFrame source holding the labels.
+    delimiter : str, optional
+        Of a CSV file; told from its first lines when not given (comma, tab, semicolon, pipe).
     dataset : str, optional
         Dataset inside an HDF5 file (needed when it holds more than one).
     val_fraction : float
         Share of records put in the validation split, fixed per record by ``seed``.
     on_error : {'fail', 'skip'}
-        A bad record stops the ingest with an error naming it, or is skipped and listed in the
-        store's ingest report.
+        A bad record stops the ingest naming it, or is skipped and listed in the ingest report.
     workers : int, optional
         Processes decoding images (default: all cores).
     progress : bool, optional
-        Show a progress bar (default: when writing to a terminal).
+        Show a progress bar (default: on a terminal).
 
     Memory stays bounded by one block of records (about 32 MB) whatever the source's size.
     """
@@ -72,7 +74,8 @@ def ingest(
     _check_options(val_fraction, channels)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
-    src = _open_source(source, bad, labels, size, channels, label_column, dataset, workers)
+    table = {"label_column": label_column, "delimiter": delimiter}
+    src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
 
     written: list[tuple[StoreWriter, RunningStats]] = []
     try:
@@ -108,14 +111,15 @@ def _open_source(
     labels: Any,
     size: tuple[int, int] | None,
     channels: int,
-    label_column: str | None,
+    table: dict[str, Any],
     dataset: str | None,
     workers: int | None,
 ) -> Any:
+    """The source's reader; ``table`` holds the options of tables (label column, delimiter)."""
     from aekit.data import images, sources, tables
 
     if not isinstance(source, (str, Path)):
-        return sources.from_memory(source, labels, label_column)
+        return sources.from_memory(source, labels, table["label_column"])
     if is_remote(source):
         raise DataError(f"{source}: a source on object storage must be a store; use it directly.")
     path = Path(source)
@@ -131,7 +135,7 @@ def _open_source(
     if suffix == ".npy":
         return sources.from_npy(path)
     if suffix in TABLE_SUFFIXES:
-        return tables.TableSource(path, label_column, bad)
+        return tables.TableSource(path, table["label_column"], bad, table["delimiter"])
     if suffix in HDF5_SUFFIXES:
         return sources.from_hdf5(path, dataset)
     known = ", ".join(sorted({".npy", *TABLE_SUFFIXES, *HDF5_SUFFIXES}))
