@@ -41,17 +41,15 @@ def ingest(
     Parameters
     ----------
     source : path-like, ndarray or DataFrame
-        A folder of images (one subfolder per class), a ``.npy`` file, a CSV or Parquet file,
-        an HDF5 file, or an in-memory array or DataFrame.
+        Image folder (a subfolder per class), ``.npy``, CSV/Parquet, HDF5, array or DataFrame.
     store : path-like or str
         Destination, not existing yet: a path (its folder is created if needed) or
         ``s3://bucket/prefix/name.zarr``. Written under a temporary name, moved in when done.
     labels : array-like, optional
         Labels for an in-memory array.
     size : (height, width), optional
-        Image size after resizing; required for image folders.
+        Image size after resizing (image folders).
     channels : {1, 3}
-        Channels images are converted to.
     label_column : str, optional
         Column of a CSV, Parquet or DataFrame source holding the labels.
     delimiter : str, optional
@@ -66,15 +64,14 @@ def ingest(
         Processes decoding images (default: all cores).
     progress : bool, optional
         Show a progress bar (default: on a terminal).
-
-    Memory stays bounded by one block of records (about 32 MB) whatever the source's size.
+        Memory stays within one block of records (about 32 MB) whatever the source's size.
     """
     started = time.perf_counter()
     check_destination(store)  # before reading a source that may take hours
     _check_options(val_fraction, channels)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
-    table = {"label_column": label_column, "delimiter": delimiter}
+    table = {"label_column": label_column, "delimiter": delimiter}  # options of tables
     src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
 
     written: list[tuple[StoreWriter, RunningStats]] = []
