@@ -243,8 +243,7 @@ class Store:
         self._raw = codecs == ["bytes"] and self.dtype.byteorder in ("<", "=", "|")
         self._direct = (
             self.remote is None
-            and codecs == ["bytes"]
-            and self.dtype.byteorder in ("<", "=", "|")
+            and self._raw
             and chunkmap.supported()
             and (self.chunk_rows * self._row_bytes) % ALIGNMENT == 0
         )
