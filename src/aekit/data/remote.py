@@ -137,12 +137,6 @@ class Remote:
             return False
         return True
 
-    def get(self, name: str) -> bytes:
-        import obstore
-
-        what = f"reading {self.url}/{name}"
-        return bytes(self.call(what, lambda: obstore.get(self.client, self.key(name)).bytes()))
-
     def read_into(self, name: str, offset: int, out: memoryview) -> None:
         """Bytes ``offset:offset + len(out)`` of the object ``name`` into ``out``."""
         import obstore

@@ -319,8 +319,7 @@ class Store:
 
     def transfer_note(self) -> str:
         """What was fetched from object storage so far: bytes, retries, cache hits."""
-        if self.remote is None:
-            return f"{self.path}: a local store"
+        assert self.remote is not None, "a local store fetches nothing"
         note = (
             f"object storage: {self.remote.bytes_read / 2**20:.1f} MiB of samples fetched from "
             f"{self.remote.url}, {self.remote.retried} request(s) retried"
