@@ -5,30 +5,37 @@ under bench/data/. Cold means the store's chunk files are dropped from the page 
 measurement and, while it runs, every second by a background thread (posix_fadvise DONTNEED:
 no root needed), as if the store were much larger than memory. Measured in one run:
 
-- the disk's sequential read bandwidth of the chunk files (cold);
-- training samples/s in block order, warm (every file cached) and cold, and the read side alone
-  (batches without the model) cold, against the sequential bandwidth;
-- the read side of the global order on a store read for the first time (dropped once), with
-  and without its page-cache warm-up;
-- with --hog, the warm/cold training pair again beside ``yes > /dev/null`` on every core;
+- the disk's sequential read bandwidth of the chunk files (cold, 6 files at once);
+- the read side alone (batches without the model) in block order, cold through the page cache
+  and cold past it (O_DIRECT, what aekit does for a store larger than memory), against the
+  sequential bandwidth; the global order on a store read for the first time (dropped once),
+  with and without its page-cache warm-up;
+- training samples/s in block order: warm (every file cached), cold through the page cache
+  and cold past it, alternating in rounds; with --large-rows, also a store larger than RAM
+  read with aekit's defaults;
+- with --hog, the training sides again beside ``yes > /dev/null`` on every core;
 - the class mix of both orders on the store seen as sorted by class (10 classes).
 
-Run: python -m bench cold [--rows 2000000] [--store PATH] [--seconds 60] [--hog]
+Run: python -m bench cold [--rows 2000000] [--store PATH] [--large-rows 11500000]
+     [--seconds 60] [--rounds 4] [--hog] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from aekit.data.blockread import IO_THREADS
 from aekit.data.quality import class_mix_distance, random_batch_distance
 from aekit.data.store import Store, open_store
 from aekit.data.stream import StoreBatches
@@ -71,18 +78,26 @@ class KeepCold:
 
 
 def sequential_bandwidth(paths: list[Path], seconds: float, cold: bool = True) -> float:
-    """Bytes/s reading the files in order, 4 MiB at a time, for at most ``seconds``."""
+    """Bytes/s reading whole files in order, 4 MiB at a time, for at most ``seconds``.
+
+    IO_THREADS files are read at once, as many reads in flight as the block reader keeps: one
+    stream alone leaves a virtual disk's queue half empty and would understate what it gives.
+    """
     if cold:
         drop_cache(paths)
-    buffer = bytearray(4 << 20)
-    total = 0
     started = time.perf_counter()
-    for path in paths:
+
+    def read_file(path: Path) -> int:
+        if time.perf_counter() - started > seconds:
+            return 0
+        buffer, total = bytearray(4 << 20), 0
         with open(path, "rb", buffering=0) as f:
             while got := f.readinto(buffer):
                 total += got
-        if time.perf_counter() - started > seconds:
-            break
+        return total
+
+    with ThreadPoolExecutor(IO_THREADS) as pool:
+        total = sum(pool.map(read_file, paths))
     return total / (time.perf_counter() - started)
 
 
@@ -105,35 +120,60 @@ def read_rate(stream: StoreBatches, seconds: float) -> float:
     return _timed(iter(stream.batches(0)), lambda x: None, seconds)
 
 
-def warm_cold_pair(store: Store, seconds: float, rounds: int = 4) -> dict:
+# How each side of a round reads: (page_cache argument of the stream, kept out of the cache)
+SIDES = {
+    "warm": (True, False),  # every file cached: the page cache at its best
+    "cold": (True, True),  # through the page cache, as a buffered reader of a large store does
+    "uncached": (False, True),  # past the page cache, as aekit reads a store larger than memory
+}
+
+
+def warm_cold_pair(
+    store: Store, seconds: float, rounds: int = 4, large: Store | None = None
+) -> dict:
     """Block-order training samples/s with the store cached, and kept out of the cache.
 
     This machine's speed drifts by tens of percent, so one warm run followed by one cold run
-    can give any ratio. The two alternate instead, in rounds of opposite order (warm then cold,
-    cold then warm, ...), on one model; the figure is the median of the rounds' ratios.
+    can give any ratio. The sides alternate instead, in rounds of opposite order (warm, cold,
+    uncached, then the reverse, ...), on one model; each figure is the median of the rounds'
+    ratios to warm. ``large``, a store larger than memory, is read with aekit's defaults (auto
+    order, auto page cache) as a fourth side.
     """
     paths = store.chunk_paths()
     train = TrainStep(dense_model(store))
-    rates: dict[str, list[float]] = {"warm": [], "cold": []}
+    sides = [*SIDES, *(["large"] if large is not None else [])]
+    rates: dict[str, list[float]] = {side: [] for side in sides}
+    epoch = 0
     for r in range(rounds):
-        for side in ("warm", "cold") if r % 2 == 0 else ("cold", "warm"):
-            # A fresh epoch each time: other blocks in other windows, none of them read before
-            stream = StoreBatches(store, store.train_index, BATCH, seed=0, order="block")
-            batches = stream.batches(r * 2 + (side == "cold"))
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            epoch += 1  # a fresh epoch each time: other blocks in other windows
+            if side == "large":
+                assert large is not None
+                stream = StoreBatches(large, large.train_index, BATCH, seed=0)
+                if r == 0:
+                    print(f"    large store: {stream.order_choice}")
+                cold = False  # larger than memory: nothing to keep out
+            else:
+                page_cache, cold = SIDES[side]
+                stream = StoreBatches(
+                    store, store.train_index, BATCH, 0, order="block", page_cache=page_cache
+                )
+            batches = stream.batches(epoch)
             if side == "warm":
                 sequential_bandwidth(paths, float("inf"), cold=False)  # everything cached
+            with KeepCold(paths) if cold else contextlib.nullcontext():
                 rates[side].append(_timed(batches, lambda x: train.run(iter([x]), 1), seconds))
-            else:
-                with KeepCold(paths):
-                    rates[side].append(_timed(batches, lambda x: train.run(iter([x]), 1), seconds))
             batches.close()
-    ratios = [c / w for c, w in zip(rates["cold"], rates["warm"], strict=True)]
-    pairs = zip(rates["warm"], rates["cold"], strict=True)
-    rounds_text = "; ".join(f"warm {w:,.0f} cold {c:,.0f}" for w, c in pairs)
-    median = float(np.median(ratios))
-    print(f"    training, block order, samples/s by round: {rounds_text}")
-    print(f"    cold/warm: median {median:.3f} (rounds {', '.join(f'{q:.2f}' for q in ratios)})")
-    return {**rates, "ratios": ratios, "cold_over_warm": median}
+    ratios = {
+        side: [v / w for v, w in zip(rates[side], rates["warm"], strict=True)] for side in sides[1:]
+    }
+    medians = {side: float(np.median(q)) for side, q in ratios.items()}
+    for side in sides:
+        print(f"    {side:>8}: samples/s by round {', '.join(f'{v:,.0f}' for v in rates[side])}")
+    for side, q in ratios.items():
+        rounds_text = ", ".join(f"{v:.2f}" for v in q)
+        print(f"    {side}/warm: median {medians[side]:.3f} (rounds {rounds_text})")
+    return {"rates": rates, "ratios": ratios, "over_warm": medians}
 
 
 def class_mix(store: Store) -> dict:
@@ -160,62 +200,72 @@ def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench cold")
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--store", help="an existing store to measure instead")
+    parser.add_argument(
+        "--large-rows", type=int, default=0, help="also a store of this many rows (larger than RAM)"
+    )
     parser.add_argument("--seconds", type=float, default=60, help="limit of each measurement")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of the training sides")
     parser.add_argument("--hog", action="store_true", help="also beside yes x nproc")
     parser.add_argument("--threads", type=int, default=2, help="torch's intra-op threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     store = open_store(args.store) if args.store else feature_store(args.rows)
+    large = feature_store(args.large_rows) if args.large_rows else None
     paths = store.chunk_paths()
     print(f"  {store.n:,} rows, {store.nbytes / 2**30:.2f} GiB, {len(paths)} chunk files")
     row_bytes = store.nbytes / store.n
     seq = sequential_bandwidth(paths, args.seconds)
     print(f"  sequential read, cold: {seq / 2**20:,.0f} MiB/s ({seq / row_bytes:,.0f} samples/s)")
 
-    block = StoreBatches(store, store.train_index, BATCH, seed=0, order="block")
-    print(f"  {block.order_choice}")
-    with KeepCold(paths):
-        read_cold = read_rate(block, args.seconds)
-    global_cold = {}
+    reads = {}
+    for side in ("cold", "uncached"):
+        block = StoreBatches(
+            store, store.train_index, BATCH, 0, order="block", page_cache=SIDES[side][0]
+        )
+        with KeepCold(paths):
+            reads[f"block_{side}"] = read_rate(block, args.seconds)
+    if large is not None:
+        reads["large"] = read_rate(StoreBatches(large, large.train_index, BATCH, 0), args.seconds)
     for warm in (False, True):
         stream = StoreBatches(store, store.train_index, BATCH, 0, order="global", warm=warm)
         # A store that fits in memory, read for the first time: dropped once, not kept out
         drop_cache(paths)
-        global_cold["with_warm_up" if warm else "without_warm_up"] = read_rate(stream, args.seconds)
+        reads["global_with_warm_up" if warm else "global_without_warm_up"] = read_rate(
+            stream, args.seconds
+        )
+    over_seq = {k: v * row_bytes / seq for k, v in reads.items()}
     print(
-        f"  read side alone, cold: block {read_cold:,.0f} samples/s "
-        f"({read_cold * row_bytes / seq:.3f} of sequential); global order "
-        + ", ".join(f"{k} {v:,.0f}" for k, v in global_cold.items())
+        "  read side alone, samples/s (share of sequential): "
+        + "; ".join(f"{k} {v:,.0f} ({over_seq[k]:.3f})" for k, v in reads.items())
     )
     result = {
         "rows": store.n,
+        "large_rows": args.large_rows,
         "seconds": args.seconds,
+        "threads": args.threads,
         "sequential_bytes_per_s": seq,
-        "order_choice": block.order_choice,
-        "read_cold": read_cold,
-        "read_cold_over_sequential": read_cold * row_bytes / seq,
-        "global_read_cold": global_cold,
-        "training": warm_cold_pair(store, args.seconds),
+        "reads": reads,
+        "reads_over_sequential": over_seq,
+        "training": warm_cold_pair(store, args.seconds, args.rounds, large),
     }
     if args.hog:
-        result["training_beside_hog"] = _beside_hog(store, args.seconds)
+        result["training_beside_hog"] = _beside_hog(store, args.seconds, args.rounds)
     result["class_mix"] = class_mix(store)
-    t = result["training"]
     print(
-        f"cold/warm training throughput, block order: {t['cold_over_warm']:.3f}; "
-        f"cold read side/sequential bandwidth: {result['read_cold_over_sequential']:.3f}"
+        "training throughput against warm, block order: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in result["training"]["over_warm"].items())
     )
     return result
 
 
-def _beside_hog(store: Store, seconds: float) -> dict:
+def _beside_hog(store: Store, seconds: float, rounds: int) -> dict:
     hogs = []
     try:
         for _ in range(os.cpu_count() or 1):
             hogs.append(subprocess.Popen(["yes"], stdout=subprocess.DEVNULL))
         print(f"  beside {len(hogs)} x yes > /dev/null:")
-        return warm_cold_pair(store, seconds)
+        return warm_cold_pair(store, seconds, rounds)
     finally:
         for hog in hogs:
             hog.kill()

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aekit.data.ingest import ingest
-from aekit.data.store import Store, open_store
+from aekit.data.split import TRAIN, assign_split
+from aekit.data.stats import RunningStats
+from aekit.data.store import Store, StoreWriter, open_store
 from aekit.models import DenseAutoencoder
 from aekit.training import BatchSource, train
 
@@ -17,29 +18,36 @@ DATA = Path("bench/data")
 
 
 def feature_store(n: int, n_features: int = 784, name: str | None = None) -> Store:
-    """A float32 store of ``n`` x ``n_features`` made once (from a .npy file, through ingest)."""
+    """A float32 store of ``n`` x ``n_features`` made once under bench/data.
+
+    Low-rank signal plus noise, generated block by block and written as it comes, so neither
+    the data nor a copy of it is ever whole in memory or on disk (a store larger than RAM
+    needs only its own size of disk).
+    """
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / (name or f"features-{n}x{n_features}.zarr")
     if path.exists():
         return open_store(path)
-    npy = DATA / f".{path.stem}.npy"
-    rng = np.random.default_rng(0)
-    # Low-rank signal plus noise, written block by block so the source is never in memory whole
-    basis = rng.normal(size=(32, n_features)).astype(np.float32)
-    out = np.lib.format.open_memmap(npy, mode="w+", dtype=np.float32, shape=(n, n_features))
-    for start in range(0, n, 65536):
-        stop = min(n, start + 65536)
-        codes = rng.normal(size=(stop - start, 32)).astype(np.float32)
-        out[start:stop] = codes @ basis + 0.1 * rng.standard_normal(
-            (stop - start, n_features), dtype=np.float32
-        )
-    out.flush()
-    del out
     started = time.perf_counter()
-    store = ingest(npy, path, progress=False)
-    print(f"  ingested {n} x {n_features} float32 in {time.perf_counter() - started:.1f} s")
-    npy.unlink()
-    return store
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(32, n_features)).astype(np.float32)
+    writer = StoreWriter(path, (n_features,), np.float32, has_labels=False)
+    stats = RunningStats(n_features)
+    try:
+        for start in range(0, n, 65536):
+            stop = min(n, start + 65536)
+            codes = rng.normal(size=(stop - start, 32)).astype(np.float32)
+            x = codes @ basis + 0.1 * rng.standard_normal((stop - start, n_features), np.float32)
+            record = np.arange(start, stop)
+            split = assign_split(record, 0, 0.1)
+            stats.update(x[split == TRAIN])
+            writer.append(x, None, np.char.add("row ", (record + 1).astype(str)), split)
+        writer.commit({"source": {"kind": "synthetic"}, "stats": stats.to_dict()})
+    except BaseException:
+        writer.abort()
+        raise
+    print(f"  wrote {n:,} x {n_features} float32 in {time.perf_counter() - started:.1f} s")
+    return open_store(path)
 
 
 def dense_model(store: Store, seed: int = 0) -> DenseAutoencoder:

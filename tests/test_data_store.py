@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import zarr
 
+from aekit.data import uncached
 from aekit.data.ingest import ingest
 from aekit.data.split import assign_split
 from aekit.data.stats import RunningStats
@@ -83,3 +84,16 @@ def test_reads_through_zarr_when_chunks_are_compressed(tmp_path):
     store = open_store(tmp_path / "s.zarr")
     assert not store._direct
     np.testing.assert_array_equal(store.read(np.array([19, 2, 7])), X[[19, 2, 7]])
+
+
+@pytest.mark.skipif(not uncached.supported(), reason="O_DIRECT is Linux's")
+def test_uncached_reads_return_any_byte_range_up_to_a_files_unaligned_end(tmp_path):
+    data = np.random.default_rng(0).integers(0, 256, 10_000, dtype=np.uint8).tobytes()
+    path = tmp_path / "chunk"
+    path.write_bytes(data)
+    for offset, size in ((0, 10_000), (4095, 5), (4096, 4096), (9000, 1000), (8191, 1809)):
+        out = bytearray(size)
+        assert uncached.read_uncached(path, offset, memoryview(out))
+        assert bytes(out) == data[offset : offset + size]
+    with pytest.raises(OSError, match="shorter than its chunk"):
+        uncached.read_uncached(path, 9000, memoryview(bytearray(1001)))

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import ctypes
+import errno
+import mmap
 import os
 import shutil
 import signal
@@ -135,7 +138,7 @@ def test_a_resumed_block_epoch_reads_no_window_it_skips(sorted_store, monkeypatc
     read = []
     real = sorted_store.read_into
     monkeypatch.setattr(
-        sorted_store, "read_into", lambda start, out: (read.append(start), real(start, out))
+        sorted_store, "read_into", lambda start, out, **kw: (read.append(start), real(start, out))
     )
     last = list(stream.batches(0, start=len(stream) - 1))
     assert len(read) <= 4
@@ -192,6 +195,97 @@ def test_order_choice_says_which_order_and_why(sorted_store):
     assert block.order_choice.startswith("block shuffle") and "windows of" in block.order_choice
     with pytest.raises(AekitError, match="'order' parameter of StoreBatches"):
         StoreBatches(sorted_store, sorted_store.train_index, 64, 0, order="random")
+
+
+def resident_pages(paths) -> int:
+    """Pages of ``paths`` in the page cache (mincore(2) over a private map of each)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    total = 0
+    for path in paths:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) as m:
+            pages = -(-len(m) // mmap.PAGESIZE)
+            vec = (ctypes.c_ubyte * pages)()
+            address = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+            assert libc.mincore(address, ctypes.c_size_t(len(m)), vec) == 0
+            total += sum(v & 1 for v in vec)
+            del address
+    return total
+
+
+def drop_from_page_cache(paths) -> None:
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        os.fsync(fd)  # written pages are only dropped once clean
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux's")
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_reads_past_the_page_cache_give_the_same_batches_and_leave_no_pages(sorted_store, shuffle):
+    index = sorted_store.train_index if shuffle else sorted_store.val_index
+    paths = sorted_store.chunk_paths()
+
+    def epoch(page_cache: bool) -> np.ndarray:
+        drop_from_page_cache(paths)
+        stream = StoreBatches(
+            sorted_store,
+            index,
+            64,
+            3,
+            shuffle=shuffle,
+            order="block",
+            page_cache=page_cache,
+            **SMALL_BLOCKS,
+        )
+        assert stream.uncached == (not page_cache)
+        return np.concatenate([b.numpy() for b in stream.batches(1)])
+
+    uncached = epoch(page_cache=False)
+    assert resident_pages(paths) == 0
+    np.testing.assert_array_equal(uncached, epoch(page_cache=True))
+    assert resident_pages(paths) > 0
+
+
+def test_a_store_larger_than_the_available_memory_is_read_past_the_page_cache(
+    sorted_store, monkeypatch
+):
+    for available, expected in ((sorted_store.nbytes - 1, True), (sorted_store.nbytes, False)):
+        monkeypatch.setattr("aekit.data.stream.available_memory", lambda a=available: a)
+        stream = StoreBatches(sorted_store, sorted_store.train_index, 64, 0, order="block")
+        assert stream.uncached == expected
+        assert ("read past the page cache" in stream.order_choice) == expected
+
+
+def test_a_file_system_that_refuses_direct_reads_is_read_through_the_cache(
+    sorted_store, monkeypatch
+):
+    expected = [
+        b.numpy()
+        for b in StoreBatches(
+            sorted_store, sorted_store.train_index, 64, 0, order="block", **SMALL_BLOCKS
+        ).batches(0)
+    ]
+    real_open = os.open
+
+    def refusing_open(path, flags, *args):
+        if flags & getattr(os, "O_DIRECT", 0):
+            raise OSError(errno.EINVAL, "Invalid argument", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr("aekit.data.uncached.os.open", refusing_open)
+    stream = StoreBatches(
+        sorted_store,
+        sorted_store.train_index,
+        64,
+        0,
+        order="block",
+        page_cache=False,
+        **SMALL_BLOCKS,
+    )
+    got = [b.numpy() for b in stream.batches(0)]
+    np.testing.assert_array_equal(np.concatenate(got), np.concatenate(expected))
+    assert not sorted_store.uncached_reads
 
 
 def test_prefetch_hands_on_errors_and_stops_with_its_consumer():

@@ -59,14 +59,22 @@ class BlockReader:
         Rows of the largest set of blocks read at once.
     threads : int
         Reads in flight at once.
+    uncached : bool
+        Read past the page cache (see :meth:`Store.read_into`).
     """
 
     def __init__(
-        self, store: Store, layout: BlockLayout, capacity: int, threads: int = IO_THREADS
+        self,
+        store: Store,
+        layout: BlockLayout,
+        capacity: int,
+        threads: int = IO_THREADS,
+        uncached: bool = False,
     ) -> None:
         self.store = store
         self.layout = layout
         self.capacity = capacity
+        self.uncached = uncached
         # Created by the consumer's thread, so the I/O threads inherit its (normal) priority:
         # a read thread at low priority starves on a busy machine, and these use little CPU.
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="aekit-read")
@@ -89,7 +97,9 @@ class BlockReader:
         self._turn += 1
         offsets = np.cumsum(sizes) - sizes
         reads = [
-            self._pool.submit(self.store.read_into, int(s), buffer[o : o + z])
+            self._pool.submit(
+                self.store.read_into, int(s), buffer[o : o + z], uncached=self.uncached
+            )
             for s, o, z in zip(starts, offsets, sizes, strict=True)
         ]
         return Window(blocks, starts, offsets, buffer, self.layout, reads)

@@ -36,6 +36,8 @@ from aekit.data.chunkmap import ALIGNMENT, ChunkMap
 from aekit.data.order import index_dtype
 from aekit.data.remote import Remote, RemoteError, is_remote, temporary_sibling
 from aekit.data.split import TRAIN, VALIDATION
+from aekit.data.uncached import read_uncached
+from aekit.data.uncached import supported as can_read_uncached
 from aekit.errors import AekitError, DataError
 
 FORMAT_VERSION = 1
@@ -248,6 +250,8 @@ class Store:
             and (self.chunk_rows * self._row_bytes) % ALIGNMENT == 0
         )
         self._map: ChunkMap | None = None
+        self.uncached_reads = self._direct and can_read_uncached()
+        """Whether :meth:`read_into` may bypass the page cache (False once refused)."""
         self._split: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self.cache: BlockCache | None = None
@@ -350,12 +354,13 @@ class Store:
     def _chunk_path(self, chunk: int) -> Path:
         return Path(self.path) / self._chunk_key(chunk)
 
-    def read_into(self, start: int, out: np.ndarray) -> None:
+    def read_into(self, start: int, out: np.ndarray, *, uncached: bool = False) -> None:
         """Rows ``start:start + len(out)``, all in one chunk, into the C-contiguous ``out``.
 
         On an uncompressed store this is one sequential read of the chunk file: a cold store is
         read at the disk's streaming speed instead of by one page fault per row, and the read
-        releases the GIL while the disk works.
+        releases the GIL while the disk works. ``uncached`` reads past the page cache where the
+        file system allows it (:mod:`aekit.data.uncached`), for a store larger than memory.
         """
         chunk, first = divmod(start, self.chunk_rows)
         view = out.reshape(-1).view(np.uint8).data
@@ -365,6 +370,11 @@ class Store:
         if not self._direct:
             out[...] = self._x[start : start + len(out)]
             return
+        if uncached and self.uncached_reads:
+            path, offset = self._chunk_path(chunk), first * self._row_bytes
+            if read_uncached(path, offset, view):
+                return
+            self.uncached_reads = False  # refused by the file system: read through the cache
         with open(self._chunk_path(chunk), "rb", buffering=0) as f:
             f.seek(first * self._row_bytes)
             done = 0

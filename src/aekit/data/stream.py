@@ -109,6 +109,10 @@ class StoreBatches:
     warm : bool
         In global order, ask the kernel to read the store's files into the page cache, in
         order, at the start of each epoch (see :func:`warm_page_cache`).
+    page_cache : bool or None
+        Whether whole blocks are read through the page cache. None: not when the store is
+        larger than the available memory, which it could not stay in (see
+        :mod:`aekit.data.uncached`); the file system may still refuse, and then they are.
 
     Notes
     -----
@@ -116,9 +120,9 @@ class StoreBatches:
     most ``(prefetch_depth + 2) * B``, the store itself being read through memory maps of its
     chunk files (page cache, not process memory). In block order at most
     ``2 * shuffle_window * block_rows * row_bytes + 3 * B`` (about ``buffer_bytes + 3 * B``);
-    for sorted unshuffled rows the same with windows of 6 blocks (about 48 MiB). Both also
-    hold the epoch's order, 4 bytes per row (8 beyond 2**31 rows) and 8 per row of window
-    numbers in block order.
+    for sorted unshuffled rows the same with windows of 6 blocks (about 48 MiB). Reads past the
+    page cache add one block per reading thread (6 x 4 MiB). Both also hold the epoch's order,
+    4 bytes per row (8 beyond 2**31 rows) and 8 per row of window numbers in block order.
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class StoreBatches:
         pin_memory: bool = False,
         block_bytes: int = BLOCK_BYTES,
         warm: bool = True,
+        page_cache: bool | None = None,
     ) -> None:
         require(Choice(ORDERS, auto=True), "order", order, "StoreBatches")
         require(Int(0), "shuffle_window", shuffle_window, "StoreBatches")
@@ -165,6 +170,17 @@ class StoreBatches:
             self.order_choice += (
                 f"; windows of {self.window} blocks of {block_size / 2**20:.3g} MiB"
             )
+        self.uncached = self._bypass_cache(page_cache)
+        if self.uncached and self.order_mode != "global":
+            self.order_choice += "; read past the page cache"
+
+    def _bypass_cache(self, page_cache: bool | None) -> bool:
+        if not self.store.uncached_reads or page_cache:
+            return False
+        if page_cache is None:
+            available = available_memory()
+            return available is not None and self.store.nbytes > available
+        return True
 
     def _choose(self, order: str) -> tuple[str, str]:
         if not self.shuffle:
@@ -247,7 +263,8 @@ class StoreBatches:
         """
         cuts = np.flatnonzero(np.diff(windows)) + 1
         spans = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(rows)], strict=True))
-        reader = BlockReader(self.store, self.layout, self.window * self.layout.block_rows)
+        capacity = self.window * self.layout.block_rows
+        reader = BlockReader(self.store, self.layout, capacity, uncached=self.uncached)
 
         def read(k: int) -> Window:
             a, b = spans[k]
