@@ -20,6 +20,7 @@ BENCHES = [
     "distributed",
     "cold",
     "s3",
+    "threads",
 ]
 
 

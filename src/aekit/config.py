@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from aekit.atomic import write_text
 from aekit.errors import AekitError
-from aekit.params import PARAMS, SETTINGS, Int, Real, Spec, Widths
+from aekit.params import PARAMS, SETTINGS, Int, Real, Spec, Threads, Widths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -88,6 +88,7 @@ class TrainConfig(_Section):
     val_every_steps: int = _field("train.val_every_steps")
     seed: int = _field("train.seed")
     device: str = _field("train.device")
+    threads: int | Literal["auto"] = _field("train.threads")
     compile: bool = _field("train.compile")
 
 
@@ -243,7 +244,9 @@ def config_from_params(params: dict[str, Any]) -> RunConfig:
         if setting.key is None or name == "random_state":
             continue
         value = params[name]
-        if value is None:  # noise=None, sparsity=None: none, written "" in a config
+        if isinstance(setting.rule, Threads):
+            value = "auto" if value is None else int(value)  # n_jobs=None: the library decides
+        elif value is None:  # noise=None, sparsity=None: none, written "" in a config
             value = ""
         elif isinstance(setting.rule, Widths) and value != "auto":
             value = [int(w) for w in value]
@@ -268,6 +271,8 @@ def params_from_config(config: RunConfig) -> dict[str, Any]:
         if isinstance(setting.rule, Widths) and value != "auto":
             value = tuple(value)
         elif isinstance(setting.rule, Spec) and value == "":
+            value = None
+        elif isinstance(setting.rule, Threads) and value == "auto":
             value = None
         params[name] = value
     return params

@@ -81,6 +81,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Fixes weight initialisation, the validation split and the batch order. With an int, the
         same data give bitwise the same model on the same CPU.
     device : {'auto', 'cpu', 'cuda'}, default='auto'
+    n_jobs : int or None, default=None
+        CPU threads of the model's maths in ``fit`` (then torch's setting is restored). None:
+        one for a small model, else one per core not busy with other work; -1: every core.
     verbose : int, default=0
         1 prints one line per epoch.
 
@@ -126,6 +129,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         patience: int = 30,
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
+        n_jobs: int | None = None,
         verbose: int = 0,
         loss: str = "auto",
         noise: str | None = None,
@@ -147,6 +151,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.patience = patience
         self.random_state = random_state
         self.device = device
+        self.n_jobs = n_jobs
         self.verbose = verbose
         self.loss = loss
         self.noise = noise
@@ -183,8 +188,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 del self.feature_names_in_
             sources = store_sources(store, self.batch_size, seed, pin_memory=device.type == "cuda")
         progress = [Progress("auto")] if self.verbose else []
-        if self.verbose and sources.order_note:
-            print(sources.order_note)
         result = fit(
             config,
             sources,
@@ -192,6 +195,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             device=device,
             callbacks=[*progress, *callbacks],
             contamination=self.contamination,
+            announce=bool(self.verbose),
         )
         return self._set_fitted(result)
 

@@ -154,6 +154,18 @@ class Spec(Rule):
 
 
 @dataclass(frozen=True)
+class Threads(Rule):
+    """A thread count: a positive int, -1 for every core, or automatic ('auto'; ``None`` for
+    the estimator's ``n_jobs``, as in scikit-learn)."""
+
+    def check(self, value: Any) -> bool:
+        return value in ("auto", None) or (_is_int(value) and (value == -1 or value >= 1))
+
+    def describe(self) -> str:
+        return "'auto' (or None), -1 or a positive int"
+
+
+@dataclass(frozen=True)
 class Anything(Rule):
     """No constraint here: the value is checked where it is used (e.g. ``random_state``)."""
 
@@ -313,6 +325,12 @@ _LIST = [
         "seed in config.toml, so that it can be repeated",
     ),
     Setting("train.device", "auto", Choice(DEVICES), "device", param="device", flag="--device"),
+    Setting(
+        "train.threads", "auto", Threads(),
+        "CPU threads of the model's maths: auto gives a small model 1 and a larger one a thread "
+        "per free core; -1 every core", param="n_jobs", flag="--threads", estimator_default=None,
+        why="scikit-learn's convention: n_jobs=None lets the library decide",
+    ),
     Setting("train.compile", False, Anything(), "compile the step with torch.compile"),
     Setting("checkpoint.every_steps", 0, Int(0), "0 checkpoints at epoch ends only"),
     Setting("checkpoint.keep_last", 2, Int(1), "checkpoints kept besides best.pt"),

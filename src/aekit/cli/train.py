@@ -12,7 +12,7 @@ from typing import Any
 
 from aekit.cli.command import add_command
 from aekit.errors import AekitError
-from aekit.params import SETTINGS, Choice, Int, Real, Setting, Widths
+from aekit.params import SETTINGS, Choice, Int, Real, Setting, Threads, Widths
 
 # config key -> setting, for the settings that have a flag here
 FLAGS = {key: setting for key, setting in SETTINGS.items() if setting.flag}
@@ -91,11 +91,23 @@ def _flag_type(setting: Setting) -> dict[str, Any]:
         return {"choices": rule.allowed}
     if isinstance(rule, Widths):
         return {"type": parse_hidden}
+    if isinstance(rule, Threads):
+        return {"type": _threads}
     if isinstance(rule, Real):
         return {"type": float}
     if isinstance(rule, Int) or isinstance(setting.default, int):
         return {"type": int}
     return {}
+
+
+def _threads(text: str) -> int | str:
+    """``--threads``: ``auto`` or a whole number (checked against the rule with the config)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, -1 or a count; got {text!r}") from None
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:

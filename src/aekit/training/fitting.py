@@ -37,6 +37,7 @@ from aekit.training.callbacks import (
 )
 from aekit.training.distributed import per_rank_batch
 from aekit.training.loop import BatchSource, LossFn, Reduce, single_process, train
+from aekit.training.threads import choose_threads, step_flops
 
 
 def derive_seed(random_state: Any) -> int:
@@ -189,6 +190,8 @@ class Plan:
     callbacks: list[Callback]
     monitor: str
     device: torch.device
+    threads: int = 0  # torch's intra-op threads during the fit; 0 leaves torch's choice
+    threads_note: str = ""  # how many, and why: printed at the start
 
 
 def plan(config: RunConfig, sources: Sources, *, seed: int, device: torch.device) -> Plan:
@@ -217,7 +220,15 @@ def plan(config: RunConfig, sources: Sources, *, seed: int, device: torch.device
         callbacks.append(LRSchedule(t.schedule, t.learning_rate))
     elif t.schedule == "plateau":
         callbacks.append(ReduceLROnPlateau(monitor, t.plateau_factor, t.plateau_patience))
-    return Plan(config, sources, model, loss, objective, optimizer, callbacks, monitor, device)
+    threads, note = 0, ""
+    if device.type == "cpu":
+        train = sources.train
+        batch = -(-train.n_samples // max(1, len(train)))
+        threads, note = choose_threads(t.threads, step_flops(model, sources.sample_shape, batch))
+    return Plan(
+        config, sources, model, loss, objective, optimizer, callbacks, monitor, device,
+        threads, f"compute: {note}" if note else "",
+    )  # fmt: skip
 
 
 @dataclass
@@ -243,6 +254,23 @@ def run(
 ) -> Result:
     """Train as planned, put the model in evaluation mode and calibrate its threshold at
     ``contamination`` on the held-out split (``None``: no calibration, e.g. on ranks > 0)."""
+    previous = torch.get_num_threads()
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    try:
+        return _run(p, callbacks, loss_fn, resume, reduce, contamination)
+    finally:
+        torch.set_num_threads(previous)  # the caller's setting again, as an estimator should
+
+
+def _run(
+    p: Plan,
+    callbacks: Sequence[Callback],
+    loss_fn: LossFn | None,
+    resume: Callable[[TrainingState], None] | None,
+    reduce: Reduce,
+    contamination: float | None,
+) -> Result:
     t = p.config.train
     state = train(
         p.model,
@@ -281,13 +309,15 @@ def fit(
     device: torch.device,
     callbacks: Sequence[Callback] = (),
     contamination: float = 0.01,
+    announce: bool = False,
 ) -> Result:
-    """Plan and run a fit in this process (the estimator's path)."""
-    return run(
-        plan(config, sources, seed=seed, device=device),
-        callbacks=callbacks,
-        contamination=contamination,
-    )
+    """Plan and run a fit in this process (the estimator's path); ``announce`` prints the data
+    order and the thread count chosen, and why."""
+    p = plan(config, sources, seed=seed, device=device)
+    for note in (sources.order_note, p.threads_note) if announce else ():
+        if note:
+            print(note)
+    return run(p, callbacks=callbacks, contamination=contamination)
 
 
 def _on_device(source: BatchSource, device: torch.device) -> Iterator[torch.Tensor]:

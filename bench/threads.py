@@ -1,0 +1,113 @@
+"""Threads of the model's maths: 1 against 2 and aekit's automatic choice, quiet and loaded.
+
+Cases, each at 1 and 2 torch threads and with ``threads="auto"``:
+- the Wine fit (estimator defaults, latent 3): seconds;
+- digits, dense (latent 8) and conv (latent 8, 30 epochs): seconds;
+- the 784-128-784 dense step, batch 256, on batches already in memory: samples/s.
+All of it twice: on a quiet machine, then beside ``yes > /dev/null`` on every core (a busy
+machine, as CI and shared servers are). The step's MFLOP (what the automatic choice reads)
+is printed beside each case.
+
+Run: python -m bench threads [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits, load_wine
+
+from aekit import Autoencoder
+from aekit.models import DenseAutoencoder
+from aekit.training.threads import choose_threads, step_flops
+from bench.common import TrainStep
+
+SETTINGS: tuple[int | str, ...] = (1, 2, "auto")
+
+
+def _fit_seconds(X: np.ndarray, **params) -> Callable[[int | str], tuple[float, str]]:
+    def run(threads: int | str) -> tuple[float, str]:
+        n_jobs = None if threads == "auto" else threads
+        started = time.perf_counter()
+        ae = Autoencoder(random_state=0, n_jobs=n_jobs, **params).fit(X)
+        seconds = time.perf_counter() - started
+        # What the fit's automatic choice saw (the estimator does not keep its note)
+        return seconds, choose_threads("auto", step_flops(ae.model_, X.shape[1:], ae.batch_size))[1]
+
+    return run
+
+
+def _stream_rate(seconds: float) -> Callable[[int | str], tuple[float, str]]:
+    torch.manual_seed(0)
+    x = torch.randn(256, 784)
+    mean, std = np.zeros(784, np.float32), np.ones(784, np.float32)
+
+    def run(threads: int | str) -> tuple[float, str]:
+        model = DenseAutoencoder((784,), 128, (), "relu", mean, std)
+        n, note = choose_threads(threads, step_flops(model, (784,), 256))
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            step, samples, started = TrainStep(model), 0, time.perf_counter()
+            while time.perf_counter() - started < seconds:
+                samples += step.run(iter([x] * 10), 10)[1]
+            return samples / (time.perf_counter() - started), note
+        finally:
+            torch.set_num_threads(previous)
+
+    return run
+
+
+def cases(seconds: float) -> dict[str, tuple[str, Callable[[int | str], tuple[float, str]]]]:
+    wine = load_wine().data
+    digits = load_digits().data.astype(np.float32)
+    return {
+        "wine fit": ("s", _fit_seconds(wine, latent_dim=3)),
+        "digits dense fit": ("s", _fit_seconds(digits, latent_dim=8)),
+        "digits conv fit": (
+            "s",
+            _fit_seconds(digits.reshape(-1, 8, 8, 1), kind="conv", latent_dim=8, epochs=30),
+        ),
+        "784-128-784 step": ("samples/s", _stream_rate(seconds)),
+    }
+
+
+def measure(seconds: float) -> dict:
+    out: dict = {}
+    for name, (unit, run) in cases(seconds).items():
+        figures = {str(t): run(t) for t in SETTINGS}
+        values = {t: v for t, (v, _) in figures.items()}
+        better = "lower" if unit == "s" else "higher"
+        two_over_one = values["2"] / values["1"]
+        print(
+            f"    {name:<18} 1 thread {values['1']:>9,.2f}  2 threads {values['2']:>9,.2f}  "
+            f"auto {values['auto']:>9,.2f} {unit} ({better} is better; 2/1 {two_over_one:.2f})"
+        )
+        print(f"      auto: {figures['auto'][1]}")
+        out[name] = {"unit": unit, **values, "auto_choice": figures["auto"][1]}
+    return out
+
+
+def main(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench threads")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the step timing")
+    args = parser.parse_args(argv)
+    print(f"  quiet ({os.cpu_count()} cores):")
+    result = {"quiet": measure(args.seconds)}
+    hogs = [
+        subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        print(f"  beside {len(hogs)} x yes > /dev/null:")
+        result["hog"] = measure(args.seconds)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    return result

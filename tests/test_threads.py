@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aekit import Autoencoder
+from aekit.cli import main
+from aekit.models import DenseAutoencoder
+from aekit.training import threads
+from aekit.training.threads import SMALL_STEP_FLOPS, choose_threads, step_flops
+
+
+@pytest.fixture(autouse=True)
+def _no_omp_setting(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
+def test_a_small_step_gets_one_thread_and_a_large_one_a_thread_per_free_core(monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(threads, "free_cores", lambda cores: 3)
+    n, why = choose_threads("auto", SMALL_STEP_FLOPS / 2)
+    assert n == 1 and "1 thread" in why and "MFLOP" in why
+    n, why = choose_threads("auto", SMALL_STEP_FLOPS * 2)
+    assert n == 3 and "3 of 4 cores free" in why
+    assert choose_threads(-1, 1.0)[0] == 4
+    assert choose_threads(2, 1.0) == (2, "2 threads, as asked")
+
+
+def test_a_thread_count_in_omp_num_threads_is_kept(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    n, why = choose_threads("auto", SMALL_STEP_FLOPS * 100)
+    assert n == torch.get_num_threads() and "OMP_NUM_THREADS" in why
+
+
+def test_free_cores_are_between_one_and_the_cores():
+    assert 1 <= threads.free_cores(threads.usable_cores()) <= threads.usable_cores()
+
+
+def test_step_flops_counts_the_dense_layers_forward_and_backward():
+    model = DenseAutoencoder((784,), 128, (), "relu", np.zeros(784), np.ones(784))
+    # Two 784 x 128 matrix products per sample forward (2 flops per multiply-add), x3 in all
+    assert step_flops(model, (784,), 256) == pytest.approx(3 * 2 * 2 * 784 * 128 * 256, rel=0.01)
+
+
+def test_the_estimator_takes_n_jobs_and_gives_torch_its_setting_back(blobs):
+    X, _ = blobs
+    torch.set_num_threads(2)
+    ae = Autoencoder(latent_dim=2, epochs=3, n_jobs=1, random_state=0).fit(X)
+    assert torch.get_num_threads() == 2
+    assert ae.get_params()["n_jobs"] == 1
+    with pytest.raises(ValueError, match="'n_jobs' parameter of Autoencoder must be"):
+        Autoencoder(n_jobs=0).fit(X)
+
+
+def test_train_says_how_many_threads_and_takes_threads(tmp_path, capsys, blobs):
+    from aekit.data.ingest import ingest
+
+    X, _ = blobs
+    store = ingest(X.astype(np.float32), tmp_path / "s.zarr", progress=False)
+    assert main(["train", str(store.path), "--out", str(tmp_path / "r"), "--epochs", "1"]) == 0
+    assert "compute: 1 thread: a step of this model is" in capsys.readouterr().out
+    out = tmp_path / "r2"
+    assert (
+        main(["train", str(store.path), "--out", str(out), "--epochs", "1", "--threads", "2"]) == 0
+    )
+    assert "compute: 2 threads, as asked" in capsys.readouterr().out
+    assert "threads = 2" in (out / "config.toml").read_text()
+    assert main(["train", str(store.path), "--out", str(tmp_path / "r3"), "--threads", "0"]) == 2
+    assert "--threads: 'train.threads' should be 'auto'" in capsys.readouterr().err
