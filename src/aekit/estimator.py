@@ -100,9 +100,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     Notes
     -----
     Defaults and allowed values come from :data:`aekit.params.SETTINGS`, which ``aekit train``
-    reads too (it says why epochs, batch_size and patience differ there).
-
-    Memory: the training data are held once as float32; inference runs in batches of 4096 rows.
+    reads too (it says why epochs, batch_size and patience differ there). Memory: the training
+    data are held once as float32; inference runs in batches of 4096 rows.
 
     Examples
     --------
