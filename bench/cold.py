@@ -5,7 +5,8 @@ under bench/data/. Cold means the store's chunk files are dropped from the page 
 measurement and, while it runs, every second by a background thread (posix_fadvise DONTNEED:
 no root needed), as if the store were much larger than memory. Measured in one run:
 
-- the disk's sequential read bandwidth of the chunk files (cold, 6 files at once);
+- the disk's sequential read bandwidth of the chunk files (cold, 6 files at once), past the page
+  cache (the figure the read side is set against) and through it;
 - the read side alone (batches without the model) in block order, cold through the page cache
   and cold past it (O_DIRECT, what aekit does for a store larger than memory), against the
   sequential bandwidth; the global order on a store read for the first time (dropped once),
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import subprocess
 import threading
@@ -39,6 +41,8 @@ from aekit.data.blockread import IO_THREADS
 from aekit.data.quality import class_mix_distance, random_batch_distance
 from aekit.data.store import Store, open_store
 from aekit.data.stream import StoreBatches
+from aekit.data.uncached import read_uncached
+from aekit.training.threads import choose_threads, step_flops
 from bench.common import TrainStep, dense_model, feature_store
 
 BATCH = 256
@@ -77,11 +81,14 @@ class KeepCold:
         self._thread.join()
 
 
-def sequential_bandwidth(paths: list[Path], seconds: float, cold: bool = True) -> float:
+def sequential_bandwidth(
+    paths: list[Path], seconds: float, cold: bool = True, direct: bool = False
+) -> float:
     """Bytes/s reading whole files in order, 4 MiB at a time, for at most ``seconds``.
 
     IO_THREADS files are read at once, as many reads in flight as the block reader keeps: one
     stream alone leaves a virtual disk's queue half empty and would understate what it gives.
+    ``direct`` reads past the page cache, which costs the kernel less CPU per byte.
     """
     if cold:
         drop_cache(paths)
@@ -90,6 +97,13 @@ def sequential_bandwidth(paths: list[Path], seconds: float, cold: bool = True) -
     def read_file(path: Path) -> int:
         if time.perf_counter() - started > seconds:
             return 0
+        if direct:
+            size = path.stat().st_size
+            for offset in range(0, size, 4 << 20):
+                chunk = memoryview(bytearray(min(4 << 20, size - offset)))
+                if not read_uncached(path, offset, chunk):
+                    raise SystemExit(f"{path}: the file system refuses direct reads")
+            return size
         buffer, total = bytearray(4 << 20), 0
         with open(path, "rb", buffering=0) as f:
             while got := f.readinto(buffer):
@@ -206,17 +220,23 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--seconds", type=float, default=60, help="limit of each measurement")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of the training sides")
     parser.add_argument("--hog", action="store_true", help="also beside yes x nproc")
-    parser.add_argument("--threads", type=int, default=2, help="torch's intra-op threads")
+    parser.add_argument(
+        "--threads", default="auto", help="torch's intra-op threads, or auto (aekit's choice)"
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
 
     store = open_store(args.store) if args.store else feature_store(args.rows)
     large = feature_store(args.large_rows) if args.large_rows else None
     paths = store.chunk_paths()
     print(f"  {store.n:,} rows, {store.nbytes / 2**30:.2f} GiB, {len(paths)} chunk files")
+    threads = use_threads(args.threads, store)
     row_bytes = store.nbytes / store.n
-    seq = sequential_bandwidth(paths, args.seconds)
-    print(f"  sequential read, cold: {seq / 2**20:,.0f} MiB/s ({seq / row_bytes:,.0f} samples/s)")
+    buffered = sequential_bandwidth(paths, args.seconds)
+    seq = sequential_bandwidth(paths, args.seconds, direct=True)
+    print(
+        f"  sequential read, cold, 6 files at once: {seq / 2**20:,.0f} MiB/s past the page cache "
+        f"({seq / row_bytes:,.0f} samples/s), {buffered / 2**20:,.0f} MiB/s through it"
+    )
 
     reads = {}
     for side in ("cold", "uncached"):
@@ -227,13 +247,19 @@ def main(argv: list[str]) -> dict:
             reads[f"block_{side}"] = read_rate(block, args.seconds)
     if large is not None:
         reads["large"] = read_rate(StoreBatches(large, large.train_index, BATCH, 0), args.seconds)
+    # The global order maps the store's files; its own store object, dropped afterwards, keeps
+    # those maps from outliving it: pages mapped by a process cannot be dropped from the cache,
+    # and KeepCold would spend the rest of the run walking them (it did, costing cold sides 20 %)
+    mapped = open_store(store.path)
     for warm in (False, True):
-        stream = StoreBatches(store, store.train_index, BATCH, 0, order="global", warm=warm)
+        stream = StoreBatches(mapped, mapped.train_index, BATCH, 0, order="global", warm=warm)
         # A store that fits in memory, read for the first time: dropped once, not kept out
         drop_cache(paths)
         reads["global_with_warm_up" if warm else "global_without_warm_up"] = read_rate(
             stream, args.seconds
         )
+    del stream, mapped
+    gc.collect()
     over_seq = {k: v * row_bytes / seq for k, v in reads.items()}
     print(
         "  read side alone, samples/s (share of sequential): "
@@ -243,14 +269,15 @@ def main(argv: list[str]) -> dict:
         "rows": store.n,
         "large_rows": args.large_rows,
         "seconds": args.seconds,
-        "threads": args.threads,
+        "threads": threads,
         "sequential_bytes_per_s": seq,
+        "sequential_buffered_bytes_per_s": buffered,
         "reads": reads,
         "reads_over_sequential": over_seq,
         "training": warm_cold_pair(store, args.seconds, args.rounds, large),
     }
     if args.hog:
-        result["training_beside_hog"] = _beside_hog(store, args.seconds, args.rounds)
+        result["training_beside_hog"] = _beside_hog(store, args.seconds, args.rounds, args.threads)
     result["class_mix"] = class_mix(store)
     print(
         "training throughput against warm, block order: "
@@ -259,13 +286,25 @@ def main(argv: list[str]) -> dict:
     return result
 
 
-def _beside_hog(store: Store, seconds: float, rounds: int) -> dict:
+def use_threads(threads: str, store: Store) -> int:
+    """Set torch's threads: a count, or ``auto`` as aekit would choose them now."""
+    n, why = choose_threads(
+        "auto" if threads == "auto" else int(threads),
+        step_flops(dense_model(store), tuple(store.sample_shape), BATCH),
+    )
+    torch.set_num_threads(n)
+    print(f"  compute: {why}")
+    return n
+
+
+def _beside_hog(store: Store, seconds: float, rounds: int, threads: str) -> dict:
     hogs = []
     try:
         for _ in range(os.cpu_count() or 1):
             hogs.append(subprocess.Popen(["yes"], stdout=subprocess.DEVNULL))
         print(f"  beside {len(hogs)} x yes > /dev/null:")
-        return warm_cold_pair(store, seconds, rounds)
+        time.sleep(1)  # the hogs running before the free cores are counted
+        return {"threads": use_threads(threads, store), **warm_cold_pair(store, seconds, rounds)}
     finally:
         for hog in hogs:
             hog.kill()

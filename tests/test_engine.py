@@ -289,6 +289,37 @@ def test_resuming_needs_a_run_and_a_new_run_needs_a_fresh_folder(store, tmp_path
     assert "pass --resume to continue it" in capsys.readouterr().err
 
 
+def test_the_same_command_with_resume_continues_and_different_options_are_listed(
+    store, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    command = ["train", str(store.path), "--out", str(run), "--epochs", "1", "--quiet"]
+    assert main(command) == 0
+    before = _metrics(run)
+    # The command repeated with --resume: the run is complete, so it adds no epoch
+    assert main([*command, "--resume"]) == 0
+    assert _metrics(run) == before
+    assert main([*command[:-2], "2", "--latent-dim", "5", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "train.epochs saved 1, given 2" in err and "model.latent_dim saved 2, given 5" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_run_that_died_before_its_first_checkpoint_starts_again(store, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(store.path), "--out", str(run), "--epochs", "1", "--quiet"]) == 0
+    for path in (run / "checkpoints").iterdir():  # as if killed before the first checkpoint
+        path.unlink()
+    (run / "metrics.csv").write_text("epoch,train_loss\n")
+    assert main(["train", "--out", str(run), "--resume"]) == 0
+    assert "no checkpoint yet: starting the run again" in capsys.readouterr().out
+    assert [row["epoch"] for row in _metrics(run)] == ["1"]
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    assert main(["train", str(store.path), "--out", str(run), "--epochs", "1", "--quiet"]) == 0
+    assert "stopped before its first checkpoint: starting it again" in capsys.readouterr().out
+
+
 def test_plain_progress_lines_when_not_a_terminal(store, tmp_path, capsys):
     assert main(["train", str(store.path), "--out", str(tmp_path / "r"), "--epochs", "2"]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -103,26 +103,53 @@ def resolve(
 ) -> RunConfig:
     """The configuration of a new run in ``out``, or the saved one of a run to resume.
 
-    It imports no torch: a mistake in the config or the flags answers at once.
+    With ``resume``, options given again must match the saved ones (the command that crashed,
+    repeated with ``--resume``). A folder whose run stopped before its first checkpoint holds
+    nothing to continue: it is started again. Without a checkpoint to look for, this imports no
+    torch: a mistake in the config or the flags answers at once.
     """
     folder = RunFolder(out)
     if restarted() and folder.config.is_file():  # torchrun restarted this worker: continue
         return folder.read_config()
-    if resume:
-        if store or config_file or overrides or sets:
-            raise AekitError(
-                "--resume continues a run with its saved config.toml; drop STORE and the other "
-                "options."
-            )
-        return folder.read_config()
-    # Rank 0 creates the run folder; the other ranks may find it already made
-    if is_first_rank() and folder.holds_run():
-        raise AekitError(
-            f"{out} already holds a run; pass --resume to continue it, or choose another --out."
-        )
     if store:
         overrides = {"data.store": store, **overrides}
-    return load_config(config_file, overrides, sets, flags)
+    if resume:
+        saved = folder.read_config()
+        if config_file or overrides or sets:
+            _require_same(saved, load_config(config_file, overrides, sets, flags), folder)
+        return saved
+    config = load_config(config_file, overrides, sets, flags)
+    # Rank 0 creates the run folder; the other ranks may find it already made
+    if is_first_rank() and folder.holds_run():
+        if folder.latest_checkpoint() is not None:
+            raise AekitError(
+                f"{out} already holds a run; pass --resume to continue it, or choose another --out."
+            )
+        print(f"{out} holds a run that stopped before its first checkpoint: starting it again.")
+    return config
+
+
+def _require_same(saved: RunConfig, given: RunConfig, folder: RunFolder) -> None:
+    """Raise, listing each key that differs, unless ``given`` describes the saved run (how much
+    it prints aside, which is not part of a run)."""
+    a, b = _flat(saved.model_dump()), _flat(given.model_dump())
+    differ = [k for k in a if not k.startswith("log.") and a[k] != b[k]]
+    if "data.store" in differ and _same_path(a["data.store"], b["data.store"]):
+        differ.remove("data.store")
+    if differ:
+        listed = "; ".join(f"{k} saved {a[k]!r}, given {b[k]!r}" for k in differ)
+        raise AekitError(
+            f"--resume: the options differ from {folder.config} ({listed}); give the run's own "
+            "options, or none, to continue it, or choose another --out for a new run."
+        )
+
+
+def _flat(sections: dict[str, Any]) -> dict[str, Any]:
+    return {f"{s}.{k}": v for s, values in sections.items() for k, v in values.items()}
+
+
+def _same_path(a: str, b: str) -> bool:
+    return "://" not in a + b and os.path.abspath(a) == os.path.abspath(b)
 
 
 def is_first_rank() -> bool:

@@ -39,6 +39,11 @@ def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Autoe
     folder = RunFolder(out)
     d = setup(config.train.device)
     try:
+        if resume and folder.latest_checkpoint() is None and not restarted():
+            # Nothing to continue from: the run died before its first checkpoint
+            if d.is_main:
+                print(f"{out} has no checkpoint yet: starting the run again from its beginning.")
+            resume = False
         resume = resume or (restarted() and folder.latest_checkpoint() is not None)
         return _run(config, folder, resume, d)
     finally:
@@ -116,10 +121,7 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
 
 def _restorer(folder: RunFolder, checkpointer: Checkpointer) -> Any:
     path = folder.latest_checkpoint()
-    if path is None:
-        raise AekitError(
-            f"{folder.path} has no checkpoint to resume from; start it without --resume."
-        )
+    assert path is not None, "run_training resumes only where a checkpoint exists"
     payload = load_checkpoint(path)
 
     def restore_from(state: TrainingState) -> None:
