@@ -87,7 +87,8 @@ def choose_threads(requested: int | str, step_flops: float) -> tuple[int, str]:
             f"between threads (below {SMALL_STEP_FLOPS / 1e6:.3g})"
         )
     free = free_cores(cores)
-    return free, f"{free} threads: {free} of {cores} cores free, for a step of {mflops:.3g} MFLOP"
+    threads = "1 thread" if free == 1 else f"{free} threads"
+    return free, f"{threads}: {free} of {cores} cores free, for a step of {mflops:.3g} MFLOP"
 
 
 def step_flops(model: object, sample_shape: tuple[int, ...], batch_size: int) -> float:
