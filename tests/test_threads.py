@@ -25,6 +25,9 @@ def test_a_small_step_gets_one_thread_and_a_large_one_a_thread_per_free_core(mon
     assert n == 3 and "3 of 4 cores free" in why
     assert choose_threads(-1, 1.0)[0] == 4
     assert choose_threads(2, 1.0) == (2, "2 threads, as asked")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two torchrun processes share the 4 cores
+    assert choose_threads("auto", SMALL_STEP_FLOPS * 2)[0] == 1
+    assert choose_threads(-1, 1.0)[0] == 2
 
 
 def test_a_thread_count_in_omp_num_threads_is_kept(monkeypatch):

@@ -68,9 +68,11 @@ def choose_threads(requested: int | str, step_flops: float) -> tuple[int, str]:
 
     ``requested``: ``"auto"``, ``-1`` (every usable core) or a count. Under ``"auto"`` an
     ``OMP_NUM_THREADS`` set by the user is kept; otherwise a small step gets one thread and a
-    larger one a thread per free core.
+    larger one a thread per free core. Under torchrun the processes on one machine split them.
     """
-    cores = usable_cores()
+    # Processes of one torchrun job on this machine share its cores
+    share = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    cores = max(1, usable_cores() // share)
     if requested == -1:
         return cores, f"{cores} threads: every usable core (threads=-1)"
     if requested != "auto":
@@ -86,7 +88,7 @@ def choose_threads(requested: int | str, step_flops: float) -> tuple[int, str]:
             f"1 thread: a step of this model is {mflops:.3g} MFLOP, too little to share "
             f"between threads (below {SMALL_STEP_FLOPS / 1e6:.3g})"
         )
-    free = free_cores(cores)
+    free = max(1, free_cores(cores * share) // share)
     threads = "1 thread" if free == 1 else f"{free} threads"
     return free, f"{threads}: {free} of {cores} cores free, for a step of {mflops:.3g} MFLOP"
 
