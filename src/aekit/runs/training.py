@@ -39,12 +39,11 @@ def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Autoe
     folder = RunFolder(out)
     d = setup(config.train.device)
     try:
-        if resume and folder.latest_checkpoint() is None and not restarted():
+        has_checkpoint = folder.latest_checkpoint() is not None
+        if resume and not has_checkpoint and d.is_main and not restarted():
             # Nothing to continue from: the run died before its first checkpoint
-            if d.is_main:
-                print(f"{out} has no checkpoint yet: starting the run again from its beginning.")
-            resume = False
-        resume = resume or (restarted() and folder.latest_checkpoint() is not None)
+            print(f"{out} has no checkpoint yet: starting the run again from its beginning.")
+        resume = has_checkpoint and (resume or restarted())
         return _run(config, folder, resume, d)
     finally:
         teardown()
