@@ -127,6 +127,7 @@ def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one_usable(
                 "history": [],
                 "loss_sum": 0.0,
                 "sample_count": 0,
+                "settle": lambda: None,
                 "optimizer": torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1),
             },
         )()

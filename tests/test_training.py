@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -8,9 +10,10 @@ import torch
 
 from aekit.data.arrays import ArrayBatches
 from aekit.data.order import epoch_order
-from aekit.errors import AekitError
+from aekit.errors import AekitError, DivergenceError
 from aekit.models import DenseAutoencoder
 from aekit.training import Callback, EarlyStopping, evaluate, train
+from aekit.training.guard import CHECK_EVERY
 
 
 def _setup(lr: float = 0.05):
@@ -107,3 +110,70 @@ def test_array_batches_cover_every_row_once_per_epoch():
     seen = torch.cat(list(batches.batches(0)))[:, 0].numpy() / 2
     assert len(batches) == 3
     assert sorted(seen.astype(int)) == list(range(10, 50))
+
+
+class _HostReads(torch.overrides.TorchFunctionMode):
+    """Counts reads of tensor values on the host (each one a wait for the device on a GPU) made
+    by aekit's code; torch's own (AdamW reads its CPU step counters) are not aekit's to avoid."""
+
+    READS = frozenset({"item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__"})
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        caller = sys._getframe(1).f_code.co_filename
+        if name in self.READS and f"{os.sep}torch{os.sep}" not in caller:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_training_reads_the_loss_on_the_host_once_per_window_not_once_per_step():
+    model, _, train_data, val_data = _setup()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    X = np.random.default_rng(1).normal(size=(3000, 5)).astype(np.float32)
+    train_data = ArrayBatches(X, np.arange(3000), 16, seed=0)
+    epochs, steps = 2, len(train_data)
+    with _HostReads() as reads:
+        train(model, opt, _loss, train_data, val_data, epochs=epochs, device=torch.device("cpu"))
+    # A check per CHECK_EVERY steps and at the epoch's end, and one for each validation pass
+    windows = epochs * (-(-steps // CHECK_EVERY) + 1)
+    assert steps * epochs >= 300
+    assert 0 < reads.count <= windows
+
+
+@pytest.mark.parametrize("bad_step", [1, 5, CHECK_EVERY, CHECK_EVERY + 3])
+def test_a_non_finite_loss_stops_training_with_the_weights_of_before_it(bad_step):
+    model, opt, train_data, _ = _setup()
+    weights = []
+
+    class Record(Callback):
+        def on_train_begin(self, state):
+            weights.append(copy.deepcopy(model.state_dict()))
+
+        def on_batch_end(self, state):
+            weights.append(copy.deepcopy(model.state_dict()))
+
+    def poisoned(model, x):
+        loss = _loss(model, x)
+        poisoned.calls += 1
+        return loss * float("nan") if poisoned.calls == bad_step else loss
+
+    poisoned.calls = 0
+    with pytest.raises(DivergenceError, match=f"the loss became nan at step {bad_step} "):
+        train(
+            model,
+            opt,
+            poisoned,
+            train_data,
+            None,
+            epochs=9,
+            device=torch.device("cpu"),
+            callbacks=[Record()],
+        )
+    # The bad step's update and any after it are undone; the steps before it may be undone too,
+    # back to the last check, but the weights are all finite and ones training had.
+    assert all(torch.isfinite(t).all() for t in model.state_dict().values())
+    assert any(all(torch.equal(model.state_dict()[k], w[k]) for k in w) for w in weights[:bad_step])

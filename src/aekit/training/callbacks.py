@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,10 @@ class TrainingState:
     """What the loop shares with callbacks. Setting ``stop`` ends training after this epoch.
 
     ``epoch`` is the current epoch (0-based), ``batch`` the number of batches of it done,
-    ``step`` the number of optimiser steps over the whole run.
+    ``step`` the number of optimiser steps over the whole run. ``loss_sum`` and
+    ``sample_count`` (the epoch's running loss) are brought up to date by ``settle()`` (see
+    :mod:`aekit.training.guard`), which the loop calls at least every ``CHECK_EVERY`` steps.
+    With several processes every one must call it at the same steps.
     """
 
     model: nn.Module
@@ -42,6 +46,7 @@ class TrainingState:
     stop: bool = False
     stop_reason: str = "completed all epochs"
     history: list[dict[str, float]] = field(default_factory=list)
+    settle: Callable[[], None] = field(default=lambda: None, repr=False)
 
 
 class Callback:
@@ -53,7 +58,7 @@ class Callback:
     def on_epoch_begin(self, state: TrainingState) -> None:
         pass
 
-    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+    def on_batch_end(self, state: TrainingState) -> None:
         pass
 
     def on_validation(self, state: TrainingState, logs: dict[str, float]) -> None:
@@ -211,7 +216,7 @@ class LRSchedule(Callback):
                 opt, max_lr=self.learning_rate, total_steps=total + 1
             )
 
-    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+    def on_batch_end(self, state: TrainingState) -> None:
         self.scheduler.step()
 
     def state_dict(self) -> dict[str, Any]:
@@ -284,5 +289,5 @@ class KLWarmup(Callback):
     def on_epoch_begin(self, state: TrainingState) -> None:
         self._set(state)
 
-    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+    def on_batch_end(self, state: TrainingState) -> None:
         self._set(state)

@@ -72,10 +72,13 @@ class Checkpointer(Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         self.best.on_train_begin(state)
 
-    def on_batch_end(self, state: TrainingState, loss: float) -> None:
-        if self.write and self.every_steps and state.step % self.every_steps == 0:
+    def on_batch_end(self, state: TrainingState) -> None:
+        if self.every_steps and state.step % self.every_steps == 0:
             if state.batch < state.steps_per_epoch:  # the epoch end writes its own
-                self.save(state, epoch=state.epoch, batch=state.batch)
+                # Every process checks the losses here, so none writes diverged weights
+                state.settle()
+                if self.write:
+                    self.save(state, epoch=state.epoch, batch=state.batch)
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
         improved = self.best.monitor in logs and self.best.update(state, logs)

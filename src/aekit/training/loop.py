@@ -11,8 +11,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from aekit.errors import DivergenceError
 from aekit.training.callbacks import Callback, TrainingState
+from aekit.training.guard import LossWindow, Reduce
 
 
 class BatchSource(Protocol):
@@ -36,9 +36,6 @@ def _autocast(device: torch.device) -> contextlib.AbstractContextManager[object]
     return contextlib.nullcontext()
 
 
-Reduce = Callable[[list[float]], list[float]]
-
-
 def single_process(values: list[float]) -> list[float]:
     """The reduction of one process: its own sums are the totals."""
     return values
@@ -54,13 +51,20 @@ def evaluate(
     """Sample-weighted mean loss over one pass of ``data``, without gradients; with several
     ranks, over every rank's share (``reduce`` sums across them)."""
     model.eval()
-    total, count = 0.0, 0
+    losses: list[torch.Tensor] = []
+    sizes: list[int] = []
     with torch.no_grad(), _autocast(device):
         for x in data.batches(0):
             x = x.to(device, non_blocking=True)
-            total += loss_fn(model, x).item() * len(x)
-            count += len(x)
+            losses.append(loss_fn(model, x))
+            sizes.append(len(x))
     model.train()
+    # One transfer for the whole pass, not one wait for the device per batch
+    values = torch.stack(losses).float().tolist() if losses else []
+    total = 0.0
+    for value, n in zip(values, sizes, strict=True):
+        total += value * n
+    count = sum(sizes)
     global_total, global_count = reduce([total, float(count)])
     return global_total / max(global_count, 1.0)
 
@@ -86,10 +90,20 @@ def train(
     seconds, samples_per_s``; callbacks read them to stop early, change the learning rate,
     log and checkpoint. ``resume`` puts a checkpoint back into the state before the first batch;
     training then continues at the saved position. A NaN or infinite loss raises
-    :class:`DivergenceError` before the weights are touched. With several ranks, ``reduce`` sums
+    :class:`DivergenceError` with the weights of before it (losses are read in windows, not per
+    step: see :mod:`aekit.training.guard`). With several ranks, ``reduce`` sums
     losses and counts across them, so every rank logs and decides on the same global figures.
     """
     state = TrainingState(model, optimizer, epochs=epochs, steps_per_epoch=len(train_data))
+    window = LossWindow(model, optimizer, reduce)
+
+    def settle() -> None:
+        loss_sum, sample_count = window.check()
+        state.loss_sum += loss_sum
+        state.sample_count += sample_count
+        window.open(state.step, state.epoch, state.batch)
+
+    state.settle = settle
     for cb in callbacks:
         cb.on_train_begin(state)
     if resume is not None:
@@ -99,6 +113,7 @@ def train(
     model.train()
     for epoch in range(state.epoch, epochs):
         state.epoch = epoch
+        window.open(state.step, state.epoch, state.batch)
         started = time.perf_counter()
         for cb in callbacks:
             cb.on_epoch_begin(state)
@@ -108,25 +123,25 @@ def train(
             x = x.to(device, non_blocking=True)
             with _autocast(device):
                 loss = loss_fn(model, x)
-            value = loss.item()
-            if not math.isfinite(value):  # stop before the bad step touches the weights
-                raise _diverged(value, state, optimizer)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+            window.add(loss, len(x))  # read at the next check, not now (see guard.py)
             state.step += 1
             state.batch += 1
-            state.loss_sum += value * len(x)
-            state.sample_count += len(x)
+            if window.due:
+                state.settle()
             for cb in callbacks:
-                cb.on_batch_end(state, value)
+                cb.on_batch_end(state)
             if val is not None and val_every_steps and state.step % val_every_steps == 0:
+                state.settle()
                 step_logs = {"step": float(state.step)}
                 step_logs["val_loss"] = evaluate(model, val, loss_fn, device, reduce)
                 for cb in callbacks:
                     cb.on_validation(state, step_logs)
+        state.settle()
         seconds = time.perf_counter() - started
 
         # The epoch's record: what callbacks decide on and what metrics.csv holds
@@ -144,15 +159,6 @@ def train(
         cb.on_train_end(state)
     model.eval()
     return state
-
-
-def _diverged(value: float, state: TrainingState, optimizer: torch.optim.Optimizer) -> Exception:
-    return DivergenceError(
-        f"the loss became {value} at step {state.step + 1} (epoch {state.epoch + 1}, batch "
-        f"{state.batch + 1}); the learning rate ({optimizer.param_groups[0]['lr']:.3g}) is likely "
-        "too high for this model, or the data hold extreme values: lower train.learning_rate "
-        "or set train.grad_clip."
-    )
 
 
 def _epoch_logs(

@@ -46,7 +46,7 @@ class Progress(Callback):
                 mininterval=0.5,
             )
 
-    def on_batch_end(self, state: TrainingState, loss: float) -> None:
+    def on_batch_end(self, state: TrainingState) -> None:
         if self._bar is not None:
             self._bar.update(1)
             if state.batch % 20 == 0:
