@@ -86,7 +86,8 @@ class AutoencoderModule(nn.Module):
 
     def decode_normalized(self, z: torch.Tensor) -> torch.Tensor:
         """Standardised reconstruction, or logits for a Bernoulli output. (B, L) -> (B, *S)"""
-        return self.decoder(z).reshape(len(z), *self.sample_shape)
+        # shape[0], not len(z): it stays symbolic when the model is exported with a dynamic batch
+        return self.decoder(z).reshape(z.shape[0], *self.sample_shape)
 
     def to_raw(self, out: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out) if self.output == "bernoulli" else self.scaler.inverse(out)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from aekit.errors import DivergenceError
+from aekit.training.callbacks import TrainingState
 
 # Steps between checks: one transfer per this many steps, and at most this many steps of work
 # lost when training diverges.
@@ -42,10 +43,11 @@ class LossWindow:
         self.sizes: list[int] = []
         self.first_step = self.first_batch = self.epoch = 0
 
-    def open(self, step: int, epoch: int, batch: int) -> None:
-        """Start a window at this position; its weights are the ones a divergence restores."""
+    def open(self, state: TrainingState) -> None:
+        """Start a window at the state's position; its weights are the ones a divergence
+        restores."""
         self.losses, self.sizes = [], []
-        self.first_step, self.epoch, self.first_batch = step, epoch, batch
+        self.first_step, self.epoch, self.first_batch = state.step, state.epoch, state.batch
         with torch.no_grad():
             torch._foreach_copy_(self.saved, [t.detach() for t in self.weights])
 
@@ -56,6 +58,13 @@ class LossWindow:
     @property
     def due(self) -> bool:
         return len(self.losses) >= CHECK_EVERY
+
+    def settle(self, state: TrainingState) -> None:
+        """Check the window, add its losses to the epoch's running loss, open the next one."""
+        loss_sum, sample_count = self.check()
+        state.loss_sum += loss_sum
+        state.sample_count += sample_count
+        self.open(state)
 
     def check(self) -> tuple[float, int]:
         """Read the window's losses (the one synchronisation) and return their sample-weighted

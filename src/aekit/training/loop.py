@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -96,14 +97,7 @@ def train(
     """
     state = TrainingState(model, optimizer, epochs=epochs, steps_per_epoch=len(train_data))
     window = LossWindow(model, optimizer, reduce)
-
-    def settle() -> None:
-        loss_sum, sample_count = window.check()
-        state.loss_sum += loss_sum
-        state.sample_count += sample_count
-        window.open(state.step, state.epoch, state.batch)
-
-    state.settle = settle
+    state.settle = functools.partial(window.settle, state)
     for cb in callbacks:
         cb.on_train_begin(state)
     if resume is not None:
@@ -113,7 +107,7 @@ def train(
     model.train()
     for epoch in range(state.epoch, epochs):
         state.epoch = epoch
-        window.open(state.step, state.epoch, state.batch)
+        window.open(state)
         started = time.perf_counter()
         for cb in callbacks:
             cb.on_epoch_begin(state)
@@ -121,13 +115,7 @@ def train(
         for x in train_data.batches(epoch, start=state.batch):
             # non_blocking lets the copy overlap compute when the batch sits in pinned memory
             x = x.to(device, non_blocking=True)
-            with _autocast(device):
-                loss = loss_fn(model, x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
+            loss = _step(model, optimizer, loss_fn, x, device, grad_clip)
             window.add(loss, len(x))  # read at the next check, not now (see guard.py)
             state.step += 1
             state.batch += 1
@@ -159,6 +147,25 @@ def train(
         cb.on_train_end(state)
     model.eval()
     return state
+
+
+def _step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    device: torch.device,
+    grad_clip: float,
+) -> torch.Tensor:
+    """One optimiser step on batch ``x``; its loss stays on the device."""
+    with _autocast(device):
+        loss = loss_fn(model, x)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss
 
 
 def _epoch_logs(
