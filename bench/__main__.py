@@ -21,6 +21,7 @@ BENCHES = [
     "cold",
     "s3",
     "threads",
+    "gpu",
 ]
 
 

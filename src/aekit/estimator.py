@@ -3,6 +3,7 @@ parameters, calls the library, and holds the fitted attributes."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from aekit.apply.batching import array_chunks, as_store, check_samples, map_batches, sample_batches
+from aekit.apply.batching import as_store, check_samples, code_batches, map_batches, sample_batches
 from aekit.apply.compress import compress_bytes, decompress_bytes
 from aekit.config import RunConfig, config_from_params, params_from_config
 from aekit.data.stream import INFERENCE_BATCH
@@ -186,13 +187,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
             sources = store_sources(store, self.batch_size, seed, pin_memory=device.type == "cuda")
-        progress = [Progress("auto")] if self.verbose else []
         result = fit(
             config,
             sources,
             seed=seed,
             device=device,
-            callbacks=[*progress, *callbacks],
+            callbacks=[*([Progress("auto")] if self.verbose else []), *callbacks],
             contamination=self.contamination,
             announce=bool(self.verbose),
         )
@@ -200,8 +200,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_result(cls, config: RunConfig, result: Result) -> Autoencoder:
-        """The fitted estimator of a training run (``aekit train``): its parameters are those
-        the run's config stands for."""
+        """The fitted estimator of an ``aekit train`` run, with its config's parameters."""
         return cls(**params_from_config(config))._set_fitted(result)
 
     def _set_fitted(self, result: Result) -> Autoencoder:
@@ -233,13 +232,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self, X: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, raw: bool = False
     ) -> np.ndarray:
         """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array.
-        ``raw``: ``X`` is not samples (latents, codes) and is not checked as samples."""
+        ``raw``: ``X`` holds codes, (n_samples, latent_dim), and is checked as such."""
         check_is_fitted(self, "model_")
         if not raw:
             return map_batches(fn, self.batches(X))
         device = next(self.model_.parameters()).device
-        chunks = array_chunks(np.asarray(X, dtype=np.float32), INFERENCE_BATCH)
-        return map_batches(fn, (batch.to(device) for batch in chunks))
+        return map_batches(fn, code_batches(X, self.latent_dim, device))
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` (raw units, or a store) to the latent space (the mean code for a VAE)."""
@@ -248,21 +246,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Decode latents (n_samples, latent_dim) to the input space, in raw units."""
         check_is_fitted(self, "model_")
-        Z = np.asarray(X, dtype=np.float32)
-        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"inverse_transform expects latents of shape (n_samples, {self.latent_dim}); "
-                f"got {Z.shape}."
-            )
-        return self._map(Z, self.model_.decode, raw=True)
+        return self._map(X, self.model_.decode, raw=True)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Encode and decode ``X``: reconstructions in raw units, shaped like the samples."""
         return self._map(X, self.model_)
 
     def denoise(self, X: Any) -> np.ndarray:
-        """Clean versions of noisy samples: the reconstructions of a model fitted with
-        ``noise`` (any other model only reconstructs)."""
+        """Clean versions of noisy samples, from a model fitted with ``noise``."""
         return self.reconstruct(X)
 
     def reconstruction_error(self, X: Any) -> np.ndarray:
@@ -287,8 +278,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self.threshold_ - self.reconstruction_error(X)
 
     def predict(self, X: Any) -> np.ndarray:
-        """1 for normal samples, -1 for anomalies (error above ``threshold_``), as scikit-learn's
-        outlier detectors answer."""
+        """1 for normal samples, -1 for anomalies (error above ``threshold_``), as sklearn's."""
         return np.where(self.decision_function(X) >= 0, 1, -1)
 
     def calibrate_threshold(
@@ -319,8 +309,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return data
 
     def decompress(self, data: bytes) -> np.ndarray:
-        """Samples decoded from the output of :meth:`compress` (refused if another model made
-        it, or if it is corrupted)."""
+        """Samples decoded from :meth:`compress`'s bytes (another model's are refused)."""
         check_is_fitted(self, "model_")
         return decompress_bytes(self, data)
 
@@ -341,6 +330,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         ends = self.transform(np.stack([np.asarray(a), np.asarray(b)]))
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         return self.inverse_transform((1 - t) * ends[0] + t * ends[1])
+
+    def to(self, device: str) -> Autoencoder:
+        """Move the fitted model to ``device`` ('cpu', 'cuda', 'auto'); methods compute there."""
+        check_is_fitted(self, "model_")
+        self.model_.to(resolve_device(device))
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # From the CPU: a model fitted on a GPU unpickles where there is none (.to() moves it)
+        fitted = {"model_": copy.deepcopy(self.model_).cpu()} if hasattr(self, "model_") else {}
+        return {**super().__getstate__(), **fitted}
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

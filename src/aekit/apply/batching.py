@@ -11,7 +11,7 @@ import torch
 from sklearn.utils.validation import check_array, validate_data
 
 from aekit.data.store import Store, is_store, open_store
-from aekit.data.stream import StoreBatches
+from aekit.data.stream import INFERENCE_BATCH, StoreBatches
 from aekit.errors import AekitError
 
 
@@ -42,6 +42,16 @@ def array_chunks(X: np.ndarray, size: int) -> Iterator[torch.Tensor]:
     """Consecutive slices of ``size`` rows of an array, as tensors sharing its memory."""
     for start in range(0, len(X), size):
         yield torch.from_numpy(X[start : start + size])
+
+
+def code_batches(X: Any, latent_dim: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """Codes ``X``, checked as (n_samples, latent_dim), float32, in consecutive batches on
+    ``device``."""
+    Z = np.asarray(X, dtype=np.float32)
+    if Z.ndim != 2 or Z.shape[1] != latent_dim:
+        raise ValueError(f"expected latents of shape (n_samples, {latent_dim}); got {Z.shape}.")
+    for batch in array_chunks(Z, INFERENCE_BATCH):
+        yield batch.to(device)
 
 
 def sample_batches(estimator: Any, X: Any, batch_size: int) -> Iterator[torch.Tensor]:

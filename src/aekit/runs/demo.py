@@ -71,7 +71,11 @@ def wine_comparison(seed: int = 0) -> WineComparison:
     codes = {"autoencoder": ae.transform(X), "PCA": pca.transform(scaler.transform(X))}
     n_classes = len(wine.target_names)
     clusters = {name: cluster_agreement(Z, y, n_classes, seed) for name, Z in codes.items()}
-    X_model_units = ae.model_.scaler(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    model_scaler = ae.model_.scaler
+    X_model_units = model_scaler(
+        torch.as_tensor(X, dtype=torch.float32, device=model_scaler.mean.device)
+    )
+    X_model_units = X_model_units.cpu().numpy()
     shares = {
         "autoencoder": influence_shares(encoder_jacobians(ae.model_, X_model_units)),
         "PCA": influence_shares(pca.components_),

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from safetensors.torch import load_file, save_file
 
 from aekit.atomic import published, write_text
@@ -52,8 +53,12 @@ def save_description(ae: Autoencoder, out: str | Path) -> None:
     write_text(RunFolder(out).description, json.dumps(description, indent=2) + "\n")
 
 
-def load(run: str | Path) -> Autoencoder:
+def load(run: str | Path, device: str | None = None) -> Autoencoder:
     """Load the autoencoder a run saved, ready for ``transform`` and friends.
+
+    ``device`` ('cpu', 'cuda', 'auto') is where it computes. By default, the run's own device
+    setting; a run trained on a GPU loads on the CPU where there is none (the weights are saved
+    from the CPU, so they load anywhere).
 
     Examples
     --------
@@ -99,4 +104,6 @@ def load(run: str | Path) -> Autoencoder:
         ae.threshold_ = float(info.pop("value"))
         ae.threshold_info_ = info
         ae.latent_std_ = np.asarray(description["latent_std"], dtype=np.float32)
-    return ae
+    if device is None:
+        device = ae.device if ae.device == "auto" or torch.cuda.is_available() else "cpu"
+    return ae.to(device)

@@ -89,7 +89,10 @@ def _samples(store: Any, ae: Autoencoder, max_samples: int, seed: int) -> _Sampl
 
     def standardise(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return ae.model_.scaler(torch.from_numpy(x)).reshape(len(x), -1).numpy()
+            scaler = ae.model_.scaler
+            return (
+                scaler(torch.from_numpy(x).to(scaler.mean.device)).reshape(len(x), -1).cpu().numpy()
+            )
 
     rng = np.random.default_rng(seed)
     held_out = store.val_index if len(store.val_index) else np.arange(store.n)
