@@ -363,3 +363,34 @@ def test_tensorboard_events_and_validation_every_n_steps(store, tmp_path, capsys
     assert events and events[0].stat().st_size > 0
     out = capsys.readouterr().out
     assert "step 10: val_loss" in out and "step 30: val_loss" in out
+
+
+def test_a_denoising_vae_resumes_to_bitwise_the_same_weights(tmp_path, monkeypatch):
+    # The objective draws corruption noise and code samples from its own generator, whose state
+    # the checkpoints carry: the resumed run draws what the run left alone would have
+    X = np.random.default_rng(1).normal(size=(600, 12)).astype(np.float32)
+    store = ingest(X, tmp_path / "s.zarr", val_fraction=0.1, progress=False)
+    argv = ["train", str(store.path), "--kind", "vae", "--noise", "gaussian:0.1", "--epochs", "3",
+            "--batch-size", "32", "--quiet", "--set", "checkpoint.every_steps=7"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+
+    import aekit.training.loop as loop
+
+    step, calls = loop._step, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 30:  # mid-epoch 2, after the checkpoint of step 28
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_step", interrupted)
+    assert main([*argv, "--out", str(tmp_path / "cut")]) == 130
+    monkeypatch.undo()
+    assert (
+        load_checkpoint(latest_checkpoint(tmp_path / "cut" / "checkpoints"))["position"]["step"]
+        == 28
+    )
+    assert main([*argv, "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    whole, cut = (tmp_path / d / "model.safetensors" for d in ("whole", "cut"))
+    assert whole.read_bytes() == cut.read_bytes()

@@ -4,8 +4,9 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
-from sklearn.datasets import load_wine
+from sklearn.datasets import load_digits, load_wine
 from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -58,6 +59,33 @@ def test_same_seed_gives_bitwise_same_latents(blobs):
     assert np.array_equal(Z1, Z2)
     Z3 = Autoencoder(latent_dim=3, **{**FAST, "random_state": 1}).fit(X).transform(X)
     assert not np.array_equal(Z1, Z3)
+
+
+@pytest.mark.parametrize(
+    ("kind", "images", "extra"),
+    [
+        ("dense", False, {}),
+        ("dense", False, {"noise": "gaussian:0.2"}),
+        ("dense", False, {"noise": "mask:0.3", "sparsity": "kl:0.05:0.1"}),
+        ("dense", False, {"noise": "saltpepper:0.1", "sparsity": "l1:0.01"}),
+        ("conv", True, {"noise": "gaussian:0.1"}),
+        ("vae", False, {}),
+        ("vae", True, {"noise": "mask:0.2"}),
+    ],
+)
+def test_the_same_seed_gives_bitwise_the_same_weights_for_every_kind_and_objective(
+    kind, images, extra
+):
+    X = load_digits().data[:300].astype(np.float32)
+    X = X.reshape(-1, 8, 8) if images else X
+    fits = [
+        Autoencoder(kind=kind, latent_dim=3, epochs=2, batch_size=64, random_state=seed, **extra)
+        .fit(X)
+        .model_.state_dict()
+        for seed in (0, 0, 1)
+    ]
+    assert all(torch.equal(fits[0][k], fits[1][k]) for k in fits[0])
+    assert not all(torch.equal(fits[0][k], fits[2][k]) for k in fits[0])
 
 
 def test_dataframe_input_keeps_feature_names():

@@ -49,17 +49,25 @@ class Noise:
             raise ValueError(f"noise is KIND:LEVEL with KIND one of {', '.join(NOISE_KINDS)}")
         return cls(kind, value)
 
-    def apply(self, x_std: torch.Tensor, scaler: Any) -> torch.Tensor:
-        """Corrupt standardised inputs; the scaler says where min, max and range lie."""
+    def apply(
+        self, x_std: torch.Tensor, scaler: Any, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Corrupt standardised inputs; the scaler says where min, max and range lie, and the
+        noise is drawn from ``generator`` (torch's global one when None)."""
         if self.kind == "gaussian":
             sigma = self.level * (scaler.high - scaler.low) / scaler.std
-            return x_std + torch.randn_like(x_std) * sigma
-        hit = torch.rand_like(x_std) < self.level
+            return x_std + _draw(torch.randn, x_std, generator) * sigma
+        hit = _draw(torch.rand, x_std, generator) < self.level
         if self.kind == "mask":
             return x_std.masked_fill(hit, 0.0)
         low, high = scaler(scaler.low), scaler(scaler.high)
-        salt = torch.rand_like(x_std) < 0.5
+        salt = _draw(torch.rand, x_std, generator) < 0.5
         return torch.where(hit, torch.where(salt, high, low), x_std)
+
+
+def _draw(sample: Any, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """``torch.randn``/``torch.rand`` of ``like``'s shape, dtype and device, from ``generator``."""
+    return sample(like.shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
 @dataclass(frozen=True)
@@ -98,15 +106,21 @@ class Objective:
     binary cross-entropy. Variational ones: the negative ELBO per sample, reconstruction summed
     over features (Gaussian with unit variance in standardised units, or Bernoulli) plus
     ``beta * kl_weight`` times the KL term; ``kl_weight`` ramps up during warm-up and is 1 when
-    evaluating.
+    evaluating. Corruption noise and the VAE's code samples come from ``generator``, seeded
+    by the fit so that the same seed gives the same model (torch's global one when None).
     """
 
     def __init__(
-        self, noise: Noise | None = None, sparsity: Sparsity | None = None, beta: float = 1.0
+        self,
+        noise: Noise | None = None,
+        sparsity: Sparsity | None = None,
+        beta: float = 1.0,
+        generator: torch.Generator | None = None,
     ) -> None:
         self.noise = noise
         self.sparsity = sparsity
         self.beta = beta
+        self.generator = generator
         self.kl_weight = 1.0
 
     def terms(
@@ -116,11 +130,13 @@ class Objective:
         plain autoencoder); the code's mean, (B, L). The parts sum to the reconstruction term."""
         x_std = model.scaler(x)
         target = x.to(x_std.dtype) if model.output == "bernoulli" else x_std
-        inputs = self.noise.apply(x_std, model.scaler) if self.noise and model.training else x_std
+        inputs = x_std
+        if self.noise is not None and model.training:
+            inputs = self.noise.apply(x_std, model.scaler, self.generator)
         mu, logvar = model.encode_distribution(inputs)
         code = mu
-        if model.variational and model.training:
-            code = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
+        if model.variational and model.training:  # reparameterisation
+            code = mu + _draw(torch.randn, mu, self.generator) * (0.5 * logvar).exp()
         out = model.decode_normalized(code)
         if model.output == "bernoulli":
             error = F.binary_cross_entropy_with_logits(out, target, reduction="none").flatten(1)

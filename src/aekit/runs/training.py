@@ -68,7 +68,7 @@ def plan_for(config: RunConfig, rank: int = 0, world_size: int = 1) -> Plan:
         world_size=world_size,
         pin_memory=device.type == "cuda",
     )
-    return plan(config, sources, seed=seed, device=device)
+    return plan(config, sources, seed=seed, device=device, rank=rank)
 
 
 def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoencoder:

@@ -226,6 +226,21 @@ class LRSchedule(Callback):
         self.scheduler.load_state_dict(state)
 
 
+class GeneratorState(Callback):
+    """Saves a random generator's state in checkpoints (the objective's, which draws corruption
+    noise and a VAE's code samples), so that a resumed run draws what the run left alone
+    would have."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["state"])
+
+
 class CSVLogger(Callback):
     """Appends each epoch's logs to a CSV file, flushed at once so a crash loses nothing.
 

@@ -30,6 +30,7 @@ from aekit.training.calibrate import Calibration, calibrate
 from aekit.training.callbacks import (
     Callback,
     EarlyStopping,
+    GeneratorState,
     KLWarmup,
     LRSchedule,
     ReduceLROnPlateau,
@@ -194,22 +195,28 @@ class Plan:
     threads_note: str = ""  # how many, and why: printed at the start
 
 
-def plan(config: RunConfig, sources: Sources, *, seed: int, device: torch.device) -> Plan:
-    """Build the model, objective, optimiser and deciding callbacks of a fit."""
+def plan(
+    config: RunConfig, sources: Sources, *, seed: int, device: torch.device, rank: int = 0
+) -> Plan:
+    """Build the model, objective, optimiser and deciding callbacks of a fit. The objective's
+    noise comes from its own generator, seeded by ``seed`` and ``rank`` (ranks draw apart)."""
     m, t = config.model, config.train
     model, loss = build(config, sources, seed)
     model = model.to(device)
+    noise_seed = int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+    generator = torch.Generator(device=device).manual_seed(noise_seed)
     objective = Objective(
         Noise.parse(m.noise) if m.noise else None,
         Sparsity.parse(m.sparsity) if m.sparsity else None,
         m.beta,
+        generator,
     )
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
     )
     # Callbacks in the order they act at an epoch's end: the decisions come first
     monitor = "val_loss" if sources.val.n_samples > 0 else "train_loss"
-    callbacks: list[Callback] = []
+    callbacks: list[Callback] = [GeneratorState(generator)]
     if m.kind == "vae" and m.kl_warmup:
         callbacks.append(KLWarmup(objective, m.kl_warmup))
     if t.early_stopping_patience:
