@@ -130,3 +130,28 @@ def test_demo_writes_plots_and_a_summary_that_holds_its_figures(tmp_path: Path):
     assert ae["heldout_mse"] <= 1.05 * pca["heldout_mse"]
     assert 0.7 < ae["kmeans_ari"] <= 1 and 0.7 < pca["kmeans_ari"] <= 1
     assert not list(out.glob(".*tmp"))
+
+
+def test_sigterm_removes_the_partial_output_and_exits_143(tmp_path):
+    import signal
+    import time
+
+    import numpy as np
+
+    np.save(tmp_path / "big.npy", np.ones((300_000, 256), np.float32))
+    dest = tmp_path / "big.zarr"
+    with subprocess.Popen(
+        [*AEKIT, "ingest", str(tmp_path / "big.npy"), str(dest)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        deadline = time.time() + 120
+        while not list(tmp_path.glob(".big.zarr.partial-*")) and time.time() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "ingest ended before the test could stop it"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "aekit ingest: terminated (SIGTERM)", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,14 +92,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = args.traceback or os.environ.get("AEKIT_TRACEBACK") == "1"
+    # SIGTERM (kill, a scheduler, torchrun stopping workers) unwinds like Ctrl-C, so every
+    # output written under a temporary name is removed on the way out
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.run(args) or 0)
+    except _Terminated:
+        _quiet_abandoned_writes()
+        print(f"aekit {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except AekitError as exc:
         if show_traceback:
             raise
         print(f"aekit {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        _quiet_abandoned_writes()
         print(f"aekit {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
@@ -109,3 +119,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM; a BaseException, as KeyboardInterrupt is."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def _quiet_abandoned_writes() -> None:
+    # A write of Zarr's, stopped between its steps, leaves coroutines that Python reports at
+    # exit as never awaited; their output was a partial, already removed
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)

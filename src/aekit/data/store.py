@@ -103,7 +103,14 @@ class StoreWriter:
         self.appended = 0  # records handed to append, written or pending
         self._pending: list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
+        try:
+            self._create(zarr)
+        except BaseException:  # stopped while creating (a signal, a full disk): leave nothing
+            self.abort()
+            raise
 
+    def _create(self, zarr: Any) -> None:
+        """The empty arrays of the store under its temporary name."""
         where = self.tmp.zarr_store(read_only=False) if isinstance(self.tmp, Remote) else self.tmp
         self._group = zarr.open_group(where, mode="w", zarr_format=3)
         chunks = (self.chunk_rows, *self.sample_shape)
@@ -119,7 +126,7 @@ class StoreWriter:
             config={"write_empty_chunks": True},
         )
         columns = {"split": np.uint8, "ids": str}
-        if has_labels:
+        if self.has_labels:
             columns["y"] = np.int64
         self._columns = {
             name: self._group.create_array(name, shape=(0,), chunks=(self.chunk_rows,), dtype=dt)
@@ -190,11 +197,33 @@ class StoreWriter:
         return self.path
 
     def abort(self) -> None:
+        _drain_zarr_io()
         if isinstance(self.tmp, Remote):
             with contextlib.suppress(RemoteError):  # unreachable: the prefix stays hidden
                 self.tmp.delete_all()
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _drain_zarr_io(timeout: float = 30.0) -> None:
+    """Wait for the writes still running on Zarr's I/O thread. A write stopped in the main
+    thread (a signal, Ctrl-C) goes on there, and would put files back into a partial store
+    removed meanwhile."""
+    import asyncio
+
+    from zarr.core import sync
+
+    loop = sync.loop[0] if sync.loop else None
+    if loop is None or not loop.is_running():
+        return
+
+    async def others() -> None:
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(others(), loop).result(timeout + 1)
 
 
 class Store:
