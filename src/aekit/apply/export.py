@@ -35,22 +35,16 @@ FORMAT_VERSION = 1
 OPSET = 18
 
 
-class _Encoder(nn.Module):
-    def __init__(self, model: AutoencoderModule) -> None:
+class _Method(nn.Module):
+    """One method of the model (``encode``, ``decode``) as the module the exporter traces."""
+
+    def __init__(self, model: AutoencoderModule, method: str) -> None:
         super().__init__()
         self.model = model
+        self.method = method
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.encode(x)
-
-
-class _Decoder(nn.Module):
-    def __init__(self, model: AutoencoderModule) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(z)
+        return getattr(self.model, self.method)(x)
 
 
 class _Scorer(nn.Module):
@@ -92,12 +86,12 @@ def export_onnx(
     codes = _tensor("code", ["batch", ae.latent_dim], "float32")
     parts: dict[str, tuple[nn.Module, torch.Tensor, dict[str, Any]]] = {
         "encoder": (
-            _Encoder(model),
+            _Method(model, "encode"),
             torch.zeros(2, *shape, device=device),
             {"inputs": [samples], "outputs": [codes]},
         ),
         "decoder": (
-            _Decoder(model),
+            _Method(model, "decode"),
             torch.zeros(2, ae.latent_dim, device=device),
             {"inputs": [codes], "outputs": [_tensor("x_hat", ["batch", *shape], "float32")]},
         ),
