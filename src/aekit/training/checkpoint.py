@@ -101,7 +101,8 @@ class Checkpointer(Callback):
                 "sample_count": state.sample_count if batch else 0,
             },
             "history": state.history,
-            # torch's generator drives corruption noise and dropout; data orders need none
+            # torch's global generator, for any draw a user's callback or loss makes; the
+            # objective's own (noise, VAE samples) is GeneratorState's, data orders need none
             "rng": {"torch": torch.get_rng_state()},
             "config": self.config,
         }

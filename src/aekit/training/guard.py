@@ -31,6 +31,19 @@ CHECK_EVERY = 32
 Reduce = Callable[[list[float]], list[float]]
 
 
+def host_values(losses: list[torch.Tensor]) -> list[float]:
+    """The values of scalar losses kept on the device, read in one transfer."""
+    return torch.stack(losses).float().tolist() if losses else []
+
+
+def weighted_sum(values: list[float], sizes: list[int]) -> float:
+    """Sum of each batch's mean loss times its size, in batch order (as a per-step sum gave)."""
+    total = 0.0
+    for value, n in zip(values, sizes, strict=True):
+        total += value * n
+    return total
+
+
 class LossWindow:
     """The losses of the steps since the last check, with the weights from before them."""
 
@@ -70,7 +83,7 @@ class LossWindow:
         """Read the window's losses (the one synchronisation) and return their sample-weighted
         sum and sample count; raise :class:`DivergenceError` with the weights put back when one
         is not finite here, or on another process."""
-        values = torch.stack(self.losses).float().tolist() if self.losses else []
+        values = host_values(self.losses)
         bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
         # Every process checks at the same steps; a divergence anywhere stops all of them
         # before any writes a checkpoint of weights the bad gradients reached.
@@ -78,10 +91,7 @@ class LossWindow:
             with torch.no_grad():
                 torch._foreach_copy_([t.detach() for t in self.weights], self.saved)
             raise self._diverged(values, bad)
-        total = 0.0
-        for value, n in zip(values, self.sizes, strict=True):
-            total += value * n
-        return total, sum(self.sizes)
+        return weighted_sum(values, self.sizes), sum(self.sizes)
 
     def _diverged(self, values: list[float], bad: int | None) -> DivergenceError:
         lr = self.optimizer.param_groups[0]["lr"]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from aekit.training.callbacks import Callback, TrainingState
-from aekit.training.guard import LossWindow, Reduce
+from aekit.training.guard import LossWindow, Reduce, host_values, weighted_sum
 
 
 class BatchSource(Protocol):
@@ -61,12 +61,8 @@ def evaluate(
             sizes.append(len(x))
     model.train()
     # One transfer for the whole pass, not one wait for the device per batch
-    values = torch.stack(losses).float().tolist() if losses else []
-    total = 0.0
-    for value, n in zip(values, sizes, strict=True):
-        total += value * n
-    count = sum(sizes)
-    global_total, global_count = reduce([total, float(count)])
+    total = weighted_sum(host_values(losses), sizes)
+    global_total, global_count = reduce([total, float(sum(sizes))])
     return global_total / max(global_count, 1.0)
 
 
