@@ -22,6 +22,9 @@ BENCHES = [
     "s3",
     "threads",
     "gpu",
+    "fit-time",
+    "mnist",
+    "odds",
 ]
 
 
@@ -31,7 +34,7 @@ def main() -> int:
         return 2
     name = sys.argv[1]
     started = time.time()
-    result = importlib.import_module(f"bench.{name}").main(sys.argv[2:])
+    result = importlib.import_module(f"bench.{name.replace('-', '_')}").main(sys.argv[2:])
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))

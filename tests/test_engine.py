@@ -256,9 +256,17 @@ def test_config_files_flags_and_overrides(tmp_path):
     ("text", "sets", "message"),
     [
         ("[train]\nepoch = 3\n", [], "unknown key 'train.epoch'; known keys here: epochs,"),
-        ("[train]\nepochs = '3'\n", [], "'train.epochs' should be a valid integer; got '3'"),
-        ("[train]\nepochs = 3\n", ["train.epochs=abc"], "'train.epochs' should be a valid integer"),
-        ("[model]\nhidden = 64\n", [], "'model.hidden' should be a valid list; got 64"),
+        ("[train]\nepochs = '3'\n", [], "'train.epochs' should be 'auto' or an int >= 1; got '3'"),
+        (
+            "[train]\nepochs = 3\n",
+            ["train.epochs=abc"],
+            "'train.epochs' should be 'auto' or an int >= 1",
+        ),
+        (
+            "[model]\nhidden = 64\n",
+            [],
+            "'model.hidden' should be a sequence of ints >= 1 (empty for none) or 'auto'; got 64",
+        ),
         ("[nope]\nx = 1\n", [], "unknown key 'nope'; known keys here: data, model, train"),
         ("[train\n", [], "not valid TOML"),
     ],

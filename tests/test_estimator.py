@@ -144,14 +144,23 @@ def test_works_inside_a_pipeline_and_clones(blobs):
             {"activation": "sigmoid"},
             "The 'activation' parameter of Autoencoder must be 'auto' or one of",
         ),
-        ({"epochs": 0}, "The 'epochs' parameter of Autoencoder must be an int >= 1. Got 0"),
-        ({"batch_size": -1}, "The 'batch_size' parameter of Autoencoder must be an int >= 1."),
+        (
+            {"epochs": 0},
+            "The 'epochs' parameter of Autoencoder must be 'auto' or an int >= 1. Got 0",
+        ),
+        (
+            {"batch_size": -1},
+            "The 'batch_size' parameter of Autoencoder must be 'auto' or an int >= 1.",
+        ),
         (
             {"learning_rate": 0.0},
             "'learning_rate' parameter of Autoencoder must be a float in the range (0, inf)",
         ),
         ({"validation_fraction": 1.0}, "'validation_fraction' parameter of Autoencoder must be"),
-        ({"patience": -1}, "The 'patience' parameter of Autoencoder must be an int >= 0. Got -1"),
+        (
+            {"patience": -1},
+            "The 'patience' parameter of Autoencoder must be 'auto' or an int >= 0. Got -1",
+        ),
         ({"device": "tpu"}, "The 'device' parameter of Autoencoder must be one of"),
     ],
 )

@@ -63,7 +63,7 @@ def test_the_table_lists_what_the_models_build():
 def test_a_bad_value_is_named_with_the_rule_and_the_value():
     with pytest.raises(ValueError, match=r"^The 'kind' parameter of Autoencoder must be one of "):
         check_param("kind", "pca")
-    with pytest.raises(ValueError, match=r"must be an int >= 0\. Got True instead\.$"):
+    with pytest.raises(ValueError, match=r"must be .auto. or an int >= 0\. Got True instead\.$"):
         check_param("patience", True)  # a bool is not an int
     with pytest.raises(ValueError, match=r"noise is KIND:LEVEL"):
         check_param("noise", "gauss:1")

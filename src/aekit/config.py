@@ -31,9 +31,10 @@ class _Section(BaseModel):
     @field_validator("*")
     @classmethod
     def _follows_rule(cls, value: Any, info: ValidationInfo) -> Any:
-        # Types and numeric bounds are pydantic's; choices, widths and specs are the table's
+        # Types and numeric bounds are pydantic's; choices, widths, specs and numbers that may
+        # be 'auto' are the table's
         setting = SETTINGS.get(f"{cls.section}.{info.field_name}")
-        if setting is not None and not isinstance(setting.rule, (Int, Real)):
+        if setting is not None and not setting.rule.field_bounds():
             problem = setting.problem(value)
             if problem is not None:
                 raise ValueError(f"should be {problem}")
@@ -53,7 +54,7 @@ def _field(key: str) -> Any:
 class DataConfig(_Section):
     section = "data"
     store: str = _field("data.store")
-    batch_size: int = _field("data.batch_size")
+    batch_size: int | Literal["auto"] = _field("data.batch_size")
     shuffle: str = _field("data.shuffle")
     shuffle_window: int = _field("data.shuffle_window")
     cache_dir: str = _field("data.cache_dir")
@@ -76,14 +77,14 @@ class ModelConfig(_Section):
 
 class TrainConfig(_Section):
     section = "train"
-    epochs: int = _field("train.epochs")
+    epochs: int | Literal["auto"] = _field("train.epochs")
     learning_rate: float = _field("train.learning_rate")
     weight_decay: float = _field("train.weight_decay")
     grad_clip: float = _field("train.grad_clip")
     schedule: str = _field("train.schedule")
     plateau_factor: float = _field("train.plateau_factor")
     plateau_patience: int = _field("train.plateau_patience")
-    early_stopping_patience: int = _field("train.early_stopping_patience")
+    early_stopping_patience: int | Literal["auto"] = _field("train.early_stopping_patience")
     min_delta: float = _field("train.min_delta")
     val_every_steps: int = _field("train.val_every_steps")
     seed: int = _field("train.seed")
@@ -157,10 +158,9 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 def _explain(error: ValidationError, origin: str, flags: dict[str, str]) -> AekitError:
     first = error.errors()[0]
-    # A union type adds its member's name ("list[int]") to the location: keep the field path
-    path = [str(p) for p in first["loc"]]
-    path = path[: next((i for i, p in enumerate(path) if "[" in p), len(path))]
-    key = ".".join(path)
+    # A union type adds its member's name ("int", "list[int]") to the location; keys are
+    # section.name, so the first two parts are the key
+    key = ".".join(str(p) for p in first["loc"][:2])
     origin = flags.get(key, origin)
     if first["type"] == "extra_forbidden":
         section = first["loc"][0] if len(first["loc"]) > 1 else None
@@ -173,6 +173,9 @@ def _explain(error: ValidationError, origin: str, flags: dict[str, str]) -> Aeki
         return AekitError(f"{origin}: unknown key '{key}'; known keys here: {known}.")
     got = first.get("input")
     problem = first["msg"].removeprefix("Input ").removeprefix("Value error, ")
+    if len(first["loc"]) > 2 and key in SETTINGS:  # a union: its first member's error misleads
+        problem = f"should be {SETTINGS[key].rule.describe()}"
+
     return AekitError(f"{origin}: '{key}' {problem}; got {got!r}.")
 
 
@@ -250,7 +253,7 @@ def config_from_params(params: dict[str, Any]) -> RunConfig:
             value = ""
         elif isinstance(setting.rule, Widths) and value != "auto":
             value = [int(w) for w in value]
-        elif isinstance(setting.rule, Int):
+        elif isinstance(setting.rule, Int) and value != "auto":
             value = int(value)
         elif isinstance(setting.rule, Real):
             value = float(value)

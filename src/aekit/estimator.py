@@ -65,9 +65,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     activation : {'auto', 'gelu', 'tanh', 'relu', 'elu', 'silu', 'leaky_relu'}, default='auto'
         Nonlinearity between hidden layers. ``auto``: tanh for inputs of at most 32 features
         (small tables, where its smoothness gave steadier codes), GELU otherwise.
-    epochs : int, default=300
-        Maximum number of passes over the training data.
-    batch_size : int, default=32
+    epochs : int or 'auto', default='auto'
+        Maximum passes over the data; ``auto``: about 6,000 steps' worth, 5 to 300.
+    batch_size : int or 'auto', default='auto'
+        ``auto``: 32, doubled up to 512 while an epoch would take over 128 steps (the rules:
+        :mod:`aekit.training.budget`).
     learning_rate : float, default=1e-3
         Learning rate of the AdamW optimiser.
     weight_decay : float, default=1e-2
@@ -75,9 +77,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     validation_fraction : float, default=0.1
         Fraction of the training samples held out to monitor the loss; 0 monitors the training
         loss instead.
-    patience : int, default=30
+    patience : int or 'auto', default='auto'
         Epochs without improvement of the monitored loss before training stops; the weights of
-        the best epoch are restored. 0 turns early stopping off.
+        the best epoch are restored. 0: no early stopping; ``auto``: a quarter of the epochs, 5-30.
     random_state : int, RandomState instance or None, default=None
         Fixes weight initialisation, the validation split and the batch order. With an int, the
         same data give bitwise the same model on the same CPU.
@@ -100,9 +102,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Defaults and allowed values come from :data:`aekit.params.SETTINGS`, which ``aekit train``
-    reads too (it says why epochs, batch_size and patience differ there). Memory: the training
-    data are held once as float32; inference runs in batches of 4096 rows.
+    Defaults and allowed values come from :data:`aekit.params.SETTINGS`, as ``aekit train``'s.
+    Memory: the training data are held once as float32; inference runs in batches of 4096 rows.
 
     Examples
     --------
@@ -121,12 +122,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         hidden: Sequence[int] | str = "auto",
         conv_channels: Sequence[int] = (32, 64),
         activation: str = "auto",
-        epochs: int = 300,
-        batch_size: int = 32,
+        epochs: int | str = "auto",
+        batch_size: int | str = "auto",
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-2,
         validation_fraction: float = 0.1,
-        patience: int = 30,
+        patience: int | str = "auto",
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
         n_jobs: int | None = None,
@@ -253,8 +254,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self._map(X, self.model_)
 
     def denoise(self, X: Any) -> np.ndarray:
-        """Clean versions of noisy samples, from a model fitted with ``noise``."""
-        return self.reconstruct(X)
+        return self.reconstruct(X)  # clean versions of noisy samples, from a model with noise
 
     def reconstruction_error(self, X: Any) -> np.ndarray:
         """Per-sample training objective without corruption: mean squared error in standardised

@@ -53,15 +53,17 @@ def _is_int(value: Any) -> bool:
 @dataclass(frozen=True)
 class Int(Rule):
     low: int
+    auto: bool = False  # 'auto' is allowed beside the ints, and means "chosen from the data"
 
     def check(self, value: Any) -> bool:
-        return _is_int(value) and value >= self.low
+        return (self.auto and value == "auto") or (_is_int(value) and value >= self.low)
 
     def describe(self) -> str:
-        return f"an int >= {self.low}"
+        return f"'auto' or an int >= {self.low}" if self.auto else f"an int >= {self.low}"
 
     def field_bounds(self) -> dict[str, Any]:
-        return {"ge": self.low}
+        # pydantic's bound cannot apply to 'auto': the rule is checked as a whole instead
+        return {} if self.auto else {"ge": self.low}
 
 
 @dataclass(frozen=True)
@@ -225,16 +227,12 @@ class Setting:
         return None if self.rule.check(value) else self.rule.describe()
 
 
-# The estimator fits tables held in memory, often a few hundred rows: small batches and more
-# epochs give its optimiser enough steps. Runs stream stores of any size, where an epoch is
-# already many steps. Issue 13 replaces both with defaults chosen from the data.
-_SMALL_DATA = "in-memory tables are small: small batches and more epochs give enough steps"
-
 _LIST = [
     Setting("data.store", "", Anything(), "store written by 'aekit ingest'"),
     Setting(
-        "data.batch_size", 256, Int(1), "samples per optimiser step (all processes together)",
-        param="batch_size", flag="--batch-size", estimator_default=32, why=_SMALL_DATA,
+        "data.batch_size", "auto", Int(1, auto=True),
+        "samples per optimiser step (all processes together); auto: from 32 up to 512 as the "
+        "training data grow", param="batch_size", flag="--batch-size",
     ),
     Setting(
         "data.shuffle", "auto", Choice(ORDERS, auto=True),
@@ -293,8 +291,9 @@ _LIST = [
         "model.kl_warmup", 10, Int(0), "epochs of KL warm-up (vae)", param="kl_warmup",
     ),
     Setting(
-        "train.epochs", 100, Int(1), "maximum passes over the training data", param="epochs",
-        flag="--epochs", estimator_default=300, why=_SMALL_DATA,
+        "train.epochs", "auto", Int(1, auto=True),
+        "maximum passes over the training data; auto: what about 6,000 optimiser steps buy, "
+        "5 to 300", param="epochs", flag="--epochs",
     ),
     Setting(
         "train.learning_rate", 1e-3, Real(0, low_open=True), "AdamW learning rate",
@@ -312,9 +311,9 @@ _LIST = [
     Setting("train.plateau_factor", 0.5, Real(0, 1, low_open=True), "LR factor on a plateau"),
     Setting("train.plateau_patience", 5, Int(1), "epochs without improvement before it acts"),
     Setting(
-        "train.early_stopping_patience", 20, Int(0),
-        "epochs without improvement before stopping; 0 turns early stopping off",
-        param="patience", flag="--patience", estimator_default=30, why=_SMALL_DATA,
+        "train.early_stopping_patience", "auto", Int(0, auto=True),
+        "epochs without improvement before stopping; 0 turns early stopping off; auto: a "
+        "quarter of the epochs, 5 to 30", param="patience", flag="--patience",
     ),
     Setting("train.min_delta", 0.0, Real(0), "smallest change that counts as improvement"),
     Setting("train.val_every_steps", 0, Int(0), "0 validates at epoch ends only"),

@@ -91,8 +91,8 @@ def _flag_type(setting: Setting) -> dict[str, Any]:
         return {"choices": rule.allowed}
     if isinstance(rule, Widths):
         return {"type": parse_hidden}
-    if isinstance(rule, Threads):
-        return {"type": _threads}
+    if isinstance(rule, Threads) or (isinstance(rule, Int) and rule.auto):
+        return {"type": _int_or_auto}
     if isinstance(rule, Real):
         return {"type": float}
     if isinstance(rule, Int) or isinstance(setting.default, int):
@@ -100,14 +100,14 @@ def _flag_type(setting: Setting) -> dict[str, Any]:
     return {}
 
 
-def _threads(text: str) -> int | str:
-    """``--threads``: ``auto`` or a whole number (checked against the rule with the config)."""
+def _int_or_auto(text: str) -> int | str:
+    """``auto`` or a whole number (checked against the setting's rule with the config)."""
     if text == "auto":
         return text
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto, -1 or a count; got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number; got {text!r}") from None
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:

@@ -94,7 +94,7 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
     )
     progress = Progress(config.log.progress if d.is_main else "none", config.log.every_seconds)
     if d.is_main and config.log.progress != "none":
-        print("\n".join(n for n in (p.sources.order_note, p.threads_note) if n), flush=True)
+        print("\n".join(p.notes), flush=True)
     try:
         result = run(
             p,

@@ -26,6 +26,7 @@ from aekit.data.stream import INFERENCE_BATCH, StoreBatches
 from aekit.errors import SettingError
 from aekit.models import AutoencoderModule, auto_activation, auto_hidden, build_model
 from aekit.objectives import Noise, Objective, Sparsity
+from aekit.training.budget import auto_batch_size, budget_note, resolve_budget
 from aekit.training.calibrate import Calibration, calibrate
 from aekit.training.callbacks import (
     Callback,
@@ -67,11 +68,15 @@ class Sources:
     held_out_name: str
     stats: dict[str, Any]
     sample_shape: tuple[int, ...]
+    batch_size: int  # the global batch (all processes together), 'auto' resolved
     order_note: str = ""  # how the training data are ordered, and why: printed at the start
 
 
-def array_sources(X: np.ndarray, validation_fraction: float, batch_size: int, seed: int) -> Sources:
-    """Sources over an in-memory float32 array, split by ``validation_fraction``.
+def array_sources(
+    X: np.ndarray, validation_fraction: float, batch_size: int | str, seed: int
+) -> Sources:
+    """Sources over an in-memory float32 array, split by ``validation_fraction``;
+    ``batch_size`` 'auto' is chosen from the training rows (see :mod:`aekit.training.budget`).
 
     Memory: ``X`` is held once; batches are views gathered from it.
     """
@@ -84,19 +89,21 @@ def array_sources(X: np.ndarray, validation_fraction: float, batch_size: int, se
     val = ArrayBatches(X, val_rows, INFERENCE_BATCH, seed, shuffle=False)
     has_val = n_val > 0
     held_rows = val_rows if has_val else train_rows
+    batch = auto_batch_size(len(train_rows)) if batch_size == "auto" else int(batch_size)
     return Sources(
-        train=ArrayBatches(X, train_rows, batch_size, seed),
+        train=ArrayBatches(X, train_rows, batch, seed),
         val=val,
         held_out=ArrayBatches(X, held_rows, INFERENCE_BATCH, seed, shuffle=False),
         held_out_name=f"the {'validation' if has_val else 'training'} split",
         stats=stats.to_dict(),
         sample_shape=tuple(X.shape[1:]),
+        batch_size=batch,
     )
 
 
 def store_sources(
     store: Store,
-    batch_size: int,
+    batch_size: int | str,
     seed: int,
     *,
     order: str = "auto",
@@ -108,11 +115,14 @@ def store_sources(
     """Sources streaming from a store's own split, this process's share of every epoch.
 
     ``batch_size`` is the global batch: each of ``world_size`` ranks reads its share of every
-    global batch. ``order`` and ``shuffle_window`` are ``data.shuffle`` and
-    ``data.shuffle_window`` (see :class:`~aekit.data.stream.StoreBatches`). Memory is bounded
-    by the batches in flight and the shuffle window, whatever the store's size.
+    global batch ('auto': chosen from the training rows, see :mod:`aekit.training.budget`).
+    ``order`` and ``shuffle_window`` are ``data.shuffle`` and ``data.shuffle_window`` (see
+    :class:`~aekit.data.stream.StoreBatches`). Memory is bounded by the batches in flight and
+    the shuffle window, whatever the store's size.
     """
-    batch = per_rank_batch(batch_size, world_size)
+    if batch_size == "auto":
+        batch_size = auto_batch_size(len(store.train_index), world_size)
+    batch = per_rank_batch(int(batch_size), world_size)
     shared: dict[str, Any] = {"rank": rank, "world_size": world_size, "pin_memory": pin_memory}
     held_out, held_out_name = store_held_out(store)
     train = StoreBatches(
@@ -126,6 +136,7 @@ def store_sources(
         held_out_name=held_out_name,
         stats=store.stats,
         sample_shape=tuple(store.sample_shape),
+        batch_size=int(batch_size),
         order_note=f"data order: {train.order_choice}",
     )
 
@@ -193,13 +204,24 @@ class Plan:
     device: torch.device
     threads: int = 0  # torch's intra-op threads during the fit; 0 leaves torch's choice
     threads_note: str = ""  # how many, and why: printed at the start
+    budget_note: str = ""  # the batch, epochs and patience, and which were chosen from the data
+
+    @property
+    def notes(self) -> list[str]:
+        """What a fit says before its first step: data order, schedule, threads."""
+        return [n for n in (self.sources.order_note, self.budget_note, self.threads_note) if n]
 
 
 def plan(
     config: RunConfig, sources: Sources, *, seed: int, device: torch.device, rank: int = 0
 ) -> Plan:
     """Build the model, objective, optimiser and deciding callbacks of a fit. The objective's
-    noise comes from its own generator, seeded by ``seed`` and ``rank`` (ranks draw apart)."""
+    noise comes from its own generator, seeded by ``seed`` and ``rank`` (ranks draw apart).
+    ``auto`` epochs and patience are resolved here; the plan's config holds the numbers."""
+    steps = len(sources.train)
+    resolved = resolve_budget(config, sources.batch_size, steps)
+    note = budget_note(config, resolved, steps)
+    config = resolved
     m, t = config.model, config.train
     model, loss = build(config, sources, seed)
     model = model.to(device)
@@ -211,8 +233,10 @@ def plan(
         m.beta,
         generator,
     )
+    # The fused kernel updates every tensor in one call: on a small model the per-tensor
+    # Python loop of the default was the largest cost of a step on the CPU
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
+        model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay, fused=True
     )
     # Callbacks in the order they act at an epoch's end: the decisions come first
     monitor = "val_loss" if sources.val.n_samples > 0 else "train_loss"
@@ -221,20 +245,21 @@ def plan(
         callbacks.append(KLWarmup(objective, m.kl_warmup))
     if t.early_stopping_patience:
         callbacks.append(
-            EarlyStopping(monitor, patience=t.early_stopping_patience, min_delta=t.min_delta)
+            EarlyStopping(monitor, patience=int(t.early_stopping_patience), min_delta=t.min_delta)
         )
     if t.schedule in ("cosine", "onecycle"):
         callbacks.append(LRSchedule(t.schedule, t.learning_rate))
     elif t.schedule == "plateau":
         callbacks.append(ReduceLROnPlateau(monitor, t.plateau_factor, t.plateau_patience))
-    threads, note = 0, ""
+    threads, threads_note = 0, ""
     if device.type == "cpu":
         train = sources.train
         batch = -(-train.n_samples // max(1, len(train)))
-        threads, note = choose_threads(t.threads, step_flops(model, sources.sample_shape, batch))
+        threads, why = choose_threads(t.threads, step_flops(model, sources.sample_shape, batch))
+        threads_note = f"compute: {why}" if why else ""
     return Plan(
         config, sources, model, loss, objective, optimizer, callbacks, monitor, device,
-        threads, f"compute: {note}" if note else "",
+        threads, threads_note, note,
     )  # fmt: skip
 
 
@@ -285,7 +310,7 @@ def _run(
         loss_fn or p.objective,
         p.sources.train,
         p.sources.val,
-        epochs=t.epochs,
+        epochs=int(t.epochs),
         device=p.device,
         callbacks=[*p.callbacks, *callbacks],
         grad_clip=t.grad_clip,
@@ -321,9 +346,8 @@ def fit(
     """Plan and run a fit in this process (the estimator's path); ``announce`` prints the data
     order and the thread count chosen, and why."""
     p = plan(config, sources, seed=seed, device=device)
-    for note in (sources.order_note, p.threads_note) if announce else ():
-        if note:
-            print(note)
+    for note in p.notes if announce else ():
+        print(note)
     return run(p, callbacks=callbacks, contamination=contamination)
 
 
