@@ -71,6 +71,7 @@ class ModelConfig(_Section):
     loss: str = _field("model.loss")
     noise: str = _field("model.noise")
     sparsity: str = _field("model.sparsity")
+    trim: float = _field("model.trim")
     beta: float = _field("model.beta")
     kl_warmup: int = _field("model.kl_warmup")
 

@@ -36,7 +36,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     The model standardises its inputs with statistics of the training data and returns
     reconstructions in raw units, so it takes data as they are: no scaler in front is needed.
-    Its code layer and output layer are linear.
+    Its code layer and output layer are linear. Defaults and allowed values come from
+    :data:`aekit.params.SETTINGS`, as ``aekit train``'s. Memory: the training data are held
+    once as float32; inference runs in batches of 4096 rows.
 
     Parameters
     ----------
@@ -51,13 +53,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     conv_channels : sequence of int, default=(32, 64)
         Channels of the strided convolutions (conv bodies), each halving height and width.
     loss : {'auto', 'mse', 'bce'}, default='auto'
-        ``mse`` in standardised units; ``bce`` for intensities in [0, 1] (sigmoid output);
-        ``auto`` takes ``bce`` when the training data lie in [0, 1] and ``mse`` otherwise.
+        ``mse`` in standardised units; ``bce`` for intensities in [0, 1] (sigmoid output).
+        ``auto``: ``bce`` when the training data lie in [0, 1], else ``mse``.
     noise : str or None, default=None
         Denoising: corrupt inputs while training, against clean targets. ``gaussian:S`` (S times
         each feature's range), ``mask:P`` or ``saltpepper:P`` (a share P of the values).
     sparsity : str or None, default=None
         A penalty on the code: ``l1:WEIGHT`` or ``kl:TARGET:WEIGHT``.
+    trim : float in [0, 1), default=0.0
+        Share of each batch's highest-loss samples left out of training: robust to anomalies.
     beta : float, default=1.0
         Weight of the KL term of a variational model (beta-VAE).
     kl_warmup : int, default=10
@@ -70,13 +74,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     batch_size : int or 'auto', default='auto'
         ``auto``: 32, doubled up to 512 while an epoch would take over 128 steps (the rules:
         :mod:`aekit.training.budget`).
-    learning_rate : float, default=1e-3
-        Learning rate of the AdamW optimiser.
-    weight_decay : float, default=1e-2
-        Decoupled weight decay of AdamW.
+    learning_rate, weight_decay : float, default=1e-3, 1e-2
+        The AdamW optimiser's learning rate and decoupled weight decay.
     validation_fraction : float, default=0.1
-        Fraction of the training samples held out to monitor the loss; 0 monitors the training
-        loss instead.
+        Share of the training samples held out to monitor the loss (0: the training loss).
     patience : int or 'auto', default='auto'
         Epochs without improvement of the monitored loss before training stops; the weights of
         the best epoch are restored. 0: no early stopping; ``auto``: a quarter of the epochs, 5-30.
@@ -99,11 +100,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a DataFrame with string column names.
-
-    Notes
-    -----
-    Defaults and allowed values come from :data:`aekit.params.SETTINGS`, as ``aekit train``'s.
-    Memory: the training data are held once as float32; inference runs in batches of 4096 rows.
 
     Examples
     --------
@@ -135,6 +131,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         loss: str = "auto",
         noise: str | None = None,
         sparsity: str | None = None,
+        trim: float = 0.0,
         beta: float = 1.0,
         kl_warmup: int = 10,
         contamination: float = 0.01,
@@ -157,6 +154,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.loss = loss
         self.noise = noise
         self.sparsity = sparsity
+        self.trim = trim
         self.beta = beta
         self.kl_warmup = kl_warmup
         self.contamination = contamination
@@ -254,7 +252,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self._map(X, self.model_)
 
     def denoise(self, X: Any) -> np.ndarray:
-        return self.reconstruct(X)  # clean versions of noisy samples, from a model with noise
+        """Clean versions of noisy samples, from a model fitted with ``noise``."""
+        return self.reconstruct(X)
 
     def reconstruction_error(self, X: Any) -> np.ndarray:
         """Per-sample training objective without corruption: mean squared error in standardised

@@ -108,6 +108,9 @@ class Objective:
     ``beta * kl_weight`` times the KL term; ``kl_weight`` ramps up during warm-up and is 1 when
     evaluating. Corruption noise and the VAE's code samples come from ``generator``, seeded
     by the fit so that the same seed gives the same model (torch's global one when None).
+    ``trim``: while training, the share of each batch's highest per-sample losses left out of
+    the mean, so that rare samples unlike the rest (anomalies in the training data) pull the
+    weights less; evaluation and scores always take every sample.
     """
 
     def __init__(
@@ -116,11 +119,13 @@ class Objective:
         sparsity: Sparsity | None = None,
         beta: float = 1.0,
         generator: torch.Generator | None = None,
+        trim: float = 0.0,
     ) -> None:
         self.noise = noise
         self.sparsity = sparsity
         self.beta = beta
         self.generator = generator
+        self.trim = trim
         self.kl_weight = 1.0
 
     def terms(
@@ -163,4 +168,8 @@ class Objective:
         return self.combine(model, *self.terms(model, x))
 
     def __call__(self, model: Any, x: torch.Tensor) -> torch.Tensor:
-        return self.per_sample(model, x).mean()
+        loss = self.per_sample(model, x)
+        if self.trim and model.training and len(loss) > 1:
+            keep = max(1, round((1 - self.trim) * len(loss)))
+            loss = torch.topk(loss, keep, largest=False, sorted=False).values
+        return loss.mean()

@@ -286,6 +286,11 @@ _LIST = [
         "code penalty: l1:1e-4 or kl:0.05:1e-3", param="sparsity", flag="--sparsity",
         estimator_default=None,
     ),
+    Setting(
+        "model.trim", 0.0, Real(0, 1), "share of each batch's highest-loss samples left out of "
+        "the update, so that anomalies in the training data are not learned; e.g. 0.1",
+        param="trim", flag="--trim",
+    ),
     Setting("model.beta", 1.0, Real(0), "KL weight of a vae", param="beta", flag="--beta"),
     Setting(
         "model.kl_warmup", 10, Int(0), "epochs of KL warm-up (vae)", param="kl_warmup",

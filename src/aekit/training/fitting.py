@@ -232,6 +232,7 @@ def plan(
         Sparsity.parse(m.sparsity) if m.sparsity else None,
         m.beta,
         generator,
+        m.trim,
     )
     # The fused kernel updates every tensor in one call: on a small model the per-tensor
     # Python loop of the default was the largest cost of a step on the CPU
