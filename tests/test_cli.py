@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +132,23 @@ def test_demo_writes_plots_and_a_summary_that_holds_its_figures(tmp_path: Path):
     assert ae["heldout_mse"] <= 1.05 * pca["heldout_mse"]
     assert 0.7 < ae["kmeans_ari"] <= 1 and 0.7 < pca["kmeans_ari"] <= 1
     assert not list(out.glob(".*tmp"))
+    _report_agrees_with_the_console(out / "report.html", summary)
+
+
+def _report_agrees_with_the_console(report: Path, summary: dict) -> None:
+    """The demo's report gives the console's held-out ratio and ARIs, and Wine's names."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", report.read_text()))
+    text = re.sub(r"\s+", " ", text)
+    ratio = float(re.search(r"ratio (\d\.\d{3})", text).group(1))
+    assert ratio == round(summary["heldout_mse_ratio_autoencoder_to_pca"], 3)
+    assert "54 held-out samples" in text
+    rows = re.findall(r"(autoencoder|PCA\(3\)) (\d\.\d{3}) \d\.\d{3} (\d\.\d{3})", text)
+    found = {name: (float(kmeans), float(dbscan)) for name, kmeans, dbscan in rows}
+    for name, key in (("autoencoder", "autoencoder"), ("PCA(3)", "pca")):
+        expected = summary[key]
+        assert found[name] == (round(expected["kmeans_ari"], 3), round(expected["dbscan_ari"], 3))
+    worst = re.search(r"Worst: ([\w/]+) \(", text).group(1)  # named, not "feature 6"
+    assert worst in summary["feature_names"]
 
 
 def test_sigterm_removes_the_partial_output_and_exits_143(tmp_path):

@@ -97,3 +97,11 @@ def test_uncached_reads_return_any_byte_range_up_to_a_files_unaligned_end(tmp_pa
         assert bytes(out) == data[offset : offset + size]
     with pytest.raises(OSError, match="shorter than its chunk"):
         uncached.read_uncached(path, 9000, memoryview(bytearray(1001)))
+
+
+def test_a_split_made_elsewhere_is_kept_row_for_row(tmp_path):
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    store = ingest(X, tmp_path / "s.zarr", validation_rows=[3, 7, 11], progress=False)
+    assert store.val_index.tolist() == [3, 7, 11]
+    # the statistics are the training split's: the 17 other rows
+    assert store.stats["mean"] == pytest.approx(np.delete(X, [3, 7, 11], axis=0).mean(axis=0))

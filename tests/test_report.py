@@ -81,7 +81,8 @@ def test_table_report(table_run, capsys):
     text = page.read_text()
     assert "held-out error vs PCA" in text and "ROC-AUC" not in text  # AUC is in the image
     assert re.search(r"class='verdict'>(Still improving|Converged|Overfitting|Underfitting)", text)
-    assert "mean radius" not in text  # feature names are in the figures, not as placeholders
+    worst = re.search(r"Worst: ([\w ]+) \(", text).group(1)
+    assert worst in load_breast_cancer().feature_names  # the source's names, not "feature 3"
     _check_in_browser(page, "report-table")
 
 
@@ -98,6 +99,29 @@ def test_image_report_and_sections_follow_the_data(image_run, tmp_path):
            progress=False)  # fmt: skip
     assert main(["report", str(image_run), "--store", str(tmp_path / "u.zarr")]) == 0
     assert "Clustering the latent space" not in _sections(page)
+
+
+def test_without_held_out_data_the_report_compares_nothing_and_says_so(table_run, tmp_path):
+    # All of the data in the training split: nothing is held out, so no held-out figure
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.to_csv(tmp_path / "bc.csv", index=False)
+    ingest(tmp_path / "bc.csv", tmp_path / "all.zarr", label_column="target", val_fraction=0.0,
+           progress=False)  # fmt: skip
+    assert main(["report", str(table_run), "--store", str(tmp_path / "all.zarr")]) == 0
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (table_run / "report.html").read_text()))
+    assert "not measured: the store has no validation split" in text
+    assert "ratio" not in text and "held-out samples" not in text
+    assert "training samples (the store has no validation split)" in text
+
+
+def test_image_grids_show_every_class_of_a_store_sorted_by_class():
+    from aekit.runs.report import _across_classes
+
+    labels = np.repeat([0, 1, 2, 3, 4], 20)  # sorted, as an image folder by class is
+    shown = _across_classes(labels, len(labels), 10)
+    assert len(shown) == 10 and len(set(shown)) == 10
+    assert np.bincount(labels[shown]).tolist() == [2, 2, 2, 2, 2]
+    assert _across_classes(None, 4, 10).tolist() == [0, 1, 2, 3]
 
 
 def test_report_mistakes_exit_2(tmp_path, capsys):

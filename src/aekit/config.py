@@ -118,12 +118,10 @@ class RunConfig(_Section):
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise AekitError(f"{path}: no such config file.")
-    text = path.read_text()
     try:
+        text = path.read_text(encoding="utf-8")
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
+            data = _load_yaml(text)
         elif path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
         else:
@@ -133,6 +131,17 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AekitError(f"{path}: expected sections such as [train]; got {type(data).__name__}.")
     return data
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:  # not a ValueError: give its line and what it expected
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ValueError(f"{where}{getattr(exc, 'problem', None) or exc}") from exc
 
 
 def _parse_value(text: str) -> Any:

@@ -50,20 +50,33 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+# No layer is wider than this: a width beyond it is a typo on any machine (the memory a model
+# needs is checked against the machine when it is built)
+MAX_WIDTH = 1 << 20
+
+
 @dataclass(frozen=True)
 class Int(Rule):
     low: int
     auto: bool = False  # 'auto' is allowed beside the ints, and means "chosen from the data"
+    high: int | None = None
 
     def check(self, value: Any) -> bool:
-        return (self.auto and value == "auto") or (_is_int(value) and value >= self.low)
+        if self.auto and value == "auto":
+            return True
+        return _is_int(value) and value >= self.low and (self.high is None or value <= self.high)
 
     def describe(self) -> str:
-        return f"'auto' or an int >= {self.low}" if self.auto else f"an int >= {self.low}"
+        ints = f"an int >= {self.low}" if self.high is None else (
+            f"an int from {self.low} to {self.high}"
+        )  # fmt: skip
+        return f"'auto' or {ints}" if self.auto else ints
 
     def field_bounds(self) -> dict[str, Any]:
         # pydantic's bound cannot apply to 'auto': the rule is checked as a whole instead
-        return {} if self.auto else {"ge": self.low}
+        if self.auto:
+            return {}
+        return {"ge": self.low, **({"le": self.high} if self.high is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -122,12 +135,15 @@ class Widths(Rule):
             return True
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             return False
-        return (self.empty or len(value) > 0) and all(_is_int(w) and w >= 1 for w in value)
+        return (self.empty or len(value) > 0) and all(
+            _is_int(w) and 1 <= w <= MAX_WIDTH for w in value
+        )
 
     def describe(self) -> str:
+        ints = f"a sequence of ints from 1 to {MAX_WIDTH}"
         if self.empty:
-            return "a sequence of ints >= 1 (empty for none)" + (" or 'auto'" if self.auto else "")
-        return "a sequence of ints >= 1, at least one"
+            return f"{ints} (empty for none)" + (" or 'auto'" if self.auto else "")
+        return f"{ints}, at least one"
 
 
 @dataclass(frozen=True)
@@ -257,7 +273,7 @@ _LIST = [
     ),
     Setting("model.kind", "dense", Choice(KINDS), "model family", param="kind", flag="--kind"),
     Setting(
-        "model.latent_dim", 2, Int(1), "size of the code", param="latent_dim",
+        "model.latent_dim", 2, Int(1, high=MAX_WIDTH), "size of the code", param="latent_dim",
         flag="--latent-dim",
     ),
     Setting(

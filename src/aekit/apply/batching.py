@@ -24,16 +24,23 @@ def as_store(X: Any) -> Store | None:
     return None
 
 
+def require_shape(store: Store, sample_shape: Sequence[int]) -> Store:
+    """``store``, refused unless its samples have the shape the model was trained on."""
+    if tuple(store.sample_shape) != tuple(sample_shape):
+        raise AekitError(
+            f"{store.path} holds samples of shape {tuple(store.sample_shape)}, but the "
+            f"model was trained on samples of shape {tuple(sample_shape)}; give data of the "
+            "kind the run was trained on."
+        )
+    return store
+
+
 def store_batches(
     store: Store, sample_shape: Sequence[int], batch_size: int
 ) -> Iterator[torch.Tensor]:
     """Every sample of ``store``, in order, ``batch_size`` at a time; refused when its samples
     are not of the shape the model was trained on."""
-    if tuple(store.sample_shape) != tuple(sample_shape):
-        raise AekitError(
-            f"{store.path} holds samples of shape {tuple(store.sample_shape)}, but the "
-            f"model was trained on samples of shape {tuple(sample_shape)}."
-        )
+    require_shape(store, sample_shape)
     rows = np.arange(store.n, dtype=np.int64)
     return StoreBatches(store, rows, batch_size, 0, shuffle=False).batches(0)
 

@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import lzma
+import math
 import struct
 import tempfile
 import zlib
@@ -110,8 +111,8 @@ def write_compressed(
     """
     if not hasattr(ae, "latent_std_"):
         raise AekitError("the run has no latent statistics (trained by an older aekit); retrain.")
-    if not step > 0:
-        raise AekitError(f"--step must be > 0; got {step}.")
+    if not (math.isfinite(step) and step > 0):
+        raise AekitError(f"--step must be a finite number > 0; got {step}.")
     codec = _Codec(ae, step, ae.latent_std_, dtype)
     compressor = lzma.LZMACompressor(preset=9 | lzma.PRESET_EXTREME)
     digest = hashlib.sha256()

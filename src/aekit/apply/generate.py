@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from aekit.apply.batching import require_shape
 from aekit.apply.fitted import FittedModel
 from aekit.apply.maps import BATCH, progress_bar
 from aekit.apply.outputs import Output, check_output
@@ -44,6 +45,7 @@ def interpolate_file(
     ae: FittedModel, store: Store, rows: tuple[int, int], out: str | Path, *, steps: int = 8
 ) -> dict[str, Any]:
     """Write the ``steps`` samples decoded along the line between the codes of two rows."""
+    require_shape(store, ae.sample_shape_)
     for row in rows:
         if not 0 <= row < store.n:
             raise AekitError(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aekit.apply.batching import require_shape
 from aekit.apply.fitted import FittedModel
 from aekit.data.remote import is_remote
 from aekit.data.store import Store, is_store, open_store
@@ -38,13 +39,13 @@ def source_store(
         Folder for the temporary store (default: the system's temporary folder).
     """
     if is_remote(src):  # on object storage, only stores are read
-        yield open_store(src)
+        yield require_shape(open_store(src), ae.sample_shape_)
         return
     src = Path(src)
     if not src.exists():
         raise AekitError(f"{src} does not exist; give a store or a file 'aekit ingest' reads.")
     if is_store(src):
-        yield open_store(src)
+        yield require_shape(open_store(src), ae.sample_shape_)
         return
     from aekit.data.ingest import ingest
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from aekit.apply.batching import require_shape
 from aekit.apply.fitted import FittedModel
 from aekit.data.store import Store
 from aekit.errors import AekitError
@@ -31,6 +32,7 @@ def probe(
     """
     from aekit.apply.maps import BATCH
 
+    require_shape(store, ae.sample_shape_)
     y = store.labels
     if y is None:
         raise AekitError(

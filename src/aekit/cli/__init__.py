@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 a user mistake (one line saying what is wrong and how t
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -104,23 +105,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AekitError as exc:
         if show_traceback:
             raise
-        print(f"aekit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"aekit {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        _quiet_abandoned_writes()
-        print(f"aekit {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if show_traceback:
-            raise
+    except BrokenPipeError:
+        # the reader went away (``aekit info STORE | head -1``): stop quietly, as a filter does
+        _silence_stdout()
+        return 141
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRORS or show_traceback:
+            return _internal(args, exc, show_traceback)
         print(
-            f"aekit {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(rerun with --traceback and report it)",
+            f"aekit {args.command}: error: {exc.filename or 'the output'}: {exc.strerror}; "
+            f"{_STORAGE_ERRORS[exc.errno]} (nothing partial was left there)",
             file=sys.stderr,
         )
-        return 1
+        return 2
+    except Exception as exc:
+        return _internal(args, exc, show_traceback)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# Storage that refuses a write is the machine's state, not a bug: say what to change
+_STORAGE_ERRORS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some of your quota or write elsewhere",
+    errno.EROFS: "write to a writable folder",
+    errno.EFBIG: "the file system caps the file size; write to another file system",
+    errno.EACCES: "check the permissions, or write elsewhere",
+}
+
+
+def one_line(message: str, limit: int = 600) -> str:
+    """``message`` as one printable line: newlines and control bytes escaped, long text cut."""
+    text = " ".join(message.split("\n"))
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _internal(args: argparse.Namespace, exc: Exception, show_traceback: bool) -> int:
+    if show_traceback:
+        raise exc
+    print(
+        f"aekit {args.command}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+        "(rerun with --traceback and report it)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit and would fail again on the closed pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 class _Terminated(BaseException):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from aekit.data.records import BadRecords
 from aekit.data.remote import is_remote
-from aekit.data.split import TRAIN, assign_split
+from aekit.data.split import TRAIN, VALIDATION, assign_split
 from aekit.data.stats import RunningStats
 from aekit.data.store import Store, StoreWriter, check_destination, is_store, open_store
 from aekit.errors import DataError
@@ -32,6 +33,7 @@ def ingest(
     dataset: str | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
+    validation_rows: Any = None,
     on_error: str = "fail",
     workers: int | None = None,
     progress: bool | None = None,
@@ -58,6 +60,9 @@ def ingest(
         Dataset inside an HDF5 file (needed when it holds more than one).
     val_fraction : float
         Share of records put in the validation split, fixed per record by ``seed``.
+    validation_rows : array-like of int, optional
+        The records (row numbers) that make the validation split, for a split made elsewhere
+        (a stratified one, say); ``val_fraction`` and ``seed`` are then not used.
     on_error : {'fail', 'skip'}
         A bad record stops the ingest naming it, or is skipped and listed in the ingest report.
     workers : int, optional
@@ -76,7 +81,8 @@ def ingest(
 
     written: list[tuple[StoreWriter, RunningStats]] = []
     try:
-        writer, stats = _write_blocks(src, store, bad, seed, val_fraction, progress, written)
+        split_of = _splitter(validation_rows, seed, val_fraction)
+        writer, stats = _write_blocks(src, store, bad, split_of, progress, written)
         if writer is None or stats is None:
             raise DataError(f"{name}: no usable record (all {bad.count} were bad, or it is empty).")
         if stats.count == 0:
@@ -85,7 +91,9 @@ def ingest(
             "source": src.describe(),
             "stats": stats.to_dict(),
             "class_names": src.class_names,
-            "split": {"seed": seed, "val_fraction": val_fraction},
+            "split": {"seed": seed, "val_fraction": val_fraction}
+            if validation_rows is None
+            else {"validation_rows": int(np.size(validation_rows))},
             "report": {
                 "records_read": writer.appended + bad.count,
                 **bad.report(),
@@ -171,12 +179,21 @@ def _check_options(val_fraction: float, channels: int) -> None:
         raise DataError(f"--channels must be 1 or 3; got {channels}.")
 
 
+def _splitter(
+    validation_rows: Any, seed: int, val_fraction: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The split (TRAIN or VALIDATION) of each record number."""
+    if validation_rows is None:
+        return lambda records: assign_split(records, seed, val_fraction)
+    chosen = np.unique(np.asarray(validation_rows, dtype=np.int64))
+    return lambda records: np.where(np.isin(records, chosen), VALIDATION, TRAIN).astype(np.uint8)
+
+
 def _write_blocks(
     src: Any,
     store: str | Path,
     bad: BadRecords,
-    seed: int,
-    val_fraction: float,
+    split_of: Callable[[np.ndarray], np.ndarray],
     progress: bool | None,
     written: list[tuple[StoreWriter, RunningStats]],
 ) -> tuple[StoreWriter | None, RunningStats | None]:
@@ -198,7 +215,7 @@ def _write_blocks(
                 writer = StoreWriter(store, src.sample_shape, src.dtype, has_labels=src.has_labels)
                 written.append((writer, RunningStats(src.sample_shape[-1])))
             writer, stats = written[0]
-            split = assign_split(block.record, seed, val_fraction)
+            split = split_of(block.record)
             stats.update(block.x[split == TRAIN])
             writer.append(block.x, block.y, block.ids, split)
     return written[0] if written else (None, None)

@@ -10,7 +10,6 @@ mix rows from ``window`` places of the store instead of from everywhere.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,23 +145,6 @@ def sorted_windows(rows: np.ndarray, layout: BlockLayout, window: int) -> np.nda
     blocks = layout.block_of(rows)
     run = np.cumsum(np.diff(blocks, prepend=-1) != 0) - 1
     return run // window
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations without swapping (Linux), else None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if hasattr(os, "sysconf"):  # elsewhere: free physical memory, an underestimate
-        try:
-            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError):
-            pass
-    return None
 
 
 def choose_order(store_bytes: int, available_bytes: int | None) -> tuple[str, str]:

@@ -8,6 +8,8 @@ import numpy as np
 
 from aekit.errors import DataError
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass
 class Block:
@@ -60,15 +62,29 @@ class BadRecords:
             self.skipped.append({"record": where, "problem": problem})
 
     def drop_non_finite(self, block: Block) -> Block:
-        """Drop (or fail on) records with NaN or infinite values; vectorised, loops only on bad."""
+        """Drop (or fail on) records with NaN or infinite values, or values that float32 (what
+        the store holds) cannot represent; vectorised, loops only on bad records."""
         if block.x.dtype.kind not in "fc":
             return block
-        finite = np.isfinite(block.x.reshape(len(block.x), -1)).all(axis=1)
-        if finite.all():
+        flat = block.x.reshape(len(block.x), -1)
+        finite = np.isfinite(flat).all(axis=1)
+        too_large = np.zeros(len(flat), dtype=bool)
+        if flat.dtype.itemsize > 4:
+            with np.errstate(invalid="ignore"):
+                too_large = (np.abs(flat) > _FLOAT32_MAX).any(axis=1)
+        if finite.all() and not too_large.any():
             return block
-        for i in np.flatnonzero(~finite):
-            self.bad(str(block.ids[i]), "contains NaN, empty or infinite values")
-        return block.take(finite)
+        for i in np.flatnonzero(~finite | too_large):
+            if not finite[i]:
+                self.bad(str(block.ids[i]), "contains NaN, empty or infinite values")
+            else:
+                column = int(np.flatnonzero(np.abs(flat[i]) > _FLOAT32_MAX)[0])
+                self.bad(
+                    str(block.ids[i]),
+                    f"column {column} holds {flat[i, column]:.6g}, beyond float32's range "
+                    "(+-3.4e38, what a store holds); rescale the data",
+                )
+        return block.take(finite & ~too_large)
 
     def report(self) -> dict[str, object]:
         return {"skipped_count": self.count, "skipped": self.skipped}

@@ -238,14 +238,41 @@ class Store:
     """
 
     def __init__(self, path: str | Path) -> None:
-        import zarr
-
         self.remote = Remote.parse(str(path)) if is_remote(path) else None
         self.path: str | Path = self.remote.url if self.remote else Path(path)
         if not is_store(self.path):
             raise AekitError(
                 f"{self.path} is not an aekit store (no zarr.json); create one with 'aekit ingest'."
             )
+        try:
+            self._open_metadata()
+        except AekitError:
+            raise
+        except Exception as exc:  # an edited or damaged zarr.json: say so, not a traceback
+            raise AekitError(
+                f"{self.path}: its metadata (zarr.json) cannot be read ({type(exc).__name__}: "
+                f"{exc}); delete the store and run 'aekit ingest' again."
+            ) from exc
+        codecs = [c.to_dict()["name"] for c in self._x.metadata.codecs]
+        # Chunk files are raw bytes only while the codecs are a plain little-endian "bytes" step;
+        # a store rewritten with compression is still read, through zarr-python.
+        self._raw = codecs == ["bytes"] and self.dtype.byteorder in ("<", "=", "|")
+        self._direct = (
+            self.remote is None
+            and self._raw
+            and chunkmap.supported()
+            and (self.chunk_rows * self._row_bytes) % ALIGNMENT == 0
+        )
+        self._map: ChunkMap | None = None
+        self.uncached_reads = self._direct and can_read_uncached()
+        """Whether :meth:`read_into` may bypass the page cache (False once refused)."""
+        self._split: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+        self.cache: BlockCache | None = None
+
+    def _open_metadata(self) -> None:
+        import zarr
+
         where = self.remote.zarr_store(read_only=True) if self.remote else self.path
         group: Any = zarr.open_group(where, mode="r")
         meta = group.attrs.get("aekit")
@@ -268,22 +295,37 @@ class Store:
         self.class_names: list[str] | None = meta.get("class_names")
         self._group = group
         self._x: Any = group["x"]
+        self._check_consistent()
+
+    def _as_written(self) -> bool:
+        """Whether ``x`` is laid out as aekit writes it: every chunk a file, even all-zero ones
+        (a store rewritten with compression may leave those out)."""
         codecs = [c.to_dict()["name"] for c in self._x.metadata.codecs]
-        # Chunk files are raw bytes only while the codecs are a plain little-endian "bytes" step;
-        # a store rewritten with compression is still read, through zarr-python.
-        self._raw = codecs == ["bytes"] and self.dtype.byteorder in ("<", "=", "|")
-        self._direct = (
-            self.remote is None
-            and self._raw
-            and chunkmap.supported()
-            and (self.chunk_rows * self._row_bytes) % ALIGNMENT == 0
-        )
-        self._map: ChunkMap | None = None
-        self.uncached_reads = self._direct and can_read_uncached()
-        """Whether :meth:`read_into` may bypass the page cache (False once refused)."""
-        self._split: np.ndarray | None = None
-        self._labels: np.ndarray | None = None
-        self.cache: BlockCache | None = None
+        return codecs == ["bytes"] and self._x.chunks[0] == self.chunk_rows
+
+    def _check_consistent(self) -> None:
+        """Refuse metadata that disagree with the arrays or the chunk files (an edited ``n``
+        would otherwise be read as zero padding: Zarr fills a missing chunk)."""
+        problem = None
+        report = self.meta.get("report") or {}
+        written = report.get("records_read", self.n) - report.get("skipped_count", 0)
+        if written != self.n:
+            problem = f"says {self.n} samples; its ingest wrote {written}"
+        elif self._x.shape != (self.n, *self.sample_shape):
+            problem = f"says {self.n} samples of {self.sample_shape}; x holds {self._x.shape}"
+        elif self._group["split"].shape != (self.n,):
+            problem = f"says {self.n} samples; split holds {self._group['split'].shape[0]}"
+        elif self.remote is None and self.n and self._as_written():
+            chunks = Path(self.path) / "x" / "c"
+            expected = -(-self.n // self.chunk_rows)
+            found = len(list(chunks.iterdir())) if chunks.is_dir() else 0
+            if found != expected:
+                problem = f"says {self.n} samples in {expected} chunks; x/c holds {found}"
+        if problem:
+            raise AekitError(
+                f"{self.path}: its metadata do not match its data ({problem}); the store was "
+                "edited or damaged: delete it and run 'aekit ingest' again."
+            )
 
     @property
     def _row_bytes(self) -> int:

@@ -14,7 +14,6 @@ from aekit.data.blockread import IO_THREADS, BlockReader, Window
 from aekit.data.order import (
     BLOCK_BYTES,
     BlockLayout,
-    available_memory,
     block_order,
     choose_order,
     epoch_order,
@@ -23,6 +22,7 @@ from aekit.data.order import (
 )
 from aekit.data.prefetch import prefetch
 from aekit.data.store import Store
+from aekit.memory import available_memory
 from aekit.params import ORDERS, Choice, Int, require
 
 # Window buffers of a block-shuffled stream: two windows (the one served, the one being read)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -48,6 +49,25 @@ def sniff_delimiter(path: Path) -> str:
     return best
 
 
+def _check_text(path: Path) -> None:
+    """Refuse a CSV whose first bytes are not UTF-8 text, naming the byte, before pyarrow's
+    reader meets them (its handler for bad rows cannot even decode such a row)."""
+    with open(path, "rb") as f:
+        sample = f.read(_SNIFF_BYTES)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: byte {exc.start} is not UTF-8 text; a CSV must be UTF-8 (save it as "
+            "UTF-8 CSV, or convert it to Parquet)."
+        ) from exc
+    if b"\x00" in sample:
+        raise DataError(
+            f"{path}: holds NUL bytes, so it is a binary file, not CSV text; pass a CSV, "
+            "Parquet, .npy or HDF5 file."
+        )
+
+
 class TableSource:
     """Numeric feature columns of a CSV or Parquet file, with an optional label column.
 
@@ -72,9 +92,14 @@ class TableSource:
         self.is_parquet = path.suffix.lower() in (".parquet", ".pq")
         self.delimiter: str | None = None
         if self.is_parquet:
-            names = pq.ParquetFile(path).schema_arrow.names
-            self.n_records: int | None = pq.ParquetFile(path).metadata.num_rows
+            try:
+                parquet = pq.ParquetFile(path)
+            except Exception as exc:  # pyarrow's errors for a damaged or foreign file
+                raise DataError(f"{path}: cannot be read as Parquet ({exc}).") from exc
+            names = parquet.schema_arrow.names
+            self.n_records: int | None = parquet.metadata.num_rows
         else:
+            _check_text(path)
             self.delimiter = _checked_delimiter(delimiter) or sniff_delimiter(path)
             names = self._csv_header()
             self.n_records = None

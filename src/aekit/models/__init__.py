@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
 from aekit.errors import SettingError
+from aekit.memory import require_memory
 from aekit.models.base import ACTIVATIONS, AutoencoderModule
 from aekit.models.conv import ConvAutoencoder
 from aekit.models.dense import DenseAutoencoder
@@ -35,6 +37,25 @@ def auto_activation(activation: str, sample_shape: Sequence[int]) -> str:
     return "tanh" if small_table else "gelu"
 
 
+def _parameter_count(
+    sample_shape: Sequence[int],
+    latent_dim: int,
+    hidden: Sequence[int],
+    conv_channels: Sequence[int],
+) -> int:
+    """About how many weights the encoder and its mirrored decoder hold (biases aside): what
+    the memory check needs, before any tensor is made."""
+    n, width = 0, int(np.prod(sample_shape))
+    if conv_channels:  # 3x3 convolutions, each halving height and width
+        channels = [sample_shape[-1], *conv_channels]
+        n += sum(9 * a * b for a, b in pairwise(channels))
+        stride = 2 ** len(conv_channels)
+        width = (sample_shape[0] // stride) * (sample_shape[1] // stride) * conv_channels[-1]
+    widths = [width, *hidden, 2 * latent_dim]
+    n += sum(a * b for a, b in pairwise(widths))
+    return 2 * n
+
+
 def build_model(
     kind: str,
     sample_shape: Sequence[int],
@@ -55,7 +76,15 @@ def build_model(
         raise SettingError(f"unknown kind '{kind}'; use one of {', '.join(KINDS)}.")
     images = len(sample_shape) == 3
     variational = kind == "vae"
-    if kind == "conv" or (variational and images):
+    convolutional = kind == "conv" or (variational and images)
+    n = _parameter_count(sample_shape, latent_dim, hidden, conv_channels if convolutional else ())
+    # weights, gradients and AdamW's two moments, float32
+    require_memory(
+        16 * n,
+        f"a {kind} model of about {n:,} parameters",
+        "lower --hidden, --latent-dim or --conv-channels",
+    )
+    if convolutional:
         return ConvAutoencoder(
             sample_shape,
             latent_dim,

@@ -109,6 +109,8 @@ def resolve(
     torch: a mistake in the config or the flags answers at once.
     """
     folder = RunFolder(out)
+    if out.exists() and not out.is_dir():
+        raise AekitError(f"--out {out} is a file, not a run folder; choose a folder for the run.")
     if restarted() and folder.config.is_file():  # torchrun restarted this worker: continue
         return folder.read_config()
     if store:

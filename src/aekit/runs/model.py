@@ -18,6 +18,7 @@ from aekit.atomic import published, write_text
 from aekit.errors import AekitError
 from aekit.estimator import Autoencoder
 from aekit.models import auto_activation, auto_hidden, build_model
+from aekit.models.base import AutoencoderModule
 from aekit.runs.folder import RunFolder
 
 FORMAT_VERSION = 1
@@ -72,9 +73,41 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
             f"{run} holds no trained model (model.json and model.safetensors); train one with "
             "'aekit train' or pass the run folder it wrote."
         )
-    description = json.loads(description_path.read_text())
+    try:
+        description = json.loads(description_path.read_text())
+        ae, model = _rebuild(description, description_path)
+        model.load_state_dict(load_file(str(weights_path)))
+        _restore_fitted(ae, model.eval(), description)
+    except AekitError:
+        raise
+    except Exception as exc:  # edited, swapped or truncated files: say which, not a traceback
+        raise AekitError(
+            f"{run}: model.json and model.safetensors do not make a model aekit wrote "
+            f"({type(exc).__name__}: {exc}); retrain, or restore the run's files."
+        ) from exc
+    if device is None:
+        device = ae.device if ae.device == "auto" or torch.cuda.is_available() else "cpu"
+    return ae.to(device)
+
+
+def _restore_fitted(ae: Autoencoder, model: AutoencoderModule, description: dict) -> None:
+    """Give ``ae`` the fitted attributes that ``model.json`` saved."""
+    ae.model_ = model
+    ae.sample_shape_ = tuple(description["sample_shape"])
+    ae.loss_ = "bce" if description["output"] == "bernoulli" else "mse"
+    ae.n_features_in_ = int(description["n_features_in"])
+    ae.stop_reason_ = str(description.get("stop_reason") or "unknown")
+    if "threshold" in description:
+        info = dict(description["threshold"])
+        ae.threshold_ = float(info.pop("value"))
+        ae.threshold_info_ = info
+        ae.latent_std_ = np.asarray(description["latent_std"], dtype=np.float32)
+
+
+def _rebuild(description: dict, path: Path) -> tuple[Autoencoder, AutoencoderModule]:
+    """The estimator and its untrained model as ``model.json`` describes them."""
     if description.get("format_version", 0) > FORMAT_VERSION:
-        raise AekitError(f"{description_path} was written by a newer aekit; upgrade aekit.")
+        raise AekitError(f"{path} was written by a newer aekit; upgrade aekit.")
     params = dict(description["params"])
     if params["hidden"] != "auto":
         params["hidden"] = tuple(params["hidden"])
@@ -93,17 +126,4 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
         std=zeros + 1,
         output=description["output"],
     )
-    model.load_state_dict(load_file(str(weights_path)))
-    ae.model_ = model.eval()
-    ae.sample_shape_ = shape
-    ae.loss_ = "bce" if description["output"] == "bernoulli" else "mse"
-    ae.n_features_in_ = description["n_features_in"]
-    ae.stop_reason_ = description.get("stop_reason")
-    if "threshold" in description:
-        info = dict(description["threshold"])
-        ae.threshold_ = float(info.pop("value"))
-        ae.threshold_info_ = info
-        ae.latent_std_ = np.asarray(description["latent_std"], dtype=np.float32)
-    if device is None:
-        device = ae.device if ae.device == "auto" or torch.cuda.is_available() else "cpu"
-    return ae.to(device)
+    return ae, model

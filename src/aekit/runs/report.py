@@ -3,9 +3,12 @@
 Every figure is a Display from :mod:`aekit.analysis.plots`, rendered by
 :mod:`aekit.analysis.page` into one file that loads nothing from anywhere else. Sections appear
 only when the run has what they need: labels for clustering and colours, tables for
-attributions, images for image grids, a variational model for samples. Figures are computed
-on up to ``max_samples`` held-out samples (the store's validation split, or all of it when it
-has none), read once.
+attributions, images for image grids, a variational model for samples.
+
+Reconstruction figures use up to ``max_samples`` held-out samples (the store's validation split);
+a store without one gets no held-out comparison, and says so. PCA, the baseline, is fitted on
+training samples only. The latent space and its clustering use up to ``max_samples`` samples of
+the whole store, as the demo's console does: clustering does not learn from the labels.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from aekit.analysis.page import Page, figure, paragraph, table
+from aekit.apply.batching import require_shape
 from aekit.atomic import write_text
 from aekit.data.store import Store, exists, open_store
 from aekit.errors import AekitError
@@ -57,61 +61,97 @@ def write_report(
     ae = load(folder.path)
     history = folder.history()
     data = _store_for(folder, store)
+    if data is not None:
+        require_shape(data, ae.sample_shape_)
     page = Page(f"aekit report: {folder.path.name}")
-    samples = _samples(data, ae, max_samples, seed) if data is not None else None
+    samples, missing = None, None
+    if data is not None:
+        try:
+            samples = _samples(data, ae, max_samples, seed)
+        except _NoFigures as exc:
+            missing = f"No figures from the data: {exc}."
     _run_section(page, folder.path, ae, history, data, samples)
     if history:
         _curves_section(page, ae, history)
     if samples is not None:
         _data_sections(page, ae, data, samples, seed)
+    elif missing:
+        page.add("Data", paragraph(missing))
     write_text(folder.report, page.render())
     return folder.report
 
 
 @dataclass
 class _Samples:
-    """The held-out samples the figures use, and the baseline every section compares with:
-    PCA of the latent's size, fitted on training samples, all in the model's standardised
-    units (flattened)."""
+    """The samples the figures use, and the baseline every section compares with: PCA of the
+    latent's size, fitted on training samples, all in units standardised by the store's
+    training split (flattened)."""
 
-    x: np.ndarray  # raw units, float32
+    x: np.ndarray  # raw units, float32: held-out samples (training ones when none are)
     labels: np.ndarray | None
-    split: str
+    held_out: bool  # whether ``x`` is held out, or training samples for want of any
     pca: Any
     standardised: np.ndarray  # the samples
     autoencoder: np.ndarray  # the model's reconstructions of them
     baseline: np.ndarray  # PCA's reconstructions of them
+    everyone: np.ndarray  # raw samples of the whole store: the latent space and clustering
+    everyone_standardised: np.ndarray
+    everyone_labels: np.ndarray | None
+
+    @property
+    def described(self) -> str:
+        if self.held_out:
+            return f"{len(self.x)} held-out samples (the validation split)"
+        return f"{len(self.x)} training samples (the store has no validation split)"
+
+
+class _NoFigures(Exception):
+    """The data cannot support the figures (too few or constant training samples)."""
 
 
 def _samples(store: Any, ae: Autoencoder, max_samples: int, seed: int) -> _Samples:
-    import torch
     from sklearn.decomposition import PCA
 
+    # The units of a careful user's baseline: standardised by the store's training split
+    mean = np.asarray(store.stats["mean"], dtype=np.float64)
+    std = np.asarray(store.stats["std"], dtype=np.float64)
+    std = np.where(std > 1e-8, std, 1.0)  # constant features are only centred, as in the model
+
     def standardise(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            scaler = ae.model_.scaler
-            return (
-                scaler(torch.from_numpy(x).to(scaler.mean.device)).reshape(len(x), -1).cpu().numpy()
-            )
+        return ((x - mean) / std).reshape(len(x), -1)
 
     rng = np.random.default_rng(seed)
-    held_out = store.val_index if len(store.val_index) else np.arange(store.n)
-    split = "validation split" if len(store.val_index) else "all samples"
-    rows = np.sort(rng.choice(held_out, min(max_samples, len(held_out)), replace=False))
-    train = store.train_index
-    train_rows = np.sort(rng.choice(train, min(max_samples, len(train)), replace=False))
+
+    def draw(rows: np.ndarray) -> np.ndarray:
+        return np.sort(rng.choice(rows, min(max_samples, len(rows)), replace=False))
+
+    train_rows = draw(store.train_index)
+    train = standardise(store.read(train_rows).astype(np.float32))
+    if len(train_rows) < 2 or not np.any(train.std(axis=0) > 0):
+        raise _NoFigures(
+            f"{len(train_rows)} training sample(s), "
+            f"{'all alike' if len(train_rows) > 1 else 'too few'}: nothing to compare with PCA"
+        )
+    k = min(ae.latent_dim, len(train_rows) - 1, train.shape[1])
+    pca = PCA(k, random_state=0).fit(train)
+    held_out = len(store.val_index) > 0
+    rows = draw(store.val_index) if held_out else train_rows
     x = store.read(rows).astype(np.float32)
-    k = min(ae.latent_dim, len(train_rows), int(np.prod(ae.sample_shape_)))
-    pca = PCA(k, random_state=0).fit(standardise(store.read(train_rows).astype(np.float32)))
     T = standardise(x)
+    everyone = draw(np.arange(store.n))
+    everyone_x = store.read(everyone).astype(np.float32)
+    labels = store.labels
     return _Samples(
         x=x,
-        labels=store.labels[rows] if store.labels is not None else None,
-        split=split,
+        labels=labels[rows] if labels is not None else None,
+        held_out=held_out,
         pca=pca,
         standardised=T,
         autoencoder=standardise(ae.reconstruct(x)),
         baseline=pca.inverse_transform(pca.transform(T)),
+        everyone=everyone_x,
+        everyone_standardised=standardise(everyone_x),
+        everyone_labels=labels[everyone] if labels is not None else None,
     )
 
 
@@ -148,16 +188,21 @@ def _run_section(
             )
         )
     if samples is not None:
-        T, pca = samples.standardised, samples.pca
-        ae_mse = float(np.mean((samples.autoencoder - T) ** 2))
-        pca_mse = float(np.mean((samples.baseline - T) ** 2))
-        rows.append((
-            "held-out error vs PCA",
-            f"{ae_mse:.4g} vs {pca_mse:.4g} for PCA({pca.n_components_}), ratio "
-            f"{ae_mse / pca_mse:.3f} (MSE, standardised units, {len(T)} samples of the "
-            f"{samples.split})",
-        ))  # fmt: skip
+        rows.append(("held-out error vs PCA", _versus_pca(samples)))
     page.add("The run", table(rows))
+
+
+def _versus_pca(samples: _Samples) -> str:
+    T, pca = samples.standardised, samples.pca
+    if not samples.held_out:
+        return "not measured: the store has no validation split, so no sample is held out"
+    ae_mse = float(np.mean((samples.autoencoder - T) ** 2))
+    pca_mse = float(np.mean((samples.baseline - T) ** 2))
+    ratio = f"ratio {ae_mse / pca_mse:.3f}" if pca_mse > 0 else "PCA's error is zero"
+    return (
+        f"{ae_mse:.4g} vs {pca_mse:.4g} for PCA({pca.n_components_}) fitted on training "
+        f"samples, {ratio} (MSE, standardised units, {samples.described})"
+    )
 
 
 def _curves_section(page: Page, ae: Autoencoder, history: list) -> None:
@@ -188,10 +233,10 @@ def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, s
 
     # Reconstructions
     if images:
-        k = min(10, len(x))
+        shown = _across_classes(samples.labels, len(x), 10)
         grid = plots.ImageGridDisplay(
-            {"original": x[:k] * scale, "reconstruction": ae.reconstruct(x[:k]) * scale},
-            "Held-out samples and their reconstructions",
+            {"original": x[shown] * scale, "reconstruction": ae.reconstruct(x[shown]) * scale},
+            f"{'Held-out' if samples.held_out else 'Training'} samples and their reconstructions",
         )
         page.add("Reconstructions", figure(grid, "originals against reconstructions"))
     else:
@@ -203,14 +248,16 @@ def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, s
         page.add(
             "Reconstructions",
             paragraph(
-                "Which features the model reproduces worst, on held-out samples, beside PCA of "
-                "the same size."
+                f"Which features the model reproduces worst, on {samples.described}, beside "
+                "PCA of the same size fitted on training samples. Worst: "
+                + ", ".join(f"{names[i]} ({errors[i]:.3g})" for i in np.argsort(-errors)[:3])
+                + "."
             ),
             figure(display, "reconstruction error per feature"),
         )
 
     # Latent space
-    Z = ae.transform(x)
+    Z = ae.transform(samples.everyone)
     shown, title, prefix = Z, f"{ae.latent_dim}-d latent", "z"
     if ae.latent_dim == 1:
         shown = np.column_stack([Z[:, 0], np.zeros(len(Z))])
@@ -219,11 +266,15 @@ def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, s
 
         shown = PCA(2, random_state=seed).fit_transform(Z)
         title, prefix = f"2-D PCA of the {ae.latent_dim}-d latent", "PC"
-    latent = plots.LatentDisplay(shown, samples.labels, store.class_names, title, prefix)
-    page.add("Latent space", figure(latent, "latent space coloured by label"))
-
-    if samples.labels is not None and len(np.unique(samples.labels)) > 1:
-        _clustering_section(page, ae, Z, samples.labels, samples, seed)
+    labels = samples.everyone_labels
+    latent = plots.LatentDisplay(shown, labels, store.class_names, title, prefix)
+    page.add(
+        "Latent space",
+        paragraph(f"The codes of {len(Z)} samples drawn from the whole store."),
+        figure(latent, "latent space coloured by label"),
+    )
+    if labels is not None and len(np.unique(labels)) > 1:
+        _clustering_section(page, Z, labels, samples, seed)
     if not images and x.shape[1] <= 64:
         _attribution_section(page, ae, samples, names)
     _anomaly_section(page, ae, x, samples)
@@ -231,12 +282,25 @@ def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, s
         _generation_section(page, ae, x, scale, seed)
 
 
+def _across_classes(labels: np.ndarray | None, n: int, k: int) -> np.ndarray:
+    """Up to ``k`` of ``n`` sample positions, taking each class in turn (a store sorted by
+    class would otherwise show one class only)."""
+    if labels is None:
+        return np.arange(min(k, n))
+    # each sample's rank within its class, then the classes' first samples, their second...
+    rank = np.empty(n, dtype=np.int64)
+    for value in np.unique(labels):
+        where = np.flatnonzero(labels == value)
+        rank[where] = np.arange(len(where))
+    return np.lexsort((labels, rank))[:k]
+
+
 def _clustering_section(
-    page: Page, ae: Autoencoder, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
+    page: Page, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
 ) -> None:
     from aekit.analysis.metrics import cluster_agreement
 
-    pca, T = samples.pca, samples.standardised
+    pca, T = samples.pca, samples.everyone_standardised
     n_classes = len(np.unique(labels))
     scores = {
         "autoencoder": cluster_agreement(Z, labels, n_classes, seed),
@@ -252,20 +316,26 @@ def _clustering_section(
     page.add(
         "Clustering the latent space",
         paragraph(f"KMeans ({n_classes} clusters) and DBSCAN (radius from the data, no labels) "
-                  "on the codes, scored against the labels; PCA of the same size beside it."),
+                  f"on the codes of the {len(Z)} samples above, scored against the labels; PCA "
+                  "of the same size beside it."),
         table(rows, ("representation", "KMeans ARI", "KMeans NMI", "DBSCAN ARI", "DBSCAN NMI",
                       "DBSCAN clusters", "DBSCAN noise")),
     )  # fmt: skip
 
 
 def _attribution_section(page: Page, ae: Autoencoder, samples: _Samples, names: list[str]) -> None:
+    import torch
+
     from aekit.analysis.attribution import encoder_jacobians
     from aekit.analysis.metrics import influence_shares
     from aekit.analysis.plots import InfluenceDisplay
 
     pca = samples.pca
-    shares = {  # tables only: the standardised samples are the model's inputs as they are
-        "autoencoder": influence_shares(encoder_jacobians(ae.model_, samples.standardised)),
+    scaler = ae.model_.scaler
+    with torch.no_grad():  # the Jacobians are taken in the model's own input units
+        inputs = scaler(torch.from_numpy(samples.x).to(scaler.mean.device)).cpu().numpy()
+    shares = {  # tables only
+        "autoencoder": influence_shares(encoder_jacobians(ae.model_, inputs)),
         f"PCA({pca.n_components_})": influence_shares(pca.components_),
     }
     page.add(
@@ -290,7 +360,7 @@ def _anomaly_section(page: Page, ae: Autoencoder, x: np.ndarray, samples: _Sampl
         values, counts = np.unique(labels, return_counts=True)
         anomalous = labels == values[np.argmin(counts)]
     flagged = float(np.mean(scores > ae.threshold_))
-    parts.append(paragraph(f"{100 * flagged:.1f} % of these {len(scores)} held-out samples "
+    parts.append(paragraph(f"{100 * flagged:.1f} % of the {samples.described} "
                            f"score above the threshold {ae.threshold_:.4g}."))  # fmt: skip
     parts.append(figure(ScoreHistogramDisplay(scores, ae.threshold_, anomalous),
                          "histogram of anomaly scores with the threshold"))  # fmt: skip
@@ -316,6 +386,6 @@ def _generation_section(
     page.add(
         "Generated samples",
         paragraph("Codes drawn from the prior N(0, I) and decoded; below, the decoded straight "
-                  "lines between the codes of two held-out samples."),
+                  "lines between the codes of two of the samples above."),
         figure(ImageGridDisplay(rows, "Samples and interpolations"), "generated samples"),
     )  # fmt: skip

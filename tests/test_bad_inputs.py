@@ -1,0 +1,191 @@
+"""Bad inputs to every command: each is a user's or the data's mistake, so each must end in exit
+code 2 (or 3) with one line on stderr that names the problem, no traceback, and nothing at the
+destination or beside it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aekit import ingest
+from aekit.cli import main
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory) -> Path:
+    """A folder holding a labelled table store, a run trained on it, and broken copies."""
+    root = tmp_path_factory.mktemp("bad")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    y = np.repeat(np.arange(3), 40)
+    ingest(X, root / "good.zarr", labels=y, val_fraction=0.2, progress=False)
+    ingest(X[:, :4], root / "narrow.zarr", val_fraction=0.2, progress=False)
+    code = main([
+        "train", str(root / "good.zarr"), "--out", str(root / "run"), "--epochs", "2",
+        "--set", "log.progress=none",
+    ])  # fmt: skip
+    assert code == 0
+    _broken_copies(root)
+    return root
+
+
+def _broken_copies(root: Path) -> None:
+    (root / "random.csv").write_bytes(np.random.default_rng(1).bytes(3000))
+    (root / "corrupt.parquet").write_bytes(b"PAR1" + bytes(100))
+    (root / "empty.csv").write_bytes(b"")
+    (root / "words.csv").write_text("a,b\n1,x\n2,y\n")
+    rows = "".join(f"{i},{i + 1},{i * 2}\n" for i in range(30))
+    (root / "table.csv").write_text("a,b,c\n" + rows)
+    (root / "file.txt").write_text("not a folder")
+    (root / "data.xyz").write_text("1,2\n")
+    np.save(root / "huge64.npy", np.array([[1.0, 2.0], [3.0, 1e39]]))
+    np.save(root / "nan.npy", np.array([[1.0, np.nan], [3.0, 4.0]], dtype=np.float32))
+    np.save(root / "vector.npy", np.zeros((3, 2, 2, 2, 2), dtype=np.float32))
+    (root / "images").mkdir()
+    (root / "bad.yaml").write_text("train: [1, 2\n  x: :\n")
+    (root / "bad.toml").write_text("[train\nepochs = 2\n")
+    (root / "unknown.toml").write_text("[train]\nepoks = 2\n")
+    (root / "wide.toml").write_text("[model]\nlatent_dim = 100000000\n")
+    (root / "huge.toml").write_text("[model]\nhidden = [3000000000]\n")
+    (root / "conf.ini").write_text("[train]\n")
+    shutil.copytree(root / "good.zarr", root / "garbage.zarr")
+    (root / "garbage.zarr" / "zarr.json").write_text("{not json")
+    shutil.copytree(root / "good.zarr", root / "edited.zarr")
+    _edit_json(root / "edited.zarr" / "zarr.json", lambda d: d["attributes"]["aekit"].update(n=400))
+    shutil.copytree(root / "good.zarr", root / "unfinished.zarr")
+    _edit_json(
+        root / "unfinished.zarr" / "zarr.json",
+        lambda d: d["attributes"]["aekit"].update(complete=False),
+    )
+    for name in ("json", "weights"):
+        shutil.copytree(root / "run", root / f"broken-{name}")
+    (root / "broken-json" / "model.json").write_text('{"kind": 5}')
+    (root / "broken-weights" / "model.safetensors").write_bytes(bytes(64))
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+# (command line, the destination that must not appear); paths are relative to the folder
+CASES = [
+    # ingest: unreadable, foreign or out-of-range data
+    ("ingest random.csv o.zarr", "o.zarr"),
+    ("ingest corrupt.parquet o.zarr", "o.zarr"),
+    ("ingest empty.csv o.zarr", "o.zarr"),
+    ("ingest words.csv o.zarr", "o.zarr"),
+    ("ingest missing.csv o.zarr", "o.zarr"),
+    ("ingest data.xyz o.zarr", "o.zarr"),
+    ("ingest huge64.npy o.zarr", "o.zarr"),
+    ("ingest nan.npy o.zarr", "o.zarr"),
+    ("ingest vector.npy o.zarr", "o.zarr"),
+    ("ingest images o.zarr --size 32x32", "o.zarr"),
+    ("ingest images o.zarr", "o.zarr"),
+    ("ingest table.csv o.zarr --val-fraction 1.5", "o.zarr"),
+    ("ingest table.csv o.zarr --label-column nope", "o.zarr"),
+    ("ingest table.csv o.zarr --delimiter ab", "o.zarr"),
+    ("ingest table.csv file.txt", None),
+    ("ingest table.csv o.zarr --channels 2", "o.zarr"),
+    # validate: files that are not configs, keys and values that cannot work
+    ("validate bad.yaml", None),
+    ("validate bad.toml", None),
+    ("validate unknown.toml", None),
+    ("validate wide.toml", None),
+    ("validate huge.toml", None),
+    ("validate conf.ini", None),
+    ("validate missing.toml", None),
+    # train: bad stores, bad destinations, bad settings
+    ("train good.zarr --out file.txt --epochs 1", None),
+    ("train garbage.zarr --out r --epochs 1", "r"),
+    ("train edited.zarr --out r --epochs 1", "r"),
+    ("train unfinished.zarr --out r --epochs 1", "r"),
+    ("train missing.zarr --out r --epochs 1", "r"),
+    ("train good.zarr --out r --latent-dim 0", "r"),
+    ("train good.zarr --out r --latent-dim 100000000", "r"),
+    ("train good.zarr --out r --hidden 3000000000", "r"),
+    ("train good.zarr --out r --hidden 200000,200000", "r"),
+    ("train good.zarr --out r --epochs soon", "r"),
+    ("train good.zarr --out r --set model.kind=foo", "r"),
+    ("train good.zarr --out r --config bad.yaml", "r"),
+    ("train good.zarr --out r --resume", "r"),
+    # encode, score: bad runs, bad sources, bad destinations
+    ("encode run good.zarr --out e.csv", "e.csv"),
+    ("encode run good.zarr --out nofolder/e.npy", "nofolder"),
+    ("encode missing-run good.zarr --out e.npy", "e.npy"),
+    ("encode broken-json good.zarr --out e.npy", "e.npy"),
+    ("encode broken-weights good.zarr --out e.npy", "e.npy"),
+    ("encode run narrow.zarr --out e.npy", "e.npy"),
+    ("encode run random.csv --out e.npy", "e.npy"),
+    ("encode run garbage.zarr --out e.npy", "e.npy"),
+    ("score run good.zarr --out s.parquet --fpr 2", "s.parquet"),
+    ("score run narrow.zarr --out s.parquet", "s.parquet"),
+    ("score run good.zarr --out s.parquet --on-error skip", "s.parquet"),
+    # generate, compress: wrong kind of run, bad numbers
+    ("generate run --n 5 --out g.npy", "g.npy"),
+    ("generate run --interpolate narrow.zarr 0 1 --out g.npy", "g.npy"),
+    ("generate run --interpolate good.zarr 0 100000 --out g.npy", "g.npy"),
+    ("compress run good.zarr --out c.aek --step inf", "c.aek"),
+    ("compress run good.zarr --out c.aek --step -1", "c.aek"),
+    ("compress run good.zarr --out c.npz", "c.npz"),
+    # probe, report, export, info
+    ("probe run narrow.zarr --labels 5", None),
+    ("probe run good.zarr --labels 0", None),
+    ("report run --store narrow.zarr", "run/report.html"),
+    ("report broken-json", "broken-json/report.html"),
+    ("export run --out m.onnx --format tflite", "m.onnx"),
+    ("info garbage.zarr", None),
+    ("info edited.zarr", None),
+    ("info table.csv", None),
+]
+
+
+@pytest.mark.parametrize(("command", "destination"), CASES, ids=[c for c, _ in CASES])
+def test_a_bad_input_exits_2_with_one_line_and_leaves_nothing(
+    command, destination, place, capsys, monkeypatch
+):
+    monkeypatch.chdir(place)
+    before = set(place.rglob("*"))
+    try:
+        code = main(command.split())
+    except SystemExit as exit_:  # argparse's own exit on a bad flag
+        code = exit_.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code in (2, 3), err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    if destination:
+        assert not (place / destination).exists()
+    # nothing new anywhere: no partials beside the destination, no stray folders
+    assert set(place.rglob("*")) == before
+
+
+def test_there_are_at_least_forty_bad_inputs_over_every_command():
+    commands = {command.split()[0] for command, _ in CASES}
+    assert len(CASES) >= 40
+    assert commands >= {
+        "ingest", "validate", "train", "encode", "score", "generate", "compress", "probe",
+        "report", "export", "info",
+    }  # fmt: skip
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(place):
+    # ``aekit info STORE | head -1``: the reader leaves while the command still writes
+    with subprocess.Popen(
+        [sys.executable, "-m", "aekit", "info", str(place / "good.zarr")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.close()  # gone before the command writes its first line
+        err = reader.stderr.read().decode()
+    assert reader.returncode in (0, 141)
+    assert "Traceback" not in err and "internal error" not in err
