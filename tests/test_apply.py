@@ -227,3 +227,22 @@ def test_compression_beats_pca_float16_at_the_same_distortion():
     data = ae.compress(test, step=0.2)
     assert ae.compression_report_["mse"] <= pca_mse
     assert len(data) < 0.5 * coefficients.nbytes
+
+
+def test_npy_companions_are_one_unit_and_ids_stay_one_per_line(tmp_path):
+    from aekit.apply.outputs import Output
+
+    out = tmp_path / "codes.npy"
+    first = Output(out, 3, (2,), has_labels=True)
+    first.write(np.ones((3, 2), np.float32), labels=np.array([0, 1, 2]), ids=np.array(["a"] * 3))
+    first.commit()
+    out.unlink()  # the user removes the output, and forgets its companions
+    ids = np.array(["line\nbreak", "back\\slash", "plain", "cr\rhere"])
+    second = Output(out, 4, (2,), has_labels=False)
+    second.write(np.zeros((4, 2), np.float32), ids=ids)
+    second.commit()
+    assert np.load(out).shape == (4, 2)
+    assert not (tmp_path / "codes.labels.npy").exists()  # the first output's labels are gone
+    lines = (tmp_path / "codes.ids.txt").read_text().split("\n")[:-1]
+    assert lines == ["line\\nbreak", "back\\\\slash", "plain", "cr\\rhere"]
+    assert not list(tmp_path.glob(".*partial*"))

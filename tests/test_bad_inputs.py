@@ -47,6 +47,7 @@ def _broken_copies(root: Path) -> None:
     np.save(root / "huge64.npy", np.array([[1.0, 2.0], [3.0, 1e39]]))
     np.save(root / "nan.npy", np.array([[1.0, np.nan], [3.0, 4.0]], dtype=np.float32))
     np.save(root / "vector.npy", np.zeros((3, 2, 2, 2, 2), dtype=np.float32))
+    np.save(root / "twochannel.npy", np.zeros((3, 2, 5, 5), dtype=np.float32))
     (root / "images").mkdir()
     (root / "bad.yaml").write_text("train: [1, 2\n  x: :\n")
     (root / "bad.toml").write_text("[train\nepochs = 2\n")
@@ -87,6 +88,7 @@ CASES = [
     ("ingest huge64.npy o.zarr", "o.zarr"),
     ("ingest nan.npy o.zarr", "o.zarr"),
     ("ingest vector.npy o.zarr", "o.zarr"),
+    ("ingest twochannel.npy o.zarr", "o.zarr"),
     ("ingest images o.zarr --size 32x32", "o.zarr"),
     ("ingest images o.zarr", "o.zarr"),
     ("ingest table.csv o.zarr --val-fraction 1.5", "o.zarr"),
@@ -124,6 +126,7 @@ CASES = [
     ("encode broken-weights good.zarr --out e.npy", "e.npy"),
     ("encode run narrow.zarr --out e.npy", "e.npy"),
     ("encode run random.csv --out e.npy", "e.npy"),
+    ("encode run table.csv --out nofolder/e.npy", "nofolder"),
     ("encode run garbage.zarr --out e.npy", "e.npy"),
     ("score run good.zarr --out s.parquet --fpr 2", "s.parquet"),
     ("score run narrow.zarr --out s.parquet", "s.parquet"),
@@ -189,3 +192,41 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(place):
         err = reader.stderr.read().decode()
     assert reader.returncode in (0, 141)
     assert "Traceback" not in err and "internal error" not in err
+
+
+def _capped(limit_bytes: int):
+    """A child process whose files may not grow past ``limit_bytes`` (writes then fail with
+    EFBIG, as on a file system that caps file sizes; Python ignores the SIGXFSZ that comes
+    with it)."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return cap
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["encode", "run", "big.zarr", "--out", "out/r.npy"], "out/r.npy"),
+        (["train", "big.zarr", "--out", "out/run", "--epochs", "1", "--hidden", "256"], ".pt"),
+    ],
+    ids=["npy output", "checkpoint"],
+)
+def test_a_file_the_disk_refuses_ends_in_exit_2_naming_it_and_nothing_left(argv, named, place):
+    # 20,000 x 6 float32 values: 480 kB of output, and a checkpoint of about 90 kB
+    X = np.random.default_rng(0).normal(size=(20_000, 6)).astype(np.float32)
+    if not (place / "big.zarr").exists():
+        ingest(X, place / "big.zarr", progress=False)
+    out = place / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "aekit", *argv],
+        cwd=place, capture_output=True, text=True, preexec_fn=_capped(60_000),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "File too large" in lines[0] and named in lines[0], result.stderr
+    assert not [p for p in out.rglob("*") if ".partial-" in p.name or p.suffix == ".npy"]

@@ -192,3 +192,21 @@ def test_a_malformed_semicolon_table_is_ingested_under_skip(tmp_path):
         "has 4 fields where the header has 3",
         "column 'a' holds '1,5', not a number",
     ]
+
+
+def test_images_channels_first_are_read_and_stored_channels_last(tmp_path):
+    # PyTorch's layout, (n, C, H, W): unambiguous when C is 1, 3 or 4 and W is not
+    X = np.random.default_rng(0).random((6, 3, 8, 10)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    store = ingest(tmp_path / "x.npy", tmp_path / "x.zarr", val_fraction=0.0, progress=False)
+    assert store.sample_shape == (8, 10, 3)
+    np.testing.assert_array_equal(store.read(np.arange(6)), X.transpose(0, 2, 3, 1))
+    assert "channels first" in store.meta["source"]["layout"]
+
+
+def test_the_estimator_names_both_image_layouts():
+    from aekit import Autoencoder
+
+    X = np.zeros((4, 1, 8, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"channels first.*transpose\(0, 2, 3, 1\)"):
+        Autoencoder(kind="conv", epochs=1).fit(X)

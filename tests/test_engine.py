@@ -265,7 +265,8 @@ def test_config_files_flags_and_overrides(tmp_path):
         (
             "[model]\nhidden = 64\n",
             [],
-            "'model.hidden' should be a sequence of ints >= 1 (empty for none) or 'auto'; got 64",
+            "'model.hidden' should be a sequence of ints from 1 to 1048576 (empty for none) "
+            "or 'auto'; got 64",
         ),
         ("[nope]\nx = 1\n", [], "unknown key 'nope'; known keys here: data, model, train"),
         ("[train\n", [], "not valid TOML"),

@@ -136,8 +136,11 @@ def test_works_inside_a_pipeline_and_clones(blobs):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"latent_dim": 0}, "The 'latent_dim' parameter of Autoencoder must be an int >= 1. Got 0"),
-        ({"latent_dim": 2.5}, "'latent_dim' parameter of Autoencoder must be an int >= 1. Got 2.5"),
+        ({"latent_dim": 0}, "The 'latent_dim' parameter of Autoencoder must be an int from 1 to "),
+        (
+            {"latent_dim": 2.5},
+            "'latent_dim' parameter of Autoencoder must be an int from 1 to 1048576. Got 2.5",
+        ),
         ({"hidden": "64"}, "The 'hidden' parameter of Autoencoder must be a sequence of ints"),
         ({"hidden": (64, 0)}, "The 'hidden' parameter of Autoencoder must be a sequence of ints"),
         (

@@ -5,16 +5,24 @@ A rename within one folder is atomic, so a reader sees either the previous file 
 one, never half of it; a process killed while writing leaves at most a hidden partial, never a
 destination that opens. Every writer of the package (stores, outputs, checkpoints, the run
 folder's files) goes through :func:`partial_name` and :func:`published`.
+
+A command that writes a destination holds :func:`exclusive` on it for its whole length: a second
+writer is refused, and partials that a stopped writer left beside it are removed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from aekit.errors import AekitError
 
 
 def partial_name(path: str | Path) -> Path:
@@ -54,6 +62,11 @@ def published(path: str | Path, *, sync: bool = False) -> Iterator[Path]:
             finally:
                 os.close(fd)
         os.replace(tmp, path)
+    except OSError as exc:
+        remove(tmp)
+        if exc.filename in (None, str(tmp)):  # name the destination, not the hidden partial
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         remove(tmp)
         raise
@@ -69,3 +82,77 @@ def write_bytes(path: str | Path, data: bytes | memoryview, *, sync: bool = Fals
     """Publish ``data`` as the whole content of ``path``."""
     with published(path, sync=sync) as tmp:
         tmp.write_bytes(data)
+
+
+@contextmanager
+def exclusive(path: str | Path) -> Iterator[None]:
+    """Hold the destination ``path`` for this process for the block.
+
+    The lock is ``.NAME.lock`` beside ``path``, held with ``flock``: a second process asking for
+    it is refused with an error naming the holder's PID, and a lock whose process died is free
+    again (the kernel drops it with the process). Once the lock is held, no other writer is
+    alive, so the hidden partials beside ``path`` (and inside it, for a folder) are left over
+    from a stopped one: they are removed, and the removal is reported.
+    """
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    fd = _locked(lock, path)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _remove_stale_partials(path)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # while still held: the next writer makes a fresh one
+        os.close(fd)
+
+
+# A holder that was just killed keeps its lock until the kernel has finished it off: a command
+# restarted at once after a crash waits this long for it rather than being refused
+_GRACE_SECONDS = 3.0
+
+
+def _locked(lock: Path, path: Path) -> int:
+    deadline = time.monotonic() + _GRACE_SECONDS
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            raise AekitError(
+                f"{path} is being written by another aekit process (PID {holder}); wait for it "
+                "to finish, or stop it, or choose another destination."
+            ) from None
+        try:  # its last holder may have removed the file between our open and our lock
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _remove_stale_partials(path: Path) -> None:
+    stale = list(path.parent.glob(f".{path.name}.partial-*"))
+    if path.is_dir():
+        stale += path.rglob(".*.partial-*")
+    if not stale:
+        return
+    size = sum(_size(p) for p in stale)
+    for partial in stale:
+        remove(partial)
+    print(
+        f"aekit: removed {len(stale)} partial file(s) of {path} ({size / 1e6:.1f} MB) that a "
+        "stopped command left",
+        file=sys.stderr,
+    )
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array, validate_data
 
+from aekit.data.sources import is_channels_first
 from aekit.data.store import Store, is_store, open_store
 from aekit.data.stream import INFERENCE_BATCH, StoreBatches
 from aekit.errors import AekitError
@@ -92,6 +93,11 @@ def check_samples(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
             estimator, X, dtype=np.float32, reset=reset, ensure_min_samples=2 if reset else 1
         )
     X = check_array(X, dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1)
+    if is_channels_first(X.shape):
+        raise ValueError(
+            f"X has images of shape {X.shape[1:]}, channels first (PyTorch's (n, C, H, W)); the "
+            "estimator takes (n, H, W, C): pass X.transpose(0, 2, 3, 1)."
+        )
     X = X[..., None] if X.ndim == 3 else X
     fitted = getattr(estimator, "sample_shape_", X.shape[1:])
     if reset:

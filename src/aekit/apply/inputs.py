@@ -22,7 +22,7 @@ def source_store(
     ae: FittedModel,
     *,
     label_column: str | None = None,
-    scratch: Path | None = None,
+    beside: str | Path | None = None,
 ) -> Iterator[Store]:
     """``src`` as a store: opened if it is one, else ingested into a temporary store (removed
     afterwards) with the sample shape the model was trained on.
@@ -35,8 +35,11 @@ def source_store(
         The fitted model; its sample shape sets the image size and channels.
     label_column : str, optional
         Label column of a table source.
-    scratch : Path, optional
-        Folder for the temporary store (default: the system's temporary folder).
+    beside : path-like, optional
+        The output the source is read for. The temporary store is then a hidden partial beside
+        it (``.NAME.partial-input-*``), on the output's disk rather than in a small ``/tmp``,
+        and a killed command's leftover is removed by the next command writing there. Default:
+        the system's temporary folder (``TMPDIR``).
     """
     if is_remote(src):  # on object storage, only stores are read
         yield require_shape(open_store(src), ae.sample_shape_)
@@ -53,7 +56,11 @@ def source_store(
     image_options: dict[str, Any] = {}
     if src.is_dir() and len(shape) == 3:
         image_options = {"size": (shape[0], shape[1]), "channels": shape[2]}
-    folder = Path(tempfile.mkdtemp(prefix="aekit-input-", dir=scratch))
+    if beside is None or is_remote(beside) or not Path(beside).parent.is_dir():
+        folder = Path(tempfile.mkdtemp(prefix="aekit-input-"))
+    else:
+        beside = Path(beside)
+        folder = Path(tempfile.mkdtemp(prefix=f".{beside.name}.partial-input-", dir=beside.parent))
     try:
         # Every record in the "training" split: the split of a scored source means nothing
         yield ingest(

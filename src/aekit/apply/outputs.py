@@ -2,8 +2,12 @@
 
 The format follows the file name:
 
-- ``.npy``: the values as one array (written through a memory map). Labels go beside it in
-  ``NAME.labels.npy`` and ids in ``NAME.ids.txt`` (one per line), when the input has them.
+- ``.npy``: the values as one array, written in order with plain writes after its space is
+  reserved, so that a full disk is an error naming the file (a memory map would die of
+  SIGBUS). Labels go beside it in ``NAME.labels.npy`` and ids in ``NAME.ids.txt``, one per line,
+  a backslash, newline or carriage return in an id written as ``\\``, ``\n``, ``\r``. The
+  companions are published before the array and stale ones of an earlier output removed, so
+  that ``NAME.npy`` never sits beside another output's labels or ids.
 - ``.parquet``: one row per sample: ``id``, ``label``, then the values (one column per feature
   for flat samples, one fixed-size list column ``x`` for images), then any extra columns.
 - ``.zarr``: a store (as ``aekit ingest`` writes), which carries labels, ids and the split, so
@@ -12,6 +16,10 @@ The format follows the file name:
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,29 +106,26 @@ class Output:
             self._write_store(values, labels, ids, split)
         self.written += len(values)
 
+    def _companion(self, suffix: str) -> Path:
+        return self.path.with_name(self.path.stem + suffix)
+
     def _write_npy(self, values: np.ndarray, labels: Any, ids: Any) -> None:
         if self._writer is None:
             arrays = {"values": (self.path, values.dtype, self.sample_shape)}
             if self.has_labels:
-                labels_path = self.path.with_name(self.path.stem + ".labels.npy")
-                arrays["labels"] = (labels_path, np.dtype(np.int64), ())
+                arrays["labels"] = (self._companion(".labels.npy"), np.dtype(np.int64), ())
             self._writer = {
-                key: np.lib.format.open_memmap(
-                    self._reserve(final), mode="w+", dtype=dtype, shape=(self.n, *shape)
-                )
+                key: _NpyFile(self._reserve(final), final, dtype, (self.n, *shape))
                 for key, (final, dtype, shape) in arrays.items()
             }
             self._ids_file = None
             if ids is not None:
-                self._ids_file = open(
-                    self._reserve(self.path.with_name(self.path.stem + ".ids.txt")), "w"
-                )
-        rows = slice(self.written, self.written + len(values))
-        self._writer["values"][rows] = values
+                self._ids_file = open(self._reserve(self._companion(".ids.txt")), "w")
+        self._writer["values"].write(values)
         if "labels" in self._writer and labels is not None:
-            self._writer["labels"][rows] = labels
+            self._writer["labels"].write(np.asarray(labels, dtype=np.int64))
         if self._ids_file is not None and ids is not None:
-            self._ids_file.write("".join(f"{i}\n" for i in ids))
+            self._ids_file.write("".join(f"{escape_id(str(i))}\n" for i in ids))
 
     def _write_parquet(self, values: np.ndarray, labels: Any, ids: Any, extra: dict) -> None:
         import pyarrow as pa
@@ -173,12 +178,17 @@ class Output:
             return self.path
         if self.path.suffix == ".npy":
             for array in self._writer.values():
-                array.flush()
+                array.close()
             if self._ids_file is not None:
                 self._ids_file.close()
+            written = {final for _, final in self._tmp}
+            for suffix in (".labels.npy", ".ids.txt"):  # an earlier output's, not this one's
+                if self._companion(suffix) not in written:
+                    self._companion(suffix).unlink(missing_ok=True)
         elif self._writer is not None:
             self._writer.close()
-        for tmp, final in self._tmp:
+        # the companions first, the output itself last: it never appears beside stale ones
+        for tmp, final in sorted(self._tmp, key=lambda pair: pair[1] == self.path):
             tmp.replace(final)
         return self.path
 
@@ -187,9 +197,56 @@ class Output:
         if self.path.suffix == ".zarr" and self._writer is not None:
             self._writer.abort()
             return
-        if self.path.suffix == ".npy" and self._writer is not None and self._ids_file:
-            self._ids_file.close()
+        if self.path.suffix == ".npy" and self._writer is not None:
+            for array in self._writer.values():
+                array.close()
+            if self._ids_file:
+                self._ids_file.close()
         if self.path.suffix == ".parquet" and self._writer is not None:
             self._writer.close()
         for tmp, _ in self._tmp:
             tmp.unlink(missing_ok=True)
+
+
+def escape_id(text: str) -> str:
+    """An id on one line of ``NAME.ids.txt``: backslash, newline and carriage return escaped."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+class _NpyFile:
+    """A ``.npy`` file of a known shape, its rows written in order; its whole size is reserved
+    on the disk first, so that a full disk fails at once, with the file's name."""
+
+    def __init__(self, path: Path, final: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        self.final = final
+        self.file = open(path, "wb")
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": shape,
+        }
+        with self._naming():
+            np.lib.format.write_array_header_2_0(self.file, header)
+            size = self.file.tell() + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            try:
+                os.posix_fallocate(self.file.fileno(), 0, size)
+            except OSError as exc:  # file systems without it still get plain writes
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+        self.dtype = np.dtype(dtype)
+
+    @contextlib.contextmanager
+    def _naming(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:  # name the destination, not the hidden partial
+            raise OSError(exc.errno, exc.strerror, str(self.final)) from exc
+
+    def write(self, rows: np.ndarray) -> None:
+        with self._naming():
+            self.file.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
+
+    def close(self) -> None:
+        if not self.file.closed:
+            with self._naming():
+                self.file.close()

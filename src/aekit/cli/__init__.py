@@ -7,12 +7,14 @@ Exit codes: 0 success, 2 a user mistake (one line saying what is wrong and how t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from aekit.cli import (
@@ -97,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # output written under a temporary name is removed on the way out
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return int(args.run(args) or 0)
+        with _holding(args):
+            return int(args.run(args) or 0)
     except _Terminated:
         _quiet_abandoned_writes()
         print(f"aekit {args.command}: terminated (SIGTERM)", file=sys.stderr)
@@ -120,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except KeyboardInterrupt:
+        _quiet_abandoned_writes()
+        print(f"aekit {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         return _internal(args, exc, show_traceback)
     finally:
@@ -159,6 +166,25 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+@contextlib.contextmanager
+def _holding(args: argparse.Namespace) -> Iterator[None]:
+    """Hold the command's destination, if it writes one on this machine, while it runs."""
+    where = args.writes(args) if args.writes else None
+    if where is None or str(where).startswith("s3://"):
+        yield
+        return
+    destination = Path(where)
+    if args.makes_folder:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    if not destination.parent.is_dir():  # the command says so itself
+        yield
+        return
+    from aekit.atomic import exclusive
+
+    with exclusive(destination):
+        yield
 
 
 class _Terminated(BaseException):

@@ -16,10 +16,16 @@ def add_command(
     description: str,
     epilog: str,
     run: Callable[[argparse.Namespace], int],
+    writes: Callable[[argparse.Namespace], str | None] | None = None,
+    makes_folder: bool = False,
     **defaults: Any,
 ) -> argparse.ArgumentParser:
     """Add the subcommand ``name``; its parser keeps the description's and the examples' line
-    breaks, and ``args.run(args)`` runs it."""
+    breaks, and ``args.run(args)`` runs it.
+
+    ``writes`` gives the destination the command writes, held for the whole command (see
+    :func:`aekit.atomic.exclusive`); ``makes_folder`` creates the destination's folder first.
+    """
     parser = sub.add_parser(
         name,
         help=help,
@@ -27,5 +33,10 @@ def add_command(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(run=run, **defaults)
+    parser.set_defaults(run=run, writes=writes, makes_folder=makes_folder, **defaults)
     return parser
+
+
+def out_flag(args: argparse.Namespace) -> str | None:
+    """The destination of a command that writes ``--out``."""
+    return args.out

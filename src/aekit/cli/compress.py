@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
-from aekit.cli.command import add_command
+from aekit.cli.command import add_command, out_flag
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "  aekit compress runs/digits data/digits.zarr --out small.aek --step 0.2"
         ),
         run=run_compress,
+        writes=out_flag,
     )
     add_run_and_source(parser)
     parser.add_argument("--out", required=True, help="output .aek file")
@@ -41,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Decode FILE.aek; a file from another run, or a corrupted one, is refused.",
         epilog="example:\n  aekit decompress runs/digits digits.aek --out digits.npy",
         run=run_decompress,
+        writes=out_flag,
     )
     add_run_and_source(parser, source=False)
     parser.add_argument("file", help="the .aek file")
@@ -53,7 +55,7 @@ def run_compress(args: argparse.Namespace) -> int:
     from aekit.runs import load
 
     ae = load(args.run_dir)
-    with source_store(args.src, ae, label_column=args.label_column) as store:
+    with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
         summary = compress_file(ae, store, args.out, step=args.step)
     return report(
         args,

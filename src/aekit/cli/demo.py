@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from aekit.cli.command import add_command
+from aekit.cli.command import add_command, out_flag
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog="example: aekit demo --out runs/demo",
         run=run,
+        writes=out_flag,
+        makes_folder=True,
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
-from aekit.cli.command import add_command
+from aekit.cli.command import add_command, out_flag
 
 HELP = {
     "encode": "write the latent code of every sample (.npy, .parquet or .zarr store)",
@@ -30,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 f"  aekit {task} runs/digits new_images/ --out out.npy"
             ),
             run=run,
+            writes=out_flag,
             task=task,
         )
         add_run_and_source(parser)
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             "reconstructions.",
             file=sys.stderr,
         )
-    with source_store(args.src, ae, label_column=args.label_column) as store:
+    with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
         summary = apply_to_store(ae, store, args.out, args.task)
     return report(
         args,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
-from aekit.cli.command import add_command
+from aekit.cli.command import add_command, out_flag
 
 EXAMPLES = """examples:
   aekit export runs/sensors --out deploy/sensors
@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=EXAMPLES,
         run=run,
+        writes=out_flag,
     )
     add_run_and_source(parser, source=False)
     parser.add_argument("--out", required=True, help="folder to create")

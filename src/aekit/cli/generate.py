@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
-from aekit.cli.command import add_command
+from aekit.cli.command import add_command, out_flag
 
 EXAMPLES = """examples:
   aekit generate runs/faces-vae --n 64 --out samples.npy
@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=EXAMPLES,
         run=run,
+        writes=out_flag,
     )
     add_run_and_source(parser, source=False)
     parser.add_argument("--n", type=int, default=64, help="samples to draw (default: 64)")

@@ -34,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=EXAMPLES,
         run=run,
+        writes=lambda args: args.store,
+        makes_folder=True,
     )
     parser.add_argument("src", help="image folder, .npy, .csv, .parquet or .h5 file")
     parser.add_argument("store", help="destination store path (must not exist)")

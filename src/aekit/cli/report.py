@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from aekit.cli.command import add_command
 
@@ -22,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  aekit report runs/digits\n  aekit report runs/digits --store "
         "data/other.zarr --samples 5000",
         run=run,
+        writes=lambda args: str(Path(args.run_dir) / "report.html"),
     )
     parser.add_argument("run_dir", metavar="RUN", help="run folder")
     parser.add_argument("--store", help="store to draw the figures from")

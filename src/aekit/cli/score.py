@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli.apply_args import add_run_and_source, report
-from aekit.cli.command import add_command
+from aekit.cli.command import add_command, out_flag
 
 EXAMPLES = """examples:
   aekit score runs/sensors data/today.zarr --out scores.parquet
@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=EXAMPLES,
         run=run,
+        writes=out_flag,
     )
     add_run_and_source(parser)
     parser.add_argument("--out", required=True, help="output .parquet")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         )
     elif args.normal:
         raise AekitError("--normal calibrates a threshold: give --fpr or --contamination too.")
-    with source_store(args.src, ae, label_column=args.label_column) as store:
+    with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
         summary = apply_to_store(
             ae, store, args.out, "score", contributions=not args.no_contributions
         )

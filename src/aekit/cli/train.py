@@ -58,6 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=EXAMPLES,
         run=run,
+        writes=_writes,
+        makes_folder=True,
     )
     parser.add_argument("store", nargs="?", help="store written by 'aekit ingest'")
     parser.add_argument("--out", required=True, help="run folder")
@@ -155,6 +157,15 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"next: aekit report {shlex.quote(str(out))}")
     return 0
+
+
+def _writes(args: argparse.Namespace) -> str | None:
+    """The run folder, held by the process that writes it: not by the launcher of torchrun
+    (its first worker holds it), nor by the other workers."""
+    from aekit.runs.folder import is_first_rank
+
+    launching = args.nproc > 1 and "WORLD_SIZE" not in os.environ
+    return None if launching or not is_first_rank() else args.out
 
 
 def _launch(nproc: int, argv: list[str]) -> int:

@@ -87,20 +87,8 @@ def ingest(
             raise DataError(f"{name}: no usable record (all {bad.count} were bad, or it is empty).")
         if stats.count == 0:
             raise DataError(f"{name}: no record fell in the training split; lower --val-fraction.")
-        attrs = {
-            "source": src.describe(),
-            "stats": stats.to_dict(),
-            "class_names": src.class_names,
-            "split": {"seed": seed, "val_fraction": val_fraction}
-            if validation_rows is None
-            else {"validation_rows": int(np.size(validation_rows))},
-            "report": {
-                "records_read": writer.appended + bad.count,
-                **bad.report(),
-                "seconds": round(time.perf_counter() - started, 3),
-            },
-        }
-        path = writer.commit(attrs)
+        split = _split_description(validation_rows, seed, val_fraction)
+        path = writer.commit(_attributes(src, stats, split, writer.appended, bad, started))
     except BaseException:
         for writer, _ in written:
             writer.abort()
@@ -177,6 +165,29 @@ def _check_options(val_fraction: float, channels: int) -> None:
         raise DataError(f"--val-fraction must be in [0, 1); got {val_fraction}.")
     if channels not in (1, 3):
         raise DataError(f"--channels must be 1 or 3; got {channels}.")
+
+
+def _attributes(
+    src: Any, stats: RunningStats, split: dict, appended: int, bad: BadRecords, started: float
+) -> dict[str, Any]:
+    """What the store says about itself: its source, statistics, split and ingest report."""
+    return {
+        "source": src.describe(),
+        "stats": stats.to_dict(),
+        "class_names": src.class_names,
+        "split": split,
+        "report": {
+            "records_read": appended + bad.count,
+            **bad.report(),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    }
+
+
+def _split_description(validation_rows: Any, seed: int, val_fraction: float) -> dict[str, Any]:
+    if validation_rows is None:
+        return {"seed": seed, "val_fraction": val_fraction}
+    return {"validation_rows": int(np.size(validation_rows))}
 
 
 def _splitter(

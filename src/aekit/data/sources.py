@@ -40,10 +40,14 @@ class ArraySource:
         dtype = np.dtype(data.dtype)
         if dtype.kind not in "biuf":
             raise DataError(f"{name}: expected numbers; got dtype {dtype}.")
-        if len(shape) == 4 and shape[3] not in (1, 3, 4):
+        # PyTorch's layout, (n, C, H, W), is read and stored channels last
+        self.channels_first = is_channels_first(shape)
+        if self.channels_first:
+            shape = (shape[0], shape[2], shape[3], shape[1])
+        elif len(shape) == 4 and shape[3] not in (1, 3, 4):
             raise DataError(
-                f"{name}: images need 1, 3 or 4 channels last; got shape {shape} (move the "
-                "channel axis last)."
+                f"{name}: images are (n, height, width, channels) or (n, channels, height, width) "
+                f"with 1, 3 or 4 channels; got shape {shape}."
             )
         self.data = data
         self.name = name
@@ -57,6 +61,8 @@ class ArraySource:
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "path": self.name}
+        if self.channels_first:
+            out["layout"] = "channels first (n, C, H, W), stored channels last"
         if self.feature_names is not None:
             out["feature_names"] = self.feature_names
         return out
@@ -66,10 +72,19 @@ class ArraySource:
         step = max(1, _BLOCK_BYTES // row_bytes)
         for start in range(0, self.n_records, step):
             stop = min(start + step, self.n_records)
-            x = np.asarray(self.data[start:stop]).reshape(stop - start, *self.sample_shape)
+            x = np.asarray(self.data[start:stop])
+            if self.channels_first:
+                x = x.transpose(0, 2, 3, 1)
+            x = x.reshape(stop - start, *self.sample_shape)
             record = np.arange(start, stop, dtype=np.int64)
             y = None if self.labels is None else self.labels[start:stop]
             yield Block(x, y, np.char.add("row ", (record + 1).astype(str)), record)
+
+
+def is_channels_first(shape: tuple[int, ...]) -> bool:
+    """Whether a 4-D array of images is (n, C, H, W): 1, 3 or 4 on axis 1, and the last axis
+    not a channel count (where both could be, channels last is read)."""
+    return len(shape) == 4 and shape[1] in (1, 3, 4) and shape[3] not in (1, 3, 4)
 
 
 def _encode_labels(labels: Any, n: int, name: str) -> tuple[np.ndarray | None, list[str] | None]:

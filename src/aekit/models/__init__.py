@@ -46,7 +46,7 @@ def _parameter_count(
     """About how many weights the encoder and its mirrored decoder hold (biases aside): what
     the memory check needs, before any tensor is made."""
     n, width = 0, int(np.prod(sample_shape))
-    if conv_channels:  # 3x3 convolutions, each halving height and width
+    if conv_channels and len(sample_shape) == 3:  # 3x3 convolutions, each halving H and W
         channels = [sample_shape[-1], *conv_channels]
         n += sum(9 * a * b for a, b in pairwise(channels))
         stride = 2 ** len(conv_channels)

@@ -9,13 +9,14 @@ uses ``torch.load(weights_only=True)``: nothing is unpickled.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aekit.atomic import published, write_bytes
+from aekit.atomic import write_bytes
 from aekit.errors import AekitError
 from aekit.training.callbacks import Callback, MonitorCallback, TrainingState
 
@@ -23,8 +24,11 @@ _NAME = re.compile(r"^step-(\d{9})\.pt$")
 
 
 def _write_atomically(payload: dict[str, Any], path: Path) -> None:
-    with published(path, sync=True) as tmp, tmp.open("wb") as f:
-        torch.save(payload, f)
+    # Serialised in memory first (a checkpoint is the size of the model and its optimiser):
+    # torch's own file writer turns a full disk into an opaque RuntimeError
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getbuffer(), sync=True)
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
