@@ -91,6 +91,8 @@ CASES = [
     ("ingest twochannel.npy o.zarr", "o.zarr"),
     ("ingest images o.zarr --size 32x32", "o.zarr"),
     ("ingest images o.zarr", "o.zarr"),
+    ("ingest images o.zarr --size 100000x100000", "o.zarr"),
+    ("ingest table.csv o.zarr --size 32x32", "o.zarr"),
     ("ingest table.csv o.zarr --val-fraction 1.5", "o.zarr"),
     ("ingest table.csv o.zarr --label-column nope", "o.zarr"),
     ("ingest table.csv o.zarr --delimiter ab", "o.zarr"),

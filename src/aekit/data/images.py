@@ -21,6 +21,10 @@ from aekit.errors import DataError
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
+# Images decoded into one block before it is written
+BLOCK_IMAGES = 256
+
+
 def decode_image(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
     """Decode one file to a uint8 array of shape (height, width, channels), or raise."""
     from PIL import Image, ImageOps
@@ -77,7 +81,7 @@ class ImageFolderSource:
         channels: int,
         workers: int,
         bad: BadRecords,
-        block_size: int = 256,
+        block_size: int = BLOCK_IMAGES,
     ) -> None:
         self.root = root
         self.size = size

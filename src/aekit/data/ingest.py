@@ -16,6 +16,7 @@ from aekit.data.split import TRAIN, VALIDATION, assign_split
 from aekit.data.stats import RunningStats
 from aekit.data.store import Store, StoreWriter, check_destination, is_store, open_store
 from aekit.errors import DataError
+from aekit.memory import require_memory
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
 HDF5_SUFFIXES = {".h5", ".hdf5", ".hdf", ".he5"}
@@ -123,7 +124,17 @@ def _open_source(
             raise DataError(f"{path} is already a store; use it directly.")
         if size is None:
             raise DataError(f"{path}: image folders need --size HxW, e.g. --size 128x128.")
-        return images.ImageFolderSource(path, size, channels, workers or os.cpu_count() or 1, bad)
+        workers = workers or os.cpu_count() or 1
+        # a block of decoded images in this process, and a resize in each worker
+        per_image = size[0] * size[1] * channels
+        require_memory(
+            (images.BLOCK_IMAGES + 4 * workers) * per_image,
+            f"--size {size[0]}x{size[1]} ({per_image:,} bytes an image)",
+            "choose a smaller --size",
+        )
+        return images.ImageFolderSource(path, size, channels, workers, bad)
+    if size is not None:
+        raise DataError(f"{path}: --size applies to image folders only; leave it out for files.")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return sources.from_npy(path)
