@@ -54,21 +54,29 @@ def published(path: str | Path, *, sync: bool = False) -> Iterator[Path]:
     path = Path(path)
     tmp = partial_name(path)
     try:
-        yield tmp
-        if sync and tmp.is_file():
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        remove(tmp)
-        if exc.filename in (None, str(tmp)):  # name the destination, not the hidden partial
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
+        with naming(path, tmp):
+            yield tmp
+            if sync and tmp.is_file():
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(tmp, path)
     except BaseException:
         remove(tmp)
+        raise
+
+
+@contextmanager
+def naming(path: str | Path, partial: str | Path | None = None) -> Iterator[None]:
+    """Re-raise an ``OSError`` of the block (a full disk, say) with ``path``, the destination,
+    as its file name, where it named none or only the hidden ``partial``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename in (None, str(partial)):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

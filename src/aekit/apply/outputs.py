@@ -16,16 +16,14 @@ The format follows the file name:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aekit.atomic import partial_name
+from aekit.atomic import naming, partial_name
 from aekit.data.split import TRAIN
 from aekit.errors import AekitError
 
@@ -225,7 +223,7 @@ class _NpyFile:
             "fortran_order": False,
             "shape": shape,
         }
-        with self._naming():
+        with naming(final, path):
             np.lib.format.write_array_header_2_0(self.file, header)
             size = self.file.tell() + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
             try:
@@ -235,18 +233,11 @@ class _NpyFile:
                     raise
         self.dtype = np.dtype(dtype)
 
-    @contextlib.contextmanager
-    def _naming(self) -> Iterator[None]:
-        try:
-            yield
-        except OSError as exc:  # name the destination, not the hidden partial
-            raise OSError(exc.errno, exc.strerror, str(self.final)) from exc
-
     def write(self, rows: np.ndarray) -> None:
-        with self._naming():
+        with naming(self.final, self.file.name):
             self.file.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
 
     def close(self) -> None:
         if not self.file.closed:
-            with self._naming():
+            with naming(self.final, self.file.name):
                 self.file.close()

@@ -253,10 +253,9 @@ class Store:
                 f"{self.path}: its metadata (zarr.json) cannot be read ({type(exc).__name__}: "
                 f"{exc}); delete the store and run 'aekit ingest' again."
             ) from exc
-        codecs = [c.to_dict()["name"] for c in self._x.metadata.codecs]
         # Chunk files are raw bytes only while the codecs are a plain little-endian "bytes" step;
         # a store rewritten with compression is still read, through zarr-python.
-        self._raw = codecs == ["bytes"] and self.dtype.byteorder in ("<", "=", "|")
+        self._raw = self._plain_bytes() and self.dtype.byteorder in ("<", "=", "|")
         self._direct = (
             self.remote is None
             and self._raw
@@ -300,8 +299,10 @@ class Store:
     def _as_written(self) -> bool:
         """Whether ``x`` is laid out as aekit writes it: every chunk a file, even all-zero ones
         (a store rewritten with compression may leave those out)."""
-        codecs = [c.to_dict()["name"] for c in self._x.metadata.codecs]
-        return codecs == ["bytes"] and self._x.chunks[0] == self.chunk_rows
+        return self._plain_bytes() and self._x.chunks[0] == self.chunk_rows
+
+    def _plain_bytes(self) -> bool:
+        return [c.to_dict()["name"] for c in self._x.metadata.codecs] == ["bytes"]
 
     def _check_consistent(self) -> None:
         """Refuse metadata that disagree with the arrays or the chunk files (an edited ``n``
