@@ -154,3 +154,15 @@ def test_matplotlib_is_imported_only_when_drawing():
         "assert 'matplotlib' not in sys.modules; d.plot(); assert 'matplotlib' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("rows", [1, 40])
+def test_a_run_on_constant_or_single_samples_gets_a_report_that_says_why_figures_are_missing(
+    tmp_path, rows
+):
+    ingest(np.ones((rows, 4), dtype=np.float32), tmp_path / "c.zarr", val_fraction=0.0,
+           progress=False)  # fmt: skip
+    run = _train(tmp_path / "c.zarr", tmp_path / "run", "--epochs", "2")
+    assert main(["report", str(run)]) == 0
+    text = (run / "report.html").read_text()
+    assert "No figures from the data" in text and "nothing to compare with PCA" in text
