@@ -172,7 +172,12 @@ def _silence_stdout() -> None:
 def _holding(args: argparse.Namespace) -> Iterator[None]:
     """Hold the command's destination, if it writes one on this machine, while it runs."""
     where = args.writes(args) if args.writes else None
-    if where is None or str(where).startswith("s3://"):
+    if where is None:  # validate, info, ...: nothing to hold, and nothing more to import
+        yield
+        return
+    from aekit.data.remote import is_remote
+
+    if is_remote(where):
         yield
         return
     destination = Path(where)

@@ -11,6 +11,11 @@ from torch import nn
 _MIN_STD = 1e-8
 
 
+def usable_std(std: np.ndarray) -> np.ndarray:
+    """``std`` with constant features (std ~ 0) given 1: they are only centred."""
+    return np.where(np.asarray(std) > _MIN_STD, std, 1.0)
+
+
 class Standardizer(nn.Module):
     """Maps raw inputs to standardised units and back, with statistics stored as buffers.
 
@@ -35,7 +40,7 @@ class Standardizer(nn.Module):
         high: np.ndarray | None = None,
     ) -> None:
         super().__init__()
-        std = np.where(np.asarray(std) > _MIN_STD, std, 1.0)
+        std = usable_std(std)
         mean = np.asarray(mean)
         # The data's range, in raw units: what corruption noise is measured against
         low = mean - std if low is None else np.asarray(low)

@@ -27,6 +27,7 @@ from aekit.atomic import write_text
 from aekit.data.store import Store, exists, open_store
 from aekit.errors import AekitError
 from aekit.estimator import Autoencoder
+from aekit.models.scaling import usable_std
 from aekit.runs.folder import RunFolder
 from aekit.runs.model import load
 
@@ -114,8 +115,7 @@ def _samples(store: Any, ae: Autoencoder, max_samples: int, seed: int) -> _Sampl
 
     # The units of a careful user's baseline: standardised by the store's training split
     mean = np.asarray(store.stats["mean"], dtype=np.float64)
-    std = np.asarray(store.stats["std"], dtype=np.float64)
-    std = np.where(std > 1e-8, std, 1.0)  # constant features are only centred, as in the model
+    std = usable_std(np.asarray(store.stats["std"], dtype=np.float64))  # as the model does
 
     def standardise(x: np.ndarray) -> np.ndarray:
         return ((x - mean) / std).reshape(len(x), -1)
