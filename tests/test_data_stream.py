@@ -91,7 +91,8 @@ def test_ranks_get_equal_batch_counts_and_cover_the_epoch(sorted_store):
 
 @pytest.mark.parametrize("order", ORDERS)
 def test_global_batches_are_the_same_for_any_world_size(sorted_store, order):
-    index = sorted_store.train_index
+    # 3,593 rows: divisible by neither 2 nor 3, nor by the batch of 60 (the last holds 53)
+    index = sorted_store.train_index[:-7]
 
     def rank_batches(world):
         streams = [
@@ -108,17 +109,28 @@ def test_global_batches_are_the_same_for_any_world_size(sorted_store, order):
             for r in range(world)
         ]
         assert len({len(s) for s in streams}) == 1
-        return [[ids(b) for b in s.batches(3)] for s in streams], streams[0].rows(3)
+        batches = [[ids(b) for b in s.batches(3)] for s in streams]
+        return batches, streams[0].rows(3), [s.final_share for s in streams]
 
-    (single,), order_rows = rank_batches(1)
+    (single,), order_rows, (no_share,) = rank_batches(1)
+    assert no_share is None
     for world in (2, 3):
-        per_rank, _ = rank_batches(world)
+        per_rank, _, shares = rank_batches(world)
         assert len({len(r) for r in per_rank}) == 1 and len(per_rank[0]) == len(single)
         for k, whole in enumerate(single):
             union = Counter(np.concatenate([r[k] for r in per_rank]).tolist())
             # The last global batch also holds the padding: the epoch's first rows again
             padding = -len(order_rows) % world if k == len(single) - 1 else 0
+            assert padding > 0 or k < len(single) - 1
             assert union == Counter([*whole.tolist(), *order_rows[:padding].tolist()])
+        # Its real rows are each rank's first `rows`, weighed so that DDP's average over the
+        # ranks of (sum x scale) is the mean one process takes over the same batch
+        last = [(r[-1], rows, scale) for r, (rows, scale) in zip(per_rank, shares, strict=True)]
+        real = np.concatenate([batch[:rows] for batch, rows, _ in last])
+        assert Counter(real.tolist()) == Counter(single[-1].tolist())
+        assert {scale for _, scale in shares} == {world / len(single[-1])}
+        weighed = sum(batch[:rows].sum() * scale for batch, rows, scale in last)
+        assert weighed / world == pytest.approx(single[-1].mean())
 
 
 @pytest.mark.parametrize("order", [*ORDERS, "unshuffled"])

@@ -167,9 +167,19 @@ class Objective:
     def per_sample(self, model: Any, x: torch.Tensor) -> torch.Tensor:
         return self.combine(model, *self.terms(model, x))
 
-    def __call__(self, model: Any, x: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, model: Any, x: torch.Tensor, share: tuple[int, float] | None = None
+    ) -> torch.Tensor:
+        """The batch's mean loss; with ``share`` ``(rows, scale)``, the sum of the first
+        ``rows`` samples' losses times ``scale`` (a distributed epoch's last batch, padded:
+        see :attr:`aekit.data.stream.StoreBatches.final_share`)."""
         loss = self.per_sample(model, x)
-        if self.trim and model.training and len(loss) > 1:
-            keep = max(1, round((1 - self.trim) * len(loss)))
+        if share is not None:
+            loss = loss[: share[0]]
+        trimmed = self.trim if model.training and len(loss) > 1 else 0.0
+        if trimmed:
+            keep = max(1, round((1 - trimmed) * len(loss)))
             loss = torch.topk(loss, keep, largest=False, sorted=False).values
-        return loss.mean()
+        if share is None:
+            return loss.mean()
+        return loss.sum() * (share[1] / (1 - trimmed))

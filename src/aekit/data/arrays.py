@@ -47,6 +47,8 @@ class ArrayBatches:
     def __len__(self) -> int:
         return -(-self.n_samples // self.batch_size)
 
+    final_share = None  # one process: every batch counts as it is (see StoreBatches)
+
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         """The epoch's batches, from batch number ``start`` on."""
         index = self._index

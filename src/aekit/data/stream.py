@@ -206,6 +206,31 @@ class StoreBatches:
     def __len__(self) -> int:
         return -(-self.n_samples // self.batch_size)
 
+    @property
+    def final_share(self) -> tuple[int, float] | None:
+        """How the last batch of an epoch counts, where padding made it unlike one process's.
+
+        When the rows do not divide among the ranks, :func:`rank_share` pads the order with
+        rows from its start, and the global last batch has fewer real rows than its ranks
+        read. Its loss must then be that of its real rows only, and weigh them as one process
+        would: ``(rows, scale)`` says that this rank's first ``rows`` samples are real and that
+        the sum of their losses times ``scale`` (world size over the global batch's real rows)
+        is this rank's loss, DDP's average over ranks then being the global batch's mean.
+        None when every batch is already what one process would read.
+        """
+        n, world = len(self.index), self.world_size
+        if not self.shuffle or world == 1 or n % world == 0 or n == 0:
+            return None
+        last = (len(self) - 1) * self.batch_size  # first share position of the last batch
+        return max(0, self._real_rows() - last), world / (n - last * world)
+
+    def _real_rows(self) -> int:
+        """How many of this rank's rows in an epoch are not padding (they come first)."""
+        if not self.shuffle or self.world_size == 1:
+            return self.n_samples
+        # Position i of this rank's share is position i * world + rank of the padded order
+        return max(0, -(-(len(self.index) - self.rank) // self.world_size))
+
     def rows(self, epoch: int) -> np.ndarray:
         """The store rows this rank reads in ``epoch``, in reading order."""
         return self._plan(epoch)[0]
@@ -230,24 +255,27 @@ class StoreBatches:
         rows, windows = self._plan(epoch)
         skip = start * self.batch_size
         if windows is None:
-            return self._gathered(rows[skip:])
+            return self._gathered(rows[skip:], self._real_rows() - skip)
         return self._from_windows(rows[skip:], windows[skip:])
 
-    def _gathered(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
+    def _gathered(self, rows: np.ndarray, real: int) -> Iterator[torch.Tensor]:
         stop = threading.Event()
         local = self.store.remote is None
         if self.warm and local and self.order_mode == "global" and hasattr(os, "posix_fadvise"):
             paths = self.store.chunk_paths()
             threading.Thread(target=warm_page_cache, args=(paths, stop), daemon=True).start()
         try:
-            yield from prefetch(self._gather(rows), self.prefetch_depth)
+            yield from prefetch(self._gather(rows, real), self.prefetch_depth)
         finally:
             stop.set()
 
-    def _gather(self, rows: np.ndarray) -> Iterator[torch.Tensor]:
+    def _gather(self, rows: np.ndarray, real: int) -> Iterator[torch.Tensor]:
         for start in range(0, len(rows), self.batch_size):
-            # Sorted rows read each chunk's part in one pass; the batch's order does not matter
-            yield self._batch([self.store.read(np.sort(rows[start : start + self.batch_size]))])
+            # Sorted rows read each chunk's part in one pass; the batch's order does not matter,
+            # except that padding (rows from ``real`` on) stays last (see final_share)
+            cut = min(max(real, start), start + self.batch_size)
+            batch = np.concatenate([np.sort(rows[start:cut]), rows[cut : start + self.batch_size]])
+            yield self._batch([self.store.read(batch)])
 
     def _batch(self, parts: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))

@@ -140,7 +140,7 @@ def _loss_fn(p: Plan, config: RunConfig, d: Dist) -> Any:
         LossModule(p.model, objective), device_ids=ids, forward_sync_buffers=False
     )
 
-    def loss_fn(model: Any, x: torch.Tensor) -> torch.Tensor:
-        return wrapped(x) if torch.is_grad_enabled() else objective(model, x)
+    def loss_fn(model: Any, x: torch.Tensor, *share: tuple[int, float]) -> torch.Tensor:
+        return wrapped(x, *share) if torch.is_grad_enabled() else objective(model, x)
 
     return loss_fn

@@ -42,7 +42,7 @@ class TrainingState:
     batch: int = 0
     step: int = 0
     loss_sum: float = 0.0
-    sample_count: int = 0
+    sample_count: float = 0
     stop: bool = False
     stop_reason: str = "completed all epochs"
     history: list[dict[str, float]] = field(default_factory=list)

@@ -101,5 +101,5 @@ class LossModule(nn.Module):
         self.model = model
         self.objective = objective
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.objective(self.model, x)  # type: ignore[operator]
+    def forward(self, x: torch.Tensor, *share: tuple[int, float]) -> torch.Tensor:
+        return self.objective(self.model, x, *share)  # type: ignore[operator]

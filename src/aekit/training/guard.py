@@ -36,7 +36,7 @@ def host_values(losses: list[torch.Tensor]) -> list[float]:
     return torch.stack(losses).float().tolist() if losses else []
 
 
-def weighted_sum(values: list[float], sizes: list[int]) -> float:
+def weighted_sum(values: list[float], sizes: list[float]) -> float:
     """Sum of each batch's mean loss times its size, in batch order (as a per-step sum gave)."""
     total = 0.0
     for value, n in zip(values, sizes, strict=True):
@@ -53,7 +53,7 @@ class LossWindow:
         self.weights = [t for t in model.state_dict(keep_vars=True).values()]
         self.saved = [t.detach().clone() for t in self.weights]
         self.losses: list[torch.Tensor] = []
-        self.sizes: list[int] = []
+        self.sizes: list[float] = []
         self.first_step = self.first_batch = self.epoch = 0
 
     def open(self, state: TrainingState) -> None:
@@ -64,7 +64,7 @@ class LossWindow:
         with torch.no_grad():
             torch._foreach_copy_(self.saved, [t.detach() for t in self.weights])
 
-    def add(self, loss: torch.Tensor, n_samples: int) -> None:
+    def add(self, loss: torch.Tensor, n_samples: float) -> None:
         self.losses.append(loss.detach())
         self.sizes.append(n_samples)
 
@@ -79,7 +79,7 @@ class LossWindow:
         state.sample_count += sample_count
         self.open(state)
 
-    def check(self) -> tuple[float, int]:
+    def check(self) -> tuple[float, float]:
         """Read the window's losses (the one synchronisation) and return their sample-weighted
         sum and sample count; raise :class:`DivergenceError` with the weights put back when one
         is not finite here, or on another process."""

@@ -26,8 +26,14 @@ class BatchSource(Protocol):
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]: ...
 
+    @property
+    def final_share(self) -> tuple[int, float] | None:
+        """How the epoch's last batch counts when it is not a plain mean (see
+        :attr:`aekit.data.stream.StoreBatches.final_share`)."""
 
-LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+# (model, batch) -> mean loss; also takes the last batch's share where the source has one
+LossFn = Callable[..., torch.Tensor]
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
@@ -53,7 +59,7 @@ def evaluate(
     ranks, over every rank's share (``reduce`` sums across them)."""
     model.eval()
     losses: list[torch.Tensor] = []
-    sizes: list[int] = []
+    sizes: list[float] = []
     with torch.no_grad(), _autocast(device):
         for x in data.batches(0):
             x = x.to(device, non_blocking=True)
@@ -111,8 +117,11 @@ def train(
         for x in train_data.batches(epoch, start=state.batch):
             # non_blocking lets the copy overlap compute when the batch sits in pinned memory
             x = x.to(device, non_blocking=True)
-            loss = _step(model, optimizer, loss_fn, x, device, grad_clip)
-            window.add(loss, len(x))  # read at the next check, not now (see guard.py)
+            share = train_data.final_share if state.batch == len(train_data) - 1 else None
+            loss = _step(model, optimizer, loss_fn, x, device, grad_clip, share)
+            # Read at the next check, not now (see guard.py). A share's loss is the global
+            # batch's mean over this rank's part: it counts for the real rows over the ranks
+            window.add(loss, len(x) if share is None else 1 / share[1])
             state.step += 1
             state.batch += 1
             if window.due:
@@ -152,10 +161,11 @@ def _step(
     x: torch.Tensor,
     device: torch.device,
     grad_clip: float,
+    share: tuple[int, float] | None = None,
 ) -> torch.Tensor:
     """One optimiser step on batch ``x``; its loss stays on the device."""
     with _autocast(device):
-        loss = loss_fn(model, x)
+        loss = loss_fn(model, x) if share is None else loss_fn(model, x, share)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
