@@ -137,3 +137,40 @@ def test_ingest_makes_the_stores_folder_as_train_does(tmp_path):
     assert main(["ingest", str(tmp_path / "x.npy"), str(tmp_path / "data" / "sub" / "x.zarr")]) == 0
     assert (tmp_path / "data" / "sub" / "x.zarr" / "zarr.json").is_file()
     assert not list((tmp_path / "data" / "sub").glob(".*"))  # no lock or partial left
+
+
+def test_labels_of_an_npy_source_come_from_a_file_and_probe_reads_them(tmp_path, capsys):
+    X, y = load_digits(return_X_y=True)
+    np.save(tmp_path / "digits.npy", X.astype(np.float32))
+    np.save(tmp_path / "labels.npy", y)
+    names = np.array(["even", "odd"])[y % 2]
+    (tmp_path / "names.txt").write_text("".join(f"{n}\n" for n in names))
+    store = tmp_path / "d.zarr"
+    assert main(["ingest", str(tmp_path / "digits.npy"), str(store), "--labels",
+                 str(tmp_path / "labels.npy")]) == 0  # fmt: skip
+    from aekit.data.store import open_store
+
+    np.testing.assert_array_equal(open_store(store).labels, y)
+    assert main(["ingest", str(tmp_path / "digits.npy"), str(tmp_path / "n.zarr"), "--labels",
+                 str(tmp_path / "names.txt")]) == 0  # fmt: skip
+    named = open_store(tmp_path / "n.zarr")
+    assert named.class_names == ["even", "odd"]
+    np.testing.assert_array_equal(named.labels, y % 2)
+    # The README's path: a store with labels answers probe
+    run = tmp_path / "run"
+    assert main(["train", str(store), "--out", str(run), "--latent-dim", "8", "--quiet",
+                 "--set", "train.epochs=3"]) == 0  # fmt: skip
+    assert main(["probe", str(run), str(store), "--labels", "5", "--repeats", "1"]) == 0
+    assert "latent codes" in capsys.readouterr().out
+    # One label short, or a table given a labels file: one line naming the file and the fix
+    np.save(tmp_path / "short.npy", y[:-1])
+    cases = [
+        (["digits.npy", "a.zarr", "--labels", "short.npy"], "one per record, shape (1797,)"),
+        (["digits.npy", "b.zarr", "--labels", "none.npy"], "none.npy (--labels) does not exist"),
+        (["t.csv", "c.zarr", "--labels", "labels.npy"], "use --label-column"),
+    ]
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    for args, message in cases:
+        assert main(["ingest", *[str(tmp_path / a) if "." in a else a for a in args]]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

@@ -6,6 +6,7 @@ import zarr
 
 from aekit.data import uncached
 from aekit.data.ingest import ingest
+from aekit.data.records import id_text
 from aekit.data.split import assign_split
 from aekit.data.stats import RunningStats
 from aekit.data.store import open_store
@@ -22,7 +23,9 @@ def test_store_is_a_standard_zarr_group_with_everything_the_model_needs(tmp_path
     assert group["x"].shape == (500, 7) and group["x"].dtype == np.float32
     np.testing.assert_array_equal(group["x"][:], X.astype(np.float32))
     np.testing.assert_array_equal(group["y"][:], (y == "dog").astype(np.int64))
-    assert list(group["ids"][:3]) == ["row 1", "row 2", "row 3"]
+    # A table's ids are its row numbers, kept as numbers and shown counted from 1
+    assert group["ids"].dtype == np.int64 and list(group["ids"][:3]) == [0, 1, 2]
+    assert list(id_text(store.ids(np.arange(3)))) == ["row 1", "row 2", "row 3"]
     meta = group.attrs["aekit"]
     assert meta["complete"] and meta["format_version"] == 1
     assert meta["class_names"] == ["cat", "dog"] and meta["sample_shape"] == [7]

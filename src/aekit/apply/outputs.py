@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from aekit.atomic import naming, partial_name
+from aekit.data.records import id_text
 from aekit.data.split import TRAIN
 from aekit.errors import AekitError
 
@@ -123,7 +124,7 @@ class Output:
         if "labels" in self._writer and labels is not None:
             self._writer["labels"].write(np.asarray(labels, dtype=np.int64))
         if self._ids_file is not None and ids is not None:
-            self._ids_file.write("".join(f"{escape_id(str(i))}\n" for i in ids))
+            self._ids_file.write("".join(f"{escape_id(str(i))}\n" for i in id_text(ids)))
 
     def _write_parquet(self, values: np.ndarray, labels: Any, ids: Any, extra: dict) -> None:
         import pyarrow as pa
@@ -131,7 +132,7 @@ class Output:
 
         columns: dict[str, Any] = {}
         if ids is not None:
-            columns["id"] = pa.array(np.asarray(ids, dtype=object).astype(str))
+            columns["id"] = pa.array(id_text(np.asarray(ids)).astype(str))
         if self.has_labels and labels is not None:
             columns["label"] = pa.array(labels)
         flat = values.reshape(len(values), -1)
@@ -155,7 +156,11 @@ class Output:
         if self._writer is None:
             dtype = np.uint8 if values.dtype == np.uint8 else np.float32
             self._writer = StoreWriter(
-                self.path, self.sample_shape, dtype, has_labels=self.has_labels
+                self.path,
+                self.sample_shape,
+                dtype,
+                has_labels=self.has_labels,
+                numbered_ids=ids is None or np.asarray(ids).dtype.kind in "iu",
             )
             self._stats = RunningStats(self.sample_shape[-1])
         split = np.full(len(values), TRAIN, np.uint8) if split is None else split

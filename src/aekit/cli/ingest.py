@@ -43,6 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="image channels")
     parser.add_argument("--label-column", help="CSV/Parquet column holding the labels")
     parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        help=".npy or HDF5 source: its labels, one per record (a .npy, or text one per line)",
+    )
+    parser.add_argument(
         "--delimiter",
         type=_delimiter,
         help="of a CSV file: one character, or tab (default: told from its first lines)",
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     store = ingest(
         args.src,
         args.store,
+        labels=args.labels,
         size=args.size,
         channels=args.channels,
         label_column=args.label_column,

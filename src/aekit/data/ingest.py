@@ -48,8 +48,9 @@ def ingest(
     store : path-like or str
         Destination, not existing yet: a path (its folder is created if needed) or
         ``s3://bucket/prefix/name.zarr``. Written under a temporary name, moved in when done.
-    labels : array-like, optional
-        Labels for an in-memory array.
+    labels : array-like or path-like, optional
+        Labels for an in-memory array, a ``.npy`` or an HDF5 source, one per record: an array,
+        or a file (a 1-d ``.npy``, or text with one label per line).
     size : (height, width), optional
         Image size after resizing (image folders).
     channels : {1, 3}
@@ -124,6 +125,8 @@ def _open_source(
             raise DataError(f"{path} is already a store; use it directly.")
         if size is None:
             raise DataError(f"{path}: image folders need --size HxW, e.g. --size 128x128.")
+        if labels is not None:
+            raise DataError(f"{path}: an image folder's labels are its subfolders; drop --labels.")
         workers = workers or os.cpu_count() or 1
         # a block of decoded images in this process, and a resize in each worker
         per_image = size[0] * size[1] * channels
@@ -136,12 +139,16 @@ def _open_source(
     if size is not None:
         raise DataError(f"{path}: --size applies to image folders only; leave it out for files.")
     suffix = path.suffix.lower()
+    if isinstance(labels, (str, Path)):
+        labels = sources.read_labels(labels)
+    if suffix in TABLE_SUFFIXES and labels is not None:
+        raise DataError(f"{path}: a table's labels are one of its columns; use --label-column.")
     if suffix == ".npy":
-        return sources.from_npy(path)
+        return sources.from_npy(path, labels)
     if suffix in TABLE_SUFFIXES:
         return tables.TableSource(path, table["label_column"], bad, table["delimiter"])
     if suffix in HDF5_SUFFIXES:
-        return sources.from_hdf5(path, dataset)
+        return sources.from_hdf5(path, dataset, labels)
     known = ", ".join(sorted({".npy", *TABLE_SUFFIXES, *HDF5_SUFFIXES}))
     raise DataError(
         f"{path}: unknown kind of source '{suffix}'; use a folder of images or a file ending in "
@@ -234,10 +241,17 @@ def _write_blocks(
             if len(block.x) == 0:
                 continue
             if not written:
-                writer = StoreWriter(store, src.sample_shape, src.dtype, has_labels=src.has_labels)
+                writer = StoreWriter(
+                    store,
+                    src.sample_shape,
+                    src.dtype,
+                    has_labels=src.has_labels,
+                    numbered_ids=block.ids is None,
+                )
                 written.append((writer, RunningStats(src.sample_shape[-1])))
             writer, stats = written[0]
             split = split_of(block.record)
             stats.update(block.x[split == TRAIN])
-            writer.append(block.x, block.y, block.ids, split)
+            ids = block.record if block.ids is None else block.ids
+            writer.append(block.x, block.y, ids, split)
     return written[0] if written else (None, None)

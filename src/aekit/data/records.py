@@ -16,21 +16,42 @@ class Block:
     """Consecutive records from a source.
 
     ``record`` is each record's position in the source (used to fix its split), ``ids`` how a
-    user finds it again (a file's relative path, or ``row N``).
+    user finds it again (a file's relative path); None where that is its row number, which the
+    store then keeps as the number itself (see :func:`id_text`).
     """
 
     x: np.ndarray  # (b, *sample_shape)
     y: np.ndarray | None  # (b,) int64
-    ids: np.ndarray  # (b,) str
+    ids: np.ndarray | None  # (b,) str
     record: np.ndarray  # (b,) int64
 
     def take(self, keep: np.ndarray) -> Block:
         return Block(
             self.x[keep],
             None if self.y is None else self.y[keep],
-            self.ids[keep],
+            None if self.ids is None else self.ids[keep],
             self.record[keep],
         )
+
+    def id(self, i: int) -> str:
+        return str(self.ids[i]) if self.ids is not None else row_id(int(self.record[i]))
+
+
+def row_id(record: int) -> str:
+    """How a record of an array or a table is named: ``row N``, counted from 1."""
+    return f"row {record + 1}"
+
+
+def id_text(ids: np.ndarray) -> np.ndarray:
+    """A store's ids as text (object array): kept as they are, or record numbers as ``row N``.
+
+    Sources whose records are rows keep only their numbers: 8 bytes a record where the text
+    ``row 7999999`` cost a Python string of about 60 bytes, and a chunk of millions of them
+    broke the ingest's memory bound on narrow data.
+    """
+    if ids.dtype.kind in "iu":
+        return np.char.add("row ", (ids.astype(np.int64) + 1).astype(str)).astype(object)
+    return np.asarray(ids).astype(object)
 
 
 @dataclass
@@ -76,11 +97,11 @@ class BadRecords:
             return block
         for i in np.flatnonzero(~finite | too_large):
             if not finite[i]:
-                self.bad(str(block.ids[i]), "contains NaN, empty or infinite values")
+                self.bad(block.id(int(i)), "contains NaN, empty or infinite values")
             else:
                 column = int(np.flatnonzero(np.abs(flat[i]) > _FLOAT32_MAX)[0])
                 self.bad(
-                    str(block.ids[i]),
+                    block.id(int(i)),
                     f"column {column} holds {flat[i, column]:.6g}, beyond float32's range "
                     "(+-3.4e38, what a store holds); rescale the data",
                 )

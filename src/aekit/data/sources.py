@@ -78,7 +78,7 @@ class ArraySource:
             x = x.reshape(stop - start, *self.sample_shape)
             record = np.arange(start, stop, dtype=np.int64)
             y = None if self.labels is None else self.labels[start:stop]
-            yield Block(x, y, np.char.add("row ", (record + 1).astype(str)), record)
+            yield Block(x, y, None, record)
 
 
 def is_channels_first(shape: tuple[int, ...]) -> bool:
@@ -92,23 +92,49 @@ def _encode_labels(labels: Any, n: int, name: str) -> tuple[np.ndarray | None, l
         return None, None
     labels = np.asarray(labels)
     if labels.shape != (n,):
-        raise DataError(f"{name}: labels must have shape ({n},); got {labels.shape}.")
+        raise DataError(f"{name}: labels must be one per record, shape ({n},); got {labels.shape}.")
     if labels.dtype.kind in "iu" and labels.min() >= 0:
         return labels.astype(np.int64), None
     names, codes = np.unique(labels.astype(str), return_inverse=True)
     return codes.astype(np.int64), [str(v) for v in names]
 
 
-def from_npy(path: Path) -> ArraySource:
+def from_npy(path: Path, labels: Any = None) -> ArraySource:
     """A ``.npy`` file of any size, memory-mapped: never loaded whole."""
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc}).") from exc
-    return ArraySource(data, str(path), kind="npy")
+    return ArraySource(data, str(path), labels, kind="npy")
 
 
-def from_hdf5(path: Path, dataset: str | None) -> ArraySource:
+def read_labels(path: str | Path) -> np.ndarray:
+    """Labels from a file, one per record: a 1-d ``.npy`` array, or text with one per line
+    (class names or numbers)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} (--labels) does not exist; give a .npy array or a text file.")
+    if path.suffix.lower() == ".npy":
+        try:
+            labels = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path}: not a readable .npy array of labels ({exc}).") from exc
+        if labels.ndim != 1:
+            raise DataError(
+                f"{path}: labels must be one per record, shape (n,); got {labels.shape}."
+            )
+        return labels
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: labels must be UTF-8 text, one per line ({exc}).") from exc
+    labels = np.array([line.strip() for line in lines if line.strip()])
+    if labels.size and all(v.lstrip("-").isdigit() for v in labels):
+        return labels.astype(np.int64)
+    return labels
+
+
+def from_hdf5(path: Path, dataset: str | None, labels: Any = None) -> ArraySource:
     """One dataset of an HDF5 file, read in slices."""
     try:
         import h5py
@@ -131,7 +157,7 @@ def from_hdf5(path: Path, dataset: str | None) -> ArraySource:
         raise DataError(
             f"{path}: no dataset '{dataset}'; the datasets are {', '.join(names) or 'none'}."
         )
-    return ArraySource(handle[dataset], f"{path}:{dataset}", kind="hdf5")
+    return ArraySource(handle[dataset], f"{path}:{dataset}", labels, kind="hdf5")
 
 
 def from_memory(X: Any, y: Any = None, label_column: str | None = None) -> ArraySource:

@@ -6,7 +6,9 @@ Layout (all arrays chunked alike along axis 0, so one chunk index covers one blo
   uncompressed so that the training stream can map chunk files straight into memory.
 - ``y``: int64 class labels (only when the source has labels).
 - ``split``: uint8, 0 train, 1 validation.
-- ``ids``: str, the source record of each sample (a file's relative path, or a row number).
+- ``ids``: the source record of each sample: str (a file's relative path), or int64, the
+  record's row in its source counted from 0 (shown as ``row N`` from 1: see
+  :func:`aekit.data.records.id_text`).
 - group attributes under ``"aekit"``: format version, source, sample shape, dtype, statistics,
   class names, the ingest report, and ``complete: true``, written last.
 
@@ -80,10 +82,18 @@ class StoreWriter:
     dtype : numpy dtype
         ``uint8`` or ``float32`` (``float16`` for compact features).
     has_labels : bool
+    numbered_ids : bool
+        Ids are record numbers (int64), not text.
     """
 
     def __init__(
-        self, path: str | Path, sample_shape: Sequence[int], dtype: Any, *, has_labels: bool
+        self,
+        path: str | Path,
+        sample_shape: Sequence[int],
+        dtype: Any,
+        *,
+        has_labels: bool,
+        numbered_ids: bool = False,
     ) -> None:
         import zarr
 
@@ -99,9 +109,11 @@ class StoreWriter:
         self.dtype = np.dtype(dtype)
         self.chunk_rows = rows_per_chunk(self.sample_shape, self.dtype)
         self.has_labels = has_labels
+        self.id_dtype: Any = np.int64 if numbered_ids else str
         self.n = 0  # records written to disk
         self.appended = 0  # records handed to append, written or pending
-        self._pending: list[tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]] = []
+        # The chunk being filled, one buffer per array (see _buffers)
+        self._pending: dict[str, np.ndarray] = {}
         self._pending_rows = 0
         try:
             self._create(zarr)
@@ -125,7 +137,7 @@ class StoreWriter:
             fill_value=0,
             config={"write_empty_chunks": True},
         )
-        columns = {"split": np.uint8, "ids": str}
+        columns = {"split": np.uint8, "ids": self.id_dtype}
         if self.has_labels:
             columns["y"] = np.int64
         self._columns = {
@@ -136,43 +148,60 @@ class StoreWriter:
     def append(
         self, x: np.ndarray, y: np.ndarray | None, ids: np.ndarray, split: np.ndarray
     ) -> None:
-        """Queue a block of records; full chunks are written as soon as they are complete."""
-        if len(x) == 0:
-            return
-        self._pending.append((x.astype(self.dtype, copy=False), y, np.asarray(ids), split))
-        self.appended += len(x)
-        self._pending_rows += len(x)
-        if self._pending_rows >= self.chunk_rows:
-            self._flush(final=False)
+        """Copy a block of records into the chunk being filled; a full chunk is written at once,
+        so no chunk is ever rewritten."""
+        values = {"x": x, "y": y, "ids": np.asarray(ids), "split": split}
+        done = 0
+        while done < len(x):
+            pending = self._buffers()
+            take = min(len(x) - done, self.chunk_rows - self._pending_rows)
+            at = slice(self._pending_rows, self._pending_rows + take)
+            for name, buffer in pending.items():
+                buffer[at] = values[name][done : done + take]  # type: ignore[index]
+            done += take
+            self.appended += take
+            self._pending_rows += take
+            if self._pending_rows == self.chunk_rows:
+                self._flush()
 
-    def _flush(self, final: bool) -> None:
+    def _buffers(self) -> dict[str, np.ndarray]:
+        """One chunk's buffers, made once and refilled: a chunk of blocks kept as a list of small
+        arrays interleaved the heap with each batch's work, and an encode to a store of 2M rows
+        held 300 MB more than to a ``.npy`` (freed but never returned to the system)."""
         if not self._pending:
+            rows = self.chunk_rows
+            self._pending = {
+                "x": np.empty((rows, *self.sample_shape), dtype=self.dtype),
+                "ids": np.empty(rows, dtype=np.int64 if self.id_dtype is np.int64 else object),
+                "split": np.empty(rows, dtype=np.uint8),
+            }
+            if self.has_labels:
+                self._pending["y"] = np.empty(rows, dtype=np.int64)
+        return self._pending
+
+    def _flush(self) -> None:
+        """Write the records of the chunk being filled."""
+        rows = self._pending_rows
+        if rows == 0:
             return
-        x = np.concatenate([p[0] for p in self._pending])
-        y = np.concatenate([p[1] for p in self._pending]) if self.has_labels else None
-        ids = np.concatenate([p[2] for p in self._pending]).astype(str)
-        split = np.concatenate([p[3] for p in self._pending])
-        # Write whole chunks only (except at the end), so no chunk is ever rewritten
-        n_write = len(x) if final else (len(x) // self.chunk_rows) * self.chunk_rows
-        start, stop = self.n, self.n + n_write
+        start, stop = self.n, self.n + rows
         self._x.resize((stop, *self.sample_shape))
-        self._x[start:stop] = x[:n_write]
-        for name, values in (("split", split), ("ids", ids), ("y", y)):
-            if name in self._columns:
+        self._x[start:stop] = self._pending["x"][:rows]
+        for name, values in self._pending.items():
+            if name != "x":
+                column = (
+                    values[:rows]
+                    if name != "ids"
+                    else values[:rows].astype(self.id_dtype, copy=False)
+                )
                 self._columns[name].resize((stop,))
-                self._columns[name][start:stop] = values[:n_write]  # type: ignore[index]
+                self._columns[name][start:stop] = column
         self.n = stop
-        rest = n_write < len(x)
-        self._pending = (
-            [(x[n_write:], None if y is None else y[n_write:], ids[n_write:], split[n_write:])]
-            if rest
-            else []
-        )
-        self._pending_rows = len(x) - n_write
+        self._pending_rows = 0
 
     def commit(self, attrs: dict[str, Any]) -> str | Path:
         """Write the remaining records and the attributes, then move the store into place."""
-        self._flush(final=True)
+        self._flush()
         if self.n == 0:
             self.abort()
             raise AekitError(
@@ -351,9 +380,10 @@ class Store:
         return self._labels
 
     def ids(self, rows: np.ndarray) -> np.ndarray:
-        """The source records of ``rows``, as Python strings (object array)."""
-        ids = self._group["ids"].get_orthogonal_selection((np.asarray(rows),))
-        return np.asarray(ids).astype(object)
+        """The source records of ``rows``: text (object array), or int64 record numbers (see
+        :func:`aekit.data.records.id_text`, which makes text of either)."""
+        ids = np.asarray(self._group["ids"].get_orthogonal_selection((np.asarray(rows),)))
+        return ids if ids.dtype.kind in "iu" else ids.astype(object)
 
     @property
     def train_index(self) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.data.records import BadRecords, Block
+from aekit.data.records import BadRecords, Block, row_id
 from aekit.errors import DataError
 
 # Rows per block: large enough for vectorised conversion, small enough to bound memory.
@@ -185,15 +185,14 @@ class TableSource:
         for batch in self._batches():
             n = batch.num_rows
             record = np.arange(start, start + n, dtype=np.int64)
-            ids = np.char.add("row ", (record + 1).astype(str))
-            x, keep = self._features(batch, ids)
+            x, keep = self._features(batch, record)
             y = self._labels(batch) if self.has_labels else None
-            block = Block(x, y, ids, record)
+            block = Block(x, y, None, record)
             yield block if keep.all() else block.take(keep)
             self._started = True
             start += n
 
-    def _features(self, batch: Any, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _features(self, batch: Any, record: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n, n_features) float32 and the mask of rows whose every field converted."""
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -208,7 +207,7 @@ class TableSource:
                 try:
                     col = pc.cast(col, pa.float64())
                 except pa.ArrowInvalid:
-                    col, ok = self._convert_slowly(name, col, ids)
+                    col, ok = self._convert_slowly(name, col, record)
                     if col is None:
                         continue
                     keep &= ok
@@ -226,7 +225,7 @@ class TableSource:
             self.sample_shape = (len(self.features),)
         return np.stack(columns, axis=1) if columns else np.empty((batch.num_rows, 0)), keep
 
-    def _convert_slowly(self, name: str, col: Any, ids: np.ndarray) -> tuple[Any, np.ndarray]:
+    def _convert_slowly(self, name: str, col: Any, record: np.ndarray) -> tuple[Any, np.ndarray]:
         """The error path: find which fields of a text column are not numbers."""
         values = col.to_pylist()
         out = np.full(len(values), np.nan)
@@ -241,7 +240,8 @@ class TableSource:
             return None, ok
         for bad_row in np.flatnonzero(~ok):
             self.bad.bad(
-                str(ids[bad_row]), f"column '{name}' holds {values[bad_row]!r}, not a number"
+                row_id(int(record[bad_row])),
+                f"column '{name}' holds {values[bad_row]!r}, not a number",
             )
         return out, ok
 

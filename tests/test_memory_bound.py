@@ -1,0 +1,79 @@
+"""Peak memory of ingest and encode, measured in a fresh process, against stated bounds: what a
+store's chunk needs, whatever the data's shape (narrow columns once cost 0.4 kB a row)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from aekit.data.store import CHUNK_BYTES
+
+# Runs one aekit command and prints its peak anonymous memory (RssAnon, sampled every 5 ms) in
+# KiB: the process's own memory, not the pages of the files it maps (a source read through a
+# memory map is resident while read, and the kernel takes those pages back at will)
+PEAK = """
+import re, sys, threading, time
+from aekit.cli import main
+peak = [0]
+def rss_anon():
+    return int(re.search(r"RssAnon:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+def watch():
+    while True:
+        peak[0] = max(peak[0], rss_anon())
+        time.sleep(0.005)
+threading.Thread(target=watch, daemon=True).start()
+code = main(sys.argv[1:])
+print(max(peak[0], rss_anon()))
+sys.exit(code)
+"""
+MB = 1 << 20
+
+
+def peak_bytes(*args: object) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return int(done.stdout.split()[-1]) * 1024
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """The peak of ingesting 10 rows: the interpreter and its imports."""
+    root = tmp_path_factory.mktemp("baseline")
+    np.save(root / "tiny.npy", np.zeros((10, 1), np.float32))
+    return peak_bytes("ingest", root / "tiny.npy", root / "tiny.zarr")
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((8_000_000, 1), np.float32), ((1_000_000, 64), np.float32), ((6_000, 32, 32, 3), np.uint8)],
+    ids=["narrow", "wide", "images"],
+)
+def test_ingest_holds_about_one_chunk_whatever_the_shape(tmp_path, baseline, shape, dtype):
+    data = np.random.default_rng(0).integers(0, 255, size=shape).astype(dtype)
+    np.save(tmp_path / "x.npy", data)
+    peak = peak_bytes("ingest", tmp_path / "x.npy", tmp_path / "x.zarr")
+    # The chunk being filled: its samples, and 17 bytes a row of id, split and label; the source
+    # read in blocks of 32 MB (mapped). Narrow data took 3.2 GB here before ids were numbers.
+    row_bytes = data[0].nbytes
+    chunk = CHUNK_BYTES // row_bytes * (row_bytes + 17)
+    assert peak - baseline < chunk + 3 * CHUNK_BYTES, (peak / MB, baseline / MB)
+
+
+def test_encode_to_a_store_holds_no_more_than_to_an_npy(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "small.npy", rng.normal(size=(2_000, 16)).astype(np.float32))
+    np.save(tmp_path / "big.npy", rng.normal(size=(1_000_000, 16)).astype(np.float32))
+    for name in ("small", "big"):
+        assert peak_bytes("ingest", tmp_path / f"{name}.npy", tmp_path / f"{name}.zarr") > 0
+    run = tmp_path / "run"
+    assert peak_bytes("train", tmp_path / "small.zarr", "--out", run, "--epochs", "1", "--quiet")
+    npy = peak_bytes("encode", run, tmp_path / "big.zarr", "--out", tmp_path / "codes.npy")
+    store = peak_bytes("encode", run, tmp_path / "big.zarr", "--out", tmp_path / "codes.zarr")
+    # A store's codes wait for a whole chunk (2M rows of 2 floats here), 20 MB at most; a list
+    # of small per-batch arrays had cost 1.5 GB against 0.5 GB for 2M rows
+    assert store < npy + 64 * MB, (store / MB, npy / MB)
