@@ -14,6 +14,7 @@ from sklearn.decomposition import PCA
 
 from aekit import Autoencoder, ingest, load
 from aekit.cli import main
+from aekit.models.scaling import usable_std
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,13 @@ def table_run(tmp_path_factory, request):
 def test_fit_calibrates_threshold_on_held_out_data(blobs):
     X, _ = blobs
     ae = Autoencoder(latent_dim=2, epochs=40, random_state=0, contamination=0.05).fit(X)
+    # 18 samples, 0.9 of them above a 5 % threshold: recorded with a caution
+    caution = ae.threshold_info_.pop("caution")
     assert ae.threshold_info_ == {
         "method": "contamination", "share": 0.05, "samples": 18,
         "score": "reconstruction error", "data": "the validation split",
     }  # fmt: skip
+    assert "set on 18 samples" in caution and "at least 200 normal samples" in caution
     labels = ae.predict(X)
     assert set(np.unique(labels)) <= {-1, 1}
     np.testing.assert_array_equal(labels == -1, ae.reconstruction_error(X) > ae.threshold_)
@@ -81,15 +85,17 @@ def test_encode_writes_npy_parquet_and_store_with_labels_and_ids(table_run):
     np.testing.assert_allclose(np.load(root / "codes.npy"), codes, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.load(root / "codes.labels.npy"), y)
     ids = (root / "codes.ids.txt").read_text().splitlines()
-    assert ids == [str(i) for i in store.ids(np.arange(store.n))]
+    assert ids == [f"row {i + 1}" for i in range(store.n)]
     table = pq.read_table(root / "codes.parquet").to_pandas()
     assert list(table.columns) == ["id", "label", "z0", "z1"]
+    assert list(table["id"]) == ids
     np.testing.assert_allclose(table[["z0", "z1"]].to_numpy(), codes, rtol=1e-5, atol=1e-6)
     from aekit import open_store
 
     out = open_store(root / "codes.zarr")
     np.testing.assert_array_equal(out.labels, y)
     np.testing.assert_array_equal(out.split, store.split)  # the split carries over
+    np.testing.assert_array_equal(out.ids(np.arange(out.n)), store.ids(np.arange(store.n)))
     np.testing.assert_allclose(out.read(np.arange(out.n)), codes, rtol=1e-5, atol=1e-6)
 
 
@@ -106,7 +112,18 @@ def test_score_recalibrates_and_records_the_threshold(table_run, capsys):
     root, store, _, _ = table_run
     run = root / "run"
     out = root / "scores.parquet"
-    assert main(["score", str(run), str(store.path), "--out", str(out), "--fpr", "0.05"]) == 0
+    before = (run / "model.json").read_text()
+    # A new threshold serves this output only, and says so; the run keeps its own
+    assert main(["score", str(run), str(store.path), "--out", str(out), "--fpr", "0.2"]) == 0
+    assert "for this output only" in capsys.readouterr().out
+    assert (run / "model.json").read_text() == before
+    assert pq.read_table(out).to_pandas().anomaly.mean() > 0.1
+    out.unlink()
+    # --save-threshold keeps it; on 60 validation samples, a 5 % rate rests on 3: a warning
+    args = ["--out", str(out), "--fpr", "0.05", "--save-threshold"]
+    assert main(["score", str(run), str(store.path), *args]) == 0
+    printed = capsys.readouterr()
+    assert "too few for the rate to hold" in printed.err and "saved in the run" in printed.out
     saved = json.loads((run / "model.json").read_text())["threshold"]
     assert saved["method"] == "fpr" and saved["share"] == 0.05
     assert saved["data"] == f"the validation split of {store.path}"
@@ -117,7 +134,6 @@ def test_score_recalibrates_and_records_the_threshold(table_run, capsys):
     # On the held-out split it was calibrated on, at most 5 % are flagged
     val = np.isin(np.arange(store.n), store.val_index)
     assert table.anomaly[val].mean() <= 0.05
-    assert "threshold" in capsys.readouterr().out
 
 
 def test_apply_mistakes_exit_2_and_write_nothing(table_run, tmp_path, capsys):
@@ -188,8 +204,16 @@ def test_compress_round_trip_and_refusals(digits_vae, table_run, tmp_path, capsy
     assert main(["decompress", run, str(aek), "--out", str(tmp_path / "d.npy")]) == 0
     decoded = np.load(tmp_path / "d.npy")
     original = store.read(np.arange(store.n))
-    # The reported distortion is that of what decompress gives
-    assert np.mean((decoded - original) ** 2) == pytest.approx(report["mse"], rel=1e-5)
+    # The reported distortion is that of what decompress gives; PSNR's peak is the data's
+    # range (digits scaled to [0, 1] peak at 1, not 255), and the standardised MSE divides by
+    # the training split's spread as the model does
+    mse = np.mean((decoded - original) ** 2)
+    assert mse == pytest.approx(report["mse"], rel=1e-5)
+    assert report["psnr_peak"] == pytest.approx(np.ptp(original), rel=1e-6)
+    assert report["psnr"] == pytest.approx(10 * np.log10(np.ptp(original) ** 2 / mse), rel=1e-4)
+    std = usable_std(store.stats["std"])
+    standardised = np.mean(((decoded - original) / std) ** 2)
+    assert report["mse_standardised"] == pytest.approx(standardised, rel=1e-4)
 
     # Decoding in another process, with another thread count, gives the same samples
     code = (

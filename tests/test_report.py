@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
@@ -91,6 +92,14 @@ def test_image_report_and_sections_follow_the_data(image_run, tmp_path):
     page = image_run / "report.html"
     sections = _sections(page)
     assert "Generated samples" in sections and "Feature attributions" not in sections
+    # A VAE's loss is labelled as what it is, and split into its terms, which add up to the
+    # validation loss of the weights kept (the report's samples are the validation split)
+    text = page.read_text()
+    assert "negative ELBO per sample" in text
+    terms = re.search(r"reconstruction ([\d.e+-]+) \+ 1 x KL ([\d.e+-]+) per sample", text)
+    rows = csv.DictReader((image_run / "metrics.csv").read_text().splitlines())
+    best = min(float(r["val_loss"]) for r in rows)
+    assert float(terms.group(1)) + float(terms.group(2)) == pytest.approx(best, rel=1e-3)
     _check_in_browser(page, "report-images")
 
     # Without labels: no clustering section, and the latent is not coloured
@@ -145,6 +154,13 @@ def test_read_curves_verdicts():
     assert read_curves(_history(falling, rising_val))[0] == "overfitting"
     assert read_curves(_history([0.9] * 30, [0.9] * 30))[0] == "underfitting"
     assert read_curves(_history([0.9] * 30, [0.9] * 30), "bce")[0] == "converged"
+    # A VAE's negative ELBO in the hundreds says nothing of underfitting; its reconstruction does
+    elbo = _history(falling[:25] + [0.2] * 25, falling[:25] + flat[:25])
+    elbo = [{**h, "train_loss": 900 * h["train_loss"], "val_loss": 900 * h["val_loss"]}
+            for h in elbo]  # fmt: skip
+    assert read_curves(elbo, "elbo", reconstruction=0.3)[0] == "converged"
+    verdict, reading = read_curves(elbo, "elbo", reconstruction=0.7)
+    assert verdict == "underfitting" and "reconstruction error" in reading
 
 
 def test_matplotlib_is_imported_only_when_drawing():

@@ -22,17 +22,35 @@ def dbscan_eps(Z: np.ndarray, min_samples: int = DBSCAN_MIN_SAMPLES) -> float:
     return float(np.median(distances[:, k]))
 
 
+def scaled_codes(Z: np.ndarray) -> np.ndarray:
+    """``Z`` centred and divided by its overall spread: one scale for every dimension.
+
+    Not per dimension: that would blow a dimension the model left unused (a VAE's collapsed
+    unit, a PCA component of noise) up to the spread of the informative ones, and clusters
+    would then follow noise. A scatter of the codes showed two classes apart while KMeans on
+    codes standardised per dimension scored an ARI near 0.
+    """
+    centred = Z - Z.mean(axis=0)
+    spread = float(np.sqrt(np.mean(centred**2)))
+    return centred / spread if spread > 0 else centred
+
+
+def kmeans_clusters(Z: np.ndarray, n_clusters: int, random_state: int = 0) -> np.ndarray:
+    """KMeans' cluster of each code (see :func:`scaled_codes` for the units)."""
+    kmeans = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state)
+    return kmeans.fit_predict(scaled_codes(Z))
+
+
 def cluster_agreement(
     Z: np.ndarray, labels: np.ndarray, n_clusters: int, random_state: int = 0
 ) -> dict[str, float]:
     """How well KMeans and DBSCAN on a representation recover known classes.
 
-    ``Z`` is standardised per dimension first, so that the result does not depend on the
-    arbitrary scale of each latent dimension. Returns ARI and NMI for both algorithms, and
-    DBSCAN's number of clusters and noise fraction.
+    ``Z`` is put in the units of :func:`scaled_codes` first. Returns ARI and NMI for both
+    algorithms, and DBSCAN's number of clusters and noise fraction.
     """
-    Z = (Z - Z.mean(axis=0)) / np.where(Z.std(axis=0) > 0, Z.std(axis=0), 1.0)
-    kmeans = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state).fit_predict(Z)
+    kmeans = kmeans_clusters(Z, n_clusters, random_state)
+    Z = scaled_codes(Z)
     dbscan = DBSCAN(eps=dbscan_eps(Z), min_samples=DBSCAN_MIN_SAMPLES).fit_predict(Z)
     return {
         "kmeans_ari": float(adjusted_rand_score(labels, kmeans)),
@@ -67,14 +85,21 @@ def influence_shares(jacobians: np.ndarray) -> np.ndarray:
     return J / np.where(totals > 0, totals, 1.0)
 
 
-def read_curves(history: list[dict[str, float]], loss: str = "mse") -> tuple[str, str]:
+def read_curves(
+    history: list[dict[str, float]], loss: str = "mse", reconstruction: float | None = None
+) -> tuple[str, str]:
     """A verdict on training curves and its explanation in plain words.
 
     The verdict is one of ``still improving``, ``overfitting``, ``underfitting``, ``converged``,
     by rules of thumb: the monitored loss still fell by more than 1 % over the last fifth of
     the epochs; the validation loss ended more than 5 % above its best while the training loss
-    kept falling; the training loss stayed above half of the variance of standardised data (a
-    model that learned little beyond the mean; MSE only); otherwise converged.
+    kept falling; the reconstruction error stayed above half of the variance of standardised
+    data (a model that learned little beyond the mean); otherwise converged.
+
+    The last rule reads ``reconstruction`` (MSE per feature in standardised units, measured on
+    samples) where given, else the training loss when that is such an MSE (``loss="mse"``). A
+    variational model's loss is a negative ELBO, which no such rule applies to: pass ``loss``
+    ``"elbo"`` and its reconstruction error.
     """
     if not history:
         return "no history", "The run recorded no epochs."
@@ -95,9 +120,14 @@ def read_curves(history: list[dict[str, float]], loss: str = "mse") -> tuple[str
             "training samples themselves. The best epoch's weights are the ones kept; more data, "
             "more noise (denoising) or weight decay would help."
         )
-    if loss == "mse" and train[-1] > 0.5:
+    error, what = (
+        (reconstruction, "The reconstruction error (MSE per feature) is")
+        if reconstruction is not None
+        else (float(train[-1]), "The training loss ended at")
+    )
+    if (reconstruction is not None or loss == "mse") and error > 0.5:
         return "underfitting", (
-            f"The training loss ended at {train[-1]:.3g}, more than half of the data's variance "
+            f"{what} {error:.3g}, more than half of the data's variance "
             "in standardised units: the model reproduces little beyond the mean. A larger "
             "latent, wider hidden layers or a higher learning rate would help."
         )

@@ -35,6 +35,7 @@ class LossCurveDisplay:
 
     history: Sequence[dict[str, float]]
     best_epoch: int | None = None
+    quantity: str = "MSE, standardised units"  # what the loss is (see loss_quantity)
 
     def plot(self, ax: Any = None) -> Any:
         fig = None
@@ -47,9 +48,11 @@ class LossCurveDisplay:
             ax.plot(epochs, [h.get("val_loss", np.nan) for h in self.history], label="validation")
         if self.best_epoch is not None:
             ax.axvline(self.best_epoch, color="grey", linestyle=":", label="weights kept")
-        ax.set_yscale("log")
+        values = [h.get(k, np.nan) for h in self.history for k in ("train_loss", "val_loss")]
+        # A log axis needs positive values: a Bernoulli VAE's loss is, a Gaussian one's may not be
+        ax.set_yscale("log" if np.nanmin(values) > 0 else "linear")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("loss (MSE, standardised units)")
+        ax.set_ylabel(f"loss ({self.quantity})")
         ax.set_title("Loss curves")
         ax.legend()
         self.figure_ = fig if fig is not None else ax.figure
@@ -162,13 +165,22 @@ class LRRangeDisplay:
     def plot(self) -> Any:
         fig = _new_figure(6, 4)
         ax = fig.add_subplot()
-        ax.plot(self.lrs, self.losses)
+        losses = np.asarray(self.losses, dtype=float)
+        ax.plot(self.lrs, losses)
+        at = int(np.argmin(np.abs(np.log(np.asarray(self.lrs) / self.suggestion))))
+        ax.plot([self.lrs[at]], [losses[at]], "o", color="C3")
         ax.axvline(
-            self.suggestion, color="grey", linestyle=":", label=f"suggested {self.suggestion:.2g}"
+            self.suggestion, color="C3", linestyle=":", label=f"suggested {self.suggestion:.2g}"
         )
         ax.set_xscale("log")
+        # The test ends when the loss explodes; up to twice its starting value is where the
+        # choice lies, and a log axis keeps that region from being a flat line
+        finite = losses[np.isfinite(losses)]
+        if len(finite) and finite.min() > 0:
+            ax.set_yscale("log")
+            ax.set_ylim(finite.min() / 1.2, max(finite.min() * 1.5, 2 * finite[0]))
         ax.set_xlabel("learning rate")
-        ax.set_ylabel("loss (smoothed)")
+        ax.set_ylabel("loss (smoothed; cut at twice its start)")
         ax.set_title("Learning-rate range test")
         ax.legend()
         self.figure_ = fig

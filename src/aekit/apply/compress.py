@@ -107,7 +107,9 @@ def write_compressed(
 
     The report has ``bits_per_sample``, ``bytes`` (the whole file), ``raw_bytes`` (the samples
     as ``dtype``), ``mse`` and ``psnr`` of the decompressed samples against the originals (raw
-    units), and ``mse_unquantised``, the autoencoder's own distortion without quantisation.
+    units; the PSNR's peak, ``psnr_peak``, is the data's range: digits valued 0-16 have a peak
+    of 16, not 255), ``mse_standardised`` (the units training and the report use), and
+    ``mse_unquantised``, the autoencoder's own distortion without quantisation.
     """
     if not hasattr(ae, "latent_std_"):
         raise AekitError("the run has no latent statistics (trained by an older aekit); retrain.")
@@ -116,7 +118,8 @@ def write_compressed(
     codec = _Codec(ae, step, ae.latent_std_, dtype)
     compressor = lzma.LZMACompressor(preset=9 | lzma.PRESET_EXTREME)
     digest = hashlib.sha256()
-    squared = squared_model = 0.0
+    squared = squared_model = squared_standardised = 0.0
+    std = ae.model_.scaler.std.cpu().numpy().astype(np.float64)
     low, high = np.inf, -np.inf
     rows = clipped = 0
     with tempfile.TemporaryFile(dir=scratch) as payload:
@@ -134,7 +137,9 @@ def write_compressed(
             put(compressor.compress(_pack(symbols)))
             original = x.float().cpu().numpy()
             decoded = codec.decode(symbols).astype(np.float32)
-            squared += float(np.sum((decoded - original).astype(np.float64) ** 2))
+            error = (decoded - original).astype(np.float64)
+            squared += float(np.sum(error**2))
+            squared_standardised += float(np.sum((error / std) ** 2))
             squared_model += float(np.sum((plain - original).astype(np.float64) ** 2))
             low, high = min(low, float(original.min())), max(high, float(original.max()))
             rows += len(x)
@@ -150,7 +155,7 @@ def write_compressed(
     values = n * int(np.prod(ae.sample_shape_))
     total = len(MAGIC) + 8 + head + payload_bytes
     mse = squared / max(values, 1)
-    peak = (255.0 if codec.dtype == np.uint8 else high - low) or 1.0
+    peak = (high - low) or 1.0
     return {
         "samples": n,
         "bytes": total,
@@ -159,6 +164,8 @@ def write_compressed(
         "ratio": values * codec.dtype.itemsize / total,
         "mse": mse,
         "psnr": float(10 * np.log10(peak**2 / mse)) if mse > 0 else float("inf"),
+        "psnr_peak": peak,
+        "mse_standardised": squared_standardised / max(values, 1),
         "mse_unquantised": squared_model / max(values, 1),
         "clipped_values": clipped,
         "step": step,

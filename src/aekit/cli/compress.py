@@ -64,8 +64,10 @@ def run_compress(args: argparse.Namespace) -> int:
             f"wrote {summary['out']}: {summary['samples']} samples, {summary['bytes']} bytes "
             f"({summary['bits_per_sample']:.1f} bits/sample; raw {summary['raw_bytes']} bytes, "
             f"{summary['ratio']:.1f}x smaller)",
-            f"distortion: MSE {summary['mse']:.4g}, PSNR {summary['psnr']:.2f} dB "
-            f"(autoencoder alone: MSE {summary['mse_unquantised']:.4g})",
+            f"distortion: MSE {summary['mse']:.4g} in the data's units "
+            f"({summary['mse_standardised']:.4g} standardised, as training and the report "
+            f"measure), PSNR {summary['psnr']:.2f} dB (peak: the data's range, "
+            f"{summary['psnr_peak']:.4g}); autoencoder alone: MSE {summary['mse_unquantised']:.4g}",
         ],
     )
 

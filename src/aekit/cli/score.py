@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from aekit.cli.apply_args import add_run_and_source, report
 from aekit.cli.command import add_command, out_flag
@@ -23,8 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Write each sample's anomaly score (reconstruction error; negative ELBO for a VAE), "
             "its flag against the run's threshold and, for tables, each feature's part of the "
             "score (error_<feature>). Training sets the threshold at the 1 % of held-out "
-            "samples with the largest errors; --fpr or --contamination sets it anew on held-out "
-            "normal data (the run's validation split, or --normal) and saves it in the run."
+            "samples with the largest errors; --fpr or --contamination sets one anew on held-out "
+            "normal data (the run's validation split, or --normal) for this output, and "
+            "--save-threshold keeps it in the run for later scores."
         ),
         epilog=EXAMPLES,
         run=run,
@@ -37,6 +39,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--contamination", type=float, help="share of anomalies expected")
     parser.add_argument(
         "--normal", help="normal data to calibrate on (default: the run's validation split)"
+    )
+    parser.add_argument(
+        "--save-threshold",
+        action="store_true",
+        help="keep the threshold set by --fpr or --contamination in the run (RUN/model.json)",
     )
     parser.add_argument(
         "--no-contributions",
@@ -53,23 +60,39 @@ def run(args: argparse.Namespace) -> int:
     from aekit.runs.calibration import recalibrate
 
     ae = load(args.run_dir)
-    if args.fpr is not None or args.contamination is not None:
+    calibrating = args.fpr is not None or args.contamination is not None
+    if not calibrating and (args.normal or args.save_threshold):
+        flag = "--normal" if args.normal else "--save-threshold"
+        raise AekitError(f"{flag} goes with a new threshold: give --fpr or --contamination too.")
+    if calibrating:
         recalibrate(
-            ae, args.run_dir, fpr=args.fpr, contamination=args.contamination, normal=args.normal
+            ae,
+            args.run_dir,
+            fpr=args.fpr,
+            contamination=args.contamination,
+            normal=args.normal,
+            save=args.save_threshold,
         )
-    elif args.normal:
-        raise AekitError("--normal calibrates a threshold: give --fpr or --contamination too.")
     with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
         summary = apply_to_store(
             ae, store, args.out, "score", contributions=not args.no_contributions
         )
     info = summary["threshold_info"]
+    kept = ""
+    if calibrating:
+        kept = (
+            "; saved in the run"
+            if args.save_threshold
+            else "; for this output only (--save-threshold keeps it in the run)"
+        )
+    if info.get("caution"):
+        print(f"warning: the threshold was {info['caution']}", file=sys.stderr)
     return report(
         args,
         summary,
         [
             f"threshold {summary['threshold']:.6g} ({info['method']} {info['share']:g} on "
-            f"{info.get('data', 'the held-out split')}, {info['samples']} samples)",
+            f"{info.get('data', 'the held-out split')}, {info['samples']} samples{kept})",
             f"flagged {summary['flagged']} of {summary['rows']} samples "
             f"({100 * summary['flagged'] / summary['rows']:.2f} %)",
             f"wrote {summary['out']} in {summary['seconds']:.1f} s",

@@ -155,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
             f"trained {len(ae.history_)} epochs ({ae.stop_reason_}); "
             f"val_loss {last.get('val_loss', float('nan')):.4g}; wrote {out}"
         )
+        caution = getattr(ae, "threshold_info_", {}).get("caution")
+        if caution:
+            print(f"warning: the anomaly threshold was {caution}", file=sys.stderr)
         print(f"next: aekit report {shlex.quote(str(out))}")
     return 0
 

@@ -21,8 +21,10 @@ def recalibrate(
     fpr: float | None = None,
     contamination: float | None = None,
     normal: str | Path | None = None,
+    save: bool = False,
 ) -> dict[str, Any]:
-    """Set the threshold of the run's model and write it to ``RUN/model.json``.
+    """Set the threshold of the run's model; with ``save``, also in ``RUN/model.json`` (later
+    scores use it), else for ``ae`` only.
 
     The calibration data are ``normal`` (a store or ingestible source, every sample) when
     given, else the held-out split of the store the run was trained on (its validation split,
@@ -50,5 +52,6 @@ def recalibrate(
         held_out, name = store_held_out(open_store(store_path))
         ae.calibrate_threshold(held_out, fpr=fpr, contamination=contamination)
         ae.threshold_info_["data"] = name
-    save_description(ae, folder.path)
+    if save:
+        save_description(ae, folder.path)
     return {"threshold": ae.threshold_, **ae.threshold_info_}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def write_report(
             missing = f"No figures from the data: {exc}."
     _run_section(page, folder.path, ae, history, data, samples)
     if history:
-        _curves_section(page, ae, history)
+        _curves_section(page, ae, history, samples)
     if samples is not None:
         _data_sections(page, ae, data, samples, seed)
     elif missing:
@@ -184,12 +184,48 @@ def _run_section(
             (
                 "anomaly threshold",
                 f"{ae.threshold_:.4g} ({info['method']} "
-                f"{info['share']:g} on {info.get('data', 'held-out data')})",
+                f"{info['share']:g} on {info.get('data', 'held-out data')})"
+                + (f"; caution: {info['caution']}" if info.get("caution") else ""),
             )
         )
     if samples is not None:
         rows.append(("held-out error vs PCA", _versus_pca(samples)))
+        if ae.model_.variational:
+            rows.append(("loss terms", _elbo_terms(ae, samples)))
     page.add("The run", table(rows))
+
+
+def loss_quantity(ae: Autoencoder) -> str:
+    """What a run's loss curves measure, in words for an axis."""
+    if ae.model_.variational:
+        return "negative ELBO per sample: reconstruction + KL"
+    if ae.loss_ == "bce":
+        return "binary cross-entropy per value"
+    return "MSE per feature, standardised units"
+
+
+def _elbo_terms(ae: Autoencoder, samples: _Samples) -> str:
+    """A variational model's loss on the samples, split into its two terms (codes at their
+    mean, as evaluation takes them)."""
+    import torch
+
+    from aekit.objectives import Objective
+
+    objective = Objective(beta=ae.beta)
+    model = ae.model_.eval()
+    device = next(model.parameters()).device
+    reconstruction = kl = 0.0
+    with torch.no_grad():
+        for start in range(0, len(samples.x), 256):
+            x = torch.from_numpy(samples.x[start : start + 256]).to(device)
+            parts, divergence, _ = objective.terms(model, x)
+            reconstruction += float(parts.sum(1).sum())
+            kl += float(divergence.sum()) if divergence is not None else 0.0
+    n = max(1, len(samples.x))
+    return (
+        f"reconstruction {reconstruction / n:.4g} + {ae.beta:g} x KL {kl / n:.4g} per sample "
+        f"({samples.described}); the loss curves plot their sum"
+    )
 
 
 def _versus_pca(samples: _Samples) -> str:
@@ -205,17 +241,26 @@ def _versus_pca(samples: _Samples) -> str:
     )
 
 
-def _curves_section(page: Page, ae: Autoencoder, history: list) -> None:
+def _curves_section(page: Page, ae: Autoencoder, history: list, samples: _Samples | None) -> None:
     from aekit.analysis.metrics import read_curves
     from aekit.analysis.plots import LearningRateDisplay, LossCurveDisplay
 
-    verdict, reading = read_curves(history, ae.loss_)
+    # A negative ELBO says nothing by itself about how well the model reconstructs: its
+    # rules of thumb read the reconstruction error measured on the samples instead
+    reconstruction = None
+    if ae.model_.variational and samples is not None:
+        reconstruction = float(np.mean((samples.autoencoder - samples.standardised) ** 2))
+    loss = "elbo" if ae.model_.variational else ae.loss_
+    verdict, reading = read_curves(history, loss, reconstruction)
     monitored = "val_loss" if all("val_loss" in h for h in history) else "train_loss"
     best = int(np.argmin([h[monitored] for h in history])) + 1
     parts = [
         f"<p><span class='verdict'>{html.escape(verdict.capitalize())}.</span> "
         f"{html.escape(reading)}</p>",
-        figure(LossCurveDisplay(history, best), "training and validation loss per epoch"),
+        figure(
+            LossCurveDisplay(history, best, loss_quantity(ae)),
+            f"training and validation loss per epoch ({loss_quantity(ae)})",
+        ),
     ]
     if any("lr" in h for h in history):
         parts.append(figure(LearningRateDisplay(history), "learning rate per epoch"))
@@ -274,7 +319,8 @@ def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, s
         figure(latent, "latent space coloured by label"),
     )
     if labels is not None and len(np.unique(labels)) > 1:
-        _clustering_section(page, Z, labels, samples, seed)
+        drawn = plots.LatentDisplay(shown, None, None, title, prefix)
+        _clustering_section(page, Z, labels, samples, seed, drawn)
     if not images and x.shape[1] <= 64:
         _attribution_section(page, ae, samples, names)
     _anomaly_section(page, ae, x, samples)
@@ -296,9 +342,11 @@ def _across_classes(labels: np.ndarray | None, n: int, k: int) -> np.ndarray:
 
 
 def _clustering_section(
-    page: Page, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int
+    page: Page, Z: np.ndarray, labels: np.ndarray, samples: _Samples, seed: int, drawn: Any
 ) -> None:
-    from aekit.analysis.metrics import cluster_agreement
+    """The clustering scores, and the codes as drawn above coloured by KMeans' clusters: where
+    the scores and the picture of the classes disagree, this shows what KMeans found."""
+    from aekit.analysis.metrics import cluster_agreement, kmeans_clusters
 
     pca, T = samples.pca, samples.everyone_standardised
     n_classes = len(np.unique(labels))
@@ -320,6 +368,10 @@ def _clustering_section(
                   "of the same size beside it."),
         table(rows, ("representation", "KMeans ARI", "KMeans NMI", "DBSCAN ARI", "DBSCAN NMI",
                       "DBSCAN clusters", "DBSCAN noise")),
+        figure(replace(drawn, labels=kmeans_clusters(Z, n_classes, seed),
+                       class_names=[f"cluster {i + 1}" for i in range(n_classes)],
+                       title=f"{drawn.title}: KMeans' clusters"),
+               "the latent space coloured by KMeans' clusters"),
     )  # fmt: skip
 
 

@@ -16,6 +16,10 @@ from aekit.params import Real, invalid
 
 _SHARE = Real(0, 0.5, low_open=True, high_open=False)
 
+# Fewer calibration samples than this above the threshold make its false-positive rate a guess:
+# with k of them, the rate seen on new normal data varies by about 1/sqrt(k) of itself
+STABLE_ABOVE = 10
+
 
 @dataclass
 class Calibration:
@@ -67,5 +71,13 @@ def calibrate(
         "samples": len(scores),
         "score": "negative ELBO" if model.variational else "reconstruction error",
     }
+    above = len(scores) * float(share)
+    if above < STABLE_ABOVE:
+        info["caution"] = (
+            f"set on {len(scores)} samples, of which {above:.3g} lie above a {method} of "
+            f"{share:g}: too few for the rate to hold on new data; calibrate on at least "
+            f"{int(np.ceil(STABLE_ABOVE / float(share)))} normal samples (aekit score "
+            f"--{method} {share:g} --normal SRC)"
+        )
     latent_std = np.maximum(np.concatenate(codes).std(axis=0), 1e-8).astype(np.float32)
     return Calibration(threshold, info, latent_std)
