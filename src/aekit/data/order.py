@@ -143,8 +143,16 @@ def sorted_windows(rows: np.ndarray, layout: BlockLayout, window: int) -> np.nda
     Reading sorted rows (validation, inference) window by window reads each block once, whole.
     """
     blocks = layout.block_of(rows)
-    run = np.cumsum(np.diff(blocks, prepend=-1) != 0) - 1
-    return run // window
+    # In place and in 4 bytes a row where it can be: inference over 8M rows held 5 arrays of
+    # 8 bytes a row here at once
+    starts = np.empty(len(blocks), dtype=bool)
+    starts[:1] = True
+    np.not_equal(blocks[1:], blocks[:-1], out=starts[1:])
+    del blocks
+    run = np.cumsum(starts, dtype=index_dtype(len(rows)))
+    run -= 1
+    run //= window
+    return run
 
 
 def choose_order(store_bytes: int, available_bytes: int | None) -> tuple[str, str]:

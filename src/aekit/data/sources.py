@@ -11,8 +11,11 @@ import numpy as np
 from aekit.data.records import Block
 from aekit.errors import DataError
 
-# Samples per block read from an array source: bounded memory for arrays of any size.
+# Samples per block read from an array source: bounded memory for arrays of any size. Each row
+# also costs its record number, split and flags (about 20 bytes), so narrow arrays are read in
+# blocks of at most 1M rows (a 32 MB block of one float32 column held 8M of them).
 _BLOCK_BYTES = 32 << 20
+_BLOCK_ROWS = 1 << 20
 
 
 class ArraySource:
@@ -69,7 +72,7 @@ class ArraySource:
 
     def blocks(self) -> Iterator[Block]:
         row_bytes = int(np.prod(self.sample_shape)) * 4
-        step = max(1, _BLOCK_BYTES // row_bytes)
+        step = max(1, min(_BLOCK_BYTES // row_bytes, _BLOCK_ROWS))
         for start in range(0, self.n_records, step):
             stop = min(start + step, self.n_records)
             x = np.asarray(self.data[start:stop])

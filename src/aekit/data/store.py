@@ -46,14 +46,17 @@ FORMAT_VERSION = 1
 # Chunks this large keep the number of files and of distinct chunks touched per batch small,
 # and are still small next to the memory a training process needs.
 CHUNK_BYTES = 32 << 20
+# and at most this many rows: a chunk's ids, split and labels cost 17 bytes a row beside its
+# samples, 5 times the samples for one float32 feature (8M rows, 170 MB held while filling it)
+CHUNK_ROWS = 1 << 20
 
 
 def rows_per_chunk(sample_shape: Sequence[int], dtype: np.dtype | str) -> int:
-    """Rows per chunk: about CHUNK_BYTES, and a whole number of 64 KiB blocks so that chunk
-    files can be mapped back to back (see :mod:`aekit.data.chunkmap`)."""
+    """Rows per chunk: about CHUNK_BYTES (at most CHUNK_ROWS rows), and a whole number of 64 KiB
+    blocks so that chunk files can be mapped back to back (see :mod:`aekit.data.chunkmap`)."""
     row_bytes = max(1, int(np.prod(sample_shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
     unit = ALIGNMENT // math.gcd(row_bytes, ALIGNMENT)
-    return max(unit, (CHUNK_BYTES // row_bytes) // unit * unit)
+    return max(unit, min(CHUNK_BYTES // row_bytes, CHUNK_ROWS) // unit * unit)
 
 
 def check_destination(path: str | Path) -> Path | Remote:
