@@ -211,6 +211,11 @@ def test_compress_round_trip_and_refusals(digits_vae, table_run, tmp_path, capsy
     assert mse == pytest.approx(report["mse"], rel=1e-5)
     assert report["psnr_peak"] == pytest.approx(np.ptp(original), rel=1e-6)
     assert report["psnr"] == pytest.approx(10 * np.log10(np.ptp(original) ** 2 / mse), rel=1e-4)
+    assert "clipped" not in capsys.readouterr().err
+    # A step so fine that codes overflow the quantiser's range: said, not silent
+    args = [run, str(store.path), "--out", str(tmp_path / "fine.aek"), "--step", "1e-6"]
+    assert main(["compress", *args]) == 0
+    assert "were clipped" in capsys.readouterr().err
     std = usable_std(store.stats["std"])
     standardised = np.mean(((decoded - original) / std) ** 2)
     assert report["mse_standardised"] == pytest.approx(standardised, rel=1e-4)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from aekit.cli.apply_args import add_run_and_source, report
 from aekit.cli.command import add_command, out_flag
+
+# A share of clipped code values above this is worth a warning (a few stray ones are not)
+CLIPPED_SHARE = 0.001
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +61,14 @@ def run_compress(args: argparse.Namespace) -> int:
     ae = load(args.run_dir)
     with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
         summary = compress_file(ae, store, args.out, step=args.step)
+    values = summary["samples"] * ae.latent_dim
+    if summary["clipped_values"] > CLIPPED_SHARE * values:
+        print(
+            f"warning: {summary['clipped_values']} of {values} code values lay beyond 32767 "
+            f"steps and were clipped, which adds to the distortion: --step {args.step:g} is "
+            "too fine for these data; a larger --step keeps them",
+            file=sys.stderr,
+        )
     return report(
         args,
         summary,
