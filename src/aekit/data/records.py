@@ -50,7 +50,7 @@ def id_text(ids: np.ndarray) -> np.ndarray:
     broke the ingest's memory bound on narrow data.
     """
     if ids.dtype.kind in "iu":
-        return np.char.add("row ", (ids.astype(np.int64) + 1).astype(str)).astype(object)
+        return np.array([row_id(record) for record in ids.tolist()], dtype=object)
     return np.asarray(ids).astype(object)
 
 
