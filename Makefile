@@ -27,8 +27,8 @@ demo: install
 	$(VENV)/bin/aekit demo
 
 lint: install-dev
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 
 typecheck: install-dev
 	$(VENV)/bin/mypy

@@ -275,3 +275,40 @@ def test_npy_companions_are_one_unit_and_ids_stay_one_per_line(tmp_path):
     lines = (tmp_path / "codes.ids.txt").read_text().split("\n")[:-1]
     assert lines == ["line\\nbreak", "back\\\\slash", "plain", "cr\\rhere"]
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_table_with_the_runs_label_column_is_scored_and_labelled_by_name(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    names = np.array(["calm", "storm"])
+    y = rng.integers(0, 2, 200)
+    X = rng.normal(size=(200, 4)) + 3 * y[:, None]
+
+    def table(path, rows, label=True):
+        lines = ["a,b,c,d" + (",weather" if label else "")]
+        for i in rows:
+            cells = [f"{v:.5f}" for v in X[i]] + ([names[y[i]]] if label else [])
+            lines.append(",".join(cells))
+        path.write_text("\n".join(lines) + "\n")
+
+    table(tmp_path / "train.csv", range(200))
+    assert main(["ingest", str(tmp_path / "train.csv"), str(tmp_path / "s.zarr"),
+                 "--label-column", "weather"]) == 0  # fmt: skip
+    assert main(["train", str(tmp_path / "s.zarr"), "--out", str(tmp_path / "run"),
+                 "--latent-dim", "2", "--epochs", "3", "--quiet"]) == 0  # fmt: skip
+    # New rows in another class order: the first is a 'storm', so it gets code 0 in their store
+    rows = [int(np.flatnonzero(y == 1)[0]), *range(40)]
+    table(tmp_path / "today.csv", rows)
+    table(tmp_path / "new.csv", rows, label=False)
+    capsys.readouterr()
+    for name in ("today", "new"):
+        out = tmp_path / f"{name}.parquet"
+        code = main(
+            ["score", str(tmp_path / "run"), str(tmp_path / f"{name}.csv"), "--out", str(out)]
+        )
+        assert code == 0, capsys.readouterr().err
+        scored = pq.read_table(out).to_pandas()
+        assert len(scored) == len(rows)
+    assert list(scored.columns[:2]) == ["id", "score"]  # new.csv: no labels
+    today = pq.read_table(tmp_path / "today.parquet").to_pandas()
+    assert list(today["label"]) == list(names[y[rows]])
+    np.testing.assert_allclose(today.score, scored.score, rtol=1e-6)

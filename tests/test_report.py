@@ -182,3 +182,22 @@ def test_a_run_on_constant_or_single_samples_gets_a_report_that_says_why_figures
     assert main(["report", str(run)]) == 0
     text = (run / "report.html").read_text()
     assert "No figures from the data" in text and "nothing to compare with PCA" in text
+
+
+def test_a_report_written_again_says_it_replaced_the_earlier_one(table_run, tmp_path, capsys):
+    assert main(["report", str(table_run)]) == 0  # there is now one to replace
+    capsys.readouterr()
+    assert main(["report", str(table_run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"replaced {table_run / 'report.html'} (written ")
+    assert lines[-1] == str(table_run / "report.html")
+    # --out writes elsewhere, and leaves the run's own report as it was
+    before = (table_run / "report.html").stat().st_mtime_ns
+    other = tmp_path / "fewer.html"
+    assert main(["report", str(table_run), "--samples", "50", "--out", str(other)]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(other)]
+    assert "<html" in other.read_text()[:200].lower()
+    assert (table_run / "report.html").stat().st_mtime_ns == before
+    assert main(["report", str(table_run), "--out", str(tmp_path / "r.txt")]) == 2
+    assert "must end in .html" in capsys.readouterr().err
+    assert not (tmp_path / "r.txt").exists()

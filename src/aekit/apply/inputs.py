@@ -23,6 +23,7 @@ def source_store(
     *,
     label_column: str | None = None,
     beside: str | Path | None = None,
+    usual_label_column: str | None = None,
 ) -> Iterator[Store]:
     """``src`` as a store: opened if it is one, else ingested into a temporary store (removed
     afterwards) with the sample shape the model was trained on.
@@ -35,6 +36,10 @@ def source_store(
         The fitted model; its sample shape sets the image size and channels.
     label_column : str, optional
         Label column of a table source.
+    usual_label_column : str, optional
+        The label column of the table the run was trained on: a table source that has a column
+        of that name, and no ``label_column`` given, reads it as its labels rather than
+        refusing it as a feature that is not numeric.
     beside : path-like, optional
         The output the source is read for. The temporary store is then a hidden partial beside
         it (``.NAME.partial-input-*``), on the output's disk rather than in a small ``/tmp``,
@@ -56,6 +61,8 @@ def source_store(
     image_options: dict[str, Any] = {}
     if src.is_dir() and len(shape) == 3:
         image_options = {"size": (shape[0], shape[1]), "channels": shape[2]}
+    if label_column is None and usual_label_column is not None:
+        label_column = _if_a_column(src, usual_label_column)
     if beside is None or is_remote(beside) or not Path(beside).parent.is_dir():
         folder = Path(tempfile.mkdtemp(prefix="aekit-input-"))
     else:
@@ -72,3 +79,14 @@ def source_store(
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _if_a_column(src: Path, name: str) -> str | None:
+    """``name`` if ``src`` is a table with a column of that name, else None."""
+    from aekit.data.ingest import TABLE_SUFFIXES
+    from aekit.data.records import BadRecords
+    from aekit.data.tables import TableSource
+
+    if src.suffix.lower() not in TABLE_SUFFIXES:
+        return None
+    return name if name in TableSource(src, None, BadRecords(str(src))).features else None

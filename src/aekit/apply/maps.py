@@ -81,7 +81,13 @@ def apply_to_store(
         raise AekitError("the run has no anomaly threshold; run 'aekit score' with --fpr.")
     compute, names, prefix, shape = _task(ae, store, task, contributions)
     output = Output(
-        out, store.n, shape, has_labels=store.labels is not None, names=names, prefix=prefix
+        out,
+        store.n,
+        shape,
+        has_labels=store.labels is not None,
+        names=names,
+        prefix=prefix,
+        class_names=store.class_names,
     )
     labels = store.labels
     started = time.perf_counter()

@@ -59,6 +59,9 @@ class Output:
         Column names of flat values in Parquet (default ``prefix0``, ``prefix1``, ...).
     prefix : str
         Prefix of the default column names.
+    class_names : list of str, optional
+        The names of the label codes: Parquet's ``label`` column holds the names (a code means
+        nothing once it leaves its store; ``.npy`` labels stay codes).
     """
 
     def __init__(
@@ -70,8 +73,10 @@ class Output:
         has_labels: bool,
         names: list[str] | None = None,
         prefix: str = "x",
+        class_names: list[str] | None = None,
     ) -> None:
         self.path = path
+        self.class_names = None if class_names is None else np.asarray(class_names, dtype=object)
         self.n = n
         self.sample_shape = tuple(sample_shape)
         self.has_labels = has_labels
@@ -134,7 +139,7 @@ class Output:
         if ids is not None:
             columns["id"] = pa.array(id_text(np.asarray(ids)).astype(str))
         if self.has_labels and labels is not None:
-            columns["label"] = pa.array(labels)
+            columns["label"] = pa.array(self._named(np.asarray(labels)))
         flat = values.reshape(len(values), -1)
         if len(self.sample_shape) <= 1:
             names = self.names or [f"{self.prefix}{i}" for i in range(flat.shape[1])]
@@ -148,6 +153,14 @@ class Output:
             schema = table.schema.with_metadata(metadata)
             self._writer = pq.ParquetWriter(self._reserve(self.path), schema)
         self._writer.write_table(table.replace_schema_metadata(self._writer.schema.metadata))
+
+    def _named(self, labels: np.ndarray) -> np.ndarray:
+        if self.class_names is None:
+            return labels
+        known = (labels >= 0) & (labels < len(self.class_names))  # else no name: null
+        names = self.class_names[np.where(known, labels, 0)]
+        names[~known] = None
+        return names
 
     def _write_store(self, values: np.ndarray, labels: Any, ids: Any, split: Any) -> None:
         from aekit.data.stats import RunningStats

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -20,3 +22,25 @@ def add_run_and_source(parser: argparse.ArgumentParser, *, source: bool = True) 
 def report(args: argparse.Namespace, summary: dict[str, Any], lines: list[str]) -> int:
     print(json.dumps(summary, indent=2) if args.json else "\n".join(lines))
     return 0
+
+
+def replacing(path: Path, what: str | None = None) -> str | None:
+    """The line that says ``path`` (``what`` it holds) is about to be replaced, or None when it
+    does not exist: the report and the demo rewrite their own output, and say so."""
+    if not path.exists():
+        return None
+    written = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    return f"replaced {what or path} (written {written})"
+
+
+def source_of(args: argparse.Namespace, ae: Any) -> Any:
+    """``args.src`` as a store for the run ``args.run_dir`` (see ``source_store``), written
+    beside ``args.out``; a table's label column is the one the run was trained with, unless
+    ``--label-column`` names another."""
+    from aekit.apply.inputs import source_store
+    from aekit.runs.folder import RunFolder
+
+    usual = None if args.label_column else RunFolder(args.run_dir).training_label_column()
+    return source_store(
+        args.src, ae, label_column=args.label_column, beside=args.out, usual_label_column=usual
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.apply_args import add_run_and_source, report, source_of
 from aekit.cli.command import add_command, out_flag
 
 # A share of clipped code values above this is worth a warning (a few stray ones are not)
@@ -55,11 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_compress(args: argparse.Namespace) -> int:
     from aekit.apply.compress import compress_file
-    from aekit.apply.inputs import source_store
     from aekit.runs import load
 
     ae = load(args.run_dir)
-    with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
+    with source_of(args, ae) as store:
         summary = compress_file(ae, store, args.out, step=args.step)
     values = summary["samples"] * ae.latent_dim
     if summary["clipped_values"] > CLIPPED_SHARE * values:

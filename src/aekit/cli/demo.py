@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from aekit.cli.command import add_command, out_flag
 
@@ -27,10 +28,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aekit.cli.apply_args import replacing
     from aekit.runs.demo import summary_table, wine_demo
 
     started = time.perf_counter()
+    earlier = replacing(Path(args.out) / "summary.json", f"the earlier demo in {args.out}")
     summary = wine_demo(args.out, seed=args.seed)
+    if earlier:
+        print(earlier)
     print(summary_table(summary))
     ratio = summary["heldout_mse_ratio_autoencoder_to_pca"]
     print(f"\nheld-out MSE, autoencoder / PCA: {ratio:.3f}")

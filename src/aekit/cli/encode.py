@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.apply_args import add_run_and_source, report, source_of
 from aekit.cli.command import add_command, out_flag
 
 HELP = {
@@ -40,7 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from aekit.apply.inputs import source_store
     from aekit.apply.maps import apply_to_store
     from aekit.runs import load
 
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             "reconstructions.",
             file=sys.stderr,
         )
-    with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
+    with source_of(args, ae) as store:
         summary = apply_to_store(ae, store, args.out, args.task)
     return report(
         args,

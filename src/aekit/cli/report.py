@@ -21,15 +21,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "of STORE (default: the store the run was trained on)."
         ),
         epilog="examples:\n  aekit report runs/digits\n  aekit report runs/digits --store "
-        "data/other.zarr --samples 5000",
+        "data/digits.zarr --samples 500 --out runs/digits/report-500.html",
         run=run,
-        writes=lambda args: str(Path(args.run_dir) / "report.html"),
+        writes=_destination,
     )
     parser.add_argument("run_dir", metavar="RUN", help="run folder")
     parser.add_argument("--store", help="store to draw the figures from")
     parser.add_argument(
         "--samples", type=int, default=2000, help="held-out samples used (default: 2000)"
     )
+    parser.add_argument("--out", help="the HTML file to write (default: RUN/report.html)")
+
+
+def _destination(args: argparse.Namespace) -> str:
+    return str(args.out or Path(args.run_dir) / "report.html")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,5 +43,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples < 10:
         raise AekitError(f"--samples must be at least 10; got {args.samples}.")
-    print(write_report(args.run_dir, args.store, max_samples=args.samples))
+    from aekit.cli.apply_args import replacing
+
+    destination = Path(_destination(args))
+    if not destination.name.endswith((".html", ".htm")):
+        raise AekitError(f"--out {destination} must end in .html: the report is one HTML page.")
+    earlier = replacing(destination)
+    path = write_report(args.run_dir, args.store, max_samples=args.samples, out=destination)
+    if earlier:
+        print(earlier)
+    print(path)
     return 0

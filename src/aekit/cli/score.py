@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aekit.cli.apply_args import add_run_and_source, report
+from aekit.cli.apply_args import add_run_and_source, report, source_of
 from aekit.cli.command import add_command, out_flag
 
 EXAMPLES = """examples:
@@ -53,7 +53,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aekit.apply.inputs import source_store
     from aekit.apply.maps import apply_to_store
     from aekit.errors import AekitError
     from aekit.runs import load
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             normal=args.normal,
             save=args.save_threshold,
         )
-    with source_store(args.src, ae, label_column=args.label_column, beside=args.out) as store:
+    with source_of(args, ae) as store:
         summary = apply_to_store(
             ae, store, args.out, "score", contributions=not args.no_contributions
         )

@@ -81,6 +81,16 @@ class RunFolder:
             return None
         return load_config(self.config).data.store or None
 
+    def training_label_column(self) -> str | None:
+        """The label column of the table the training store was ingested from (None when the
+        store named none, is gone, or is unknown)."""
+        from aekit.data.store import exists, open_store
+
+        store = self.training_store()
+        if store is None or not exists(store):
+            return None
+        return open_store(store).meta.get("source", {}).get("label_column")
+
     def history(self) -> list[dict[str, float]]:
         """The per-epoch rows of ``metrics.csv`` (empty when there is none)."""
         if not self.metrics.is_file():

@@ -43,9 +43,14 @@ def _store_for(folder: RunFolder, store: str | Path | None) -> Store | None:
 
 
 def write_report(
-    run: str | Path, store: str | Path | None = None, *, max_samples: int = 2000, seed: int = 0
+    run: str | Path,
+    store: str | Path | None = None,
+    *,
+    max_samples: int = 2000,
+    seed: int = 0,
+    out: str | Path | None = None,
 ) -> Path:
-    """Write ``RUN/report.html`` for the run in folder ``run`` and return its path.
+    """Write ``RUN/report.html`` (or ``out``) for the run in folder ``run``; return its path.
 
     Parameters
     ----------
@@ -57,6 +62,8 @@ def write_report(
         data, the report has the run and its curves only.
     max_samples : int
         Held-out samples the figures are computed on.
+    out : path-like, optional
+        Where to write the page (default ``RUN/report.html``).
     """
     folder = RunFolder(run)
     ae = load(folder.path)
@@ -78,8 +85,9 @@ def write_report(
         _data_sections(page, ae, data, samples, seed)
     elif missing:
         page.add("Data", paragraph(missing))
-    write_text(folder.report, page.render())
-    return folder.report
+    destination = folder.report if out is None else Path(out)
+    write_text(destination, page.render())
+    return destination
 
 
 @dataclass
