@@ -312,3 +312,25 @@ def test_a_table_with_the_runs_label_column_is_scored_and_labelled_by_name(tmp_p
     today = pq.read_table(tmp_path / "today.parquet").to_pandas()
     assert list(today["label"]) == list(names[y[rows]])
     np.testing.assert_allclose(today.score, scored.score, rtol=1e-6)
+
+    # The names travel with the run: load, decompress and the ONNX-free outputs use them
+    run = str(tmp_path / "run")
+    assert list(load(run).feature_names_in_) == ["a", "b", "c", "d"]
+    assert main(["compress", run, str(tmp_path / "s.zarr"), "--out", str(tmp_path / "s.aek")]) == 0
+    assert (
+        main(["decompress", run, str(tmp_path / "s.aek"), "--out", str(tmp_path / "d.parquet")])
+        == 0
+    )
+    assert pq.read_table(tmp_path / "d.parquet").column_names == ["a", "b", "c", "d"]
+
+    # A broken row: refused by default, left out and counted with --on-error skip
+    text = (tmp_path / "today.csv").read_text().splitlines()
+    text[3] = text[3].replace(text[3].split(",")[1], "n/a", 1)
+    (tmp_path / "broken.csv").write_text("\n".join(text) + "\n")
+    args = ["score", run, str(tmp_path / "broken.csv"), "--out", str(tmp_path / "b.parquet")]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "row 3: column 'b' holds 'n/a'" in capsys.readouterr().err
+    assert main([*args, "--on-error", "skip"]) == 0
+    assert "left out 1 bad record(s) of" in capsys.readouterr().err
+    assert pq.read_table(tmp_path / "b.parquet").num_rows == len(rows) - 1

@@ -99,7 +99,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     stop_reason_ : str
     n_features_in_ : int
     feature_names_in_ : ndarray of str
-        Only when fitted on a DataFrame with string column names.
+        Fitted on a DataFrame with string column names, or on a store of a named table.
 
     Examples
     --------
@@ -183,8 +183,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 check_samples(self, X, reset=True), self.validation_fraction, self.batch_size, seed
             )
         else:
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
+            self.__dict__.pop("feature_names_in_", None)  # a store's names come with the result
             sources = store_sources(store, self.batch_size, seed, pin_memory=device.type == "cuda")
         result = fit(
             config,
@@ -210,6 +209,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.history_ = result.history
         self.stop_reason_ = result.stop_reason
         self.n_iter_ = len(result.history)
+        if result.feature_names is not None:
+            self.feature_names_in_ = np.asarray(result.feature_names, dtype=object)
         if result.calibration is not None:
             self._set_calibration(result.calibration)
         return self

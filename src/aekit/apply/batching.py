@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,16 @@ def map_batches(
     if not out:
         return np.zeros((0,), dtype=np.float32)
     return np.concatenate(out).astype(np.float32, copy=False)
+
+
+@contextlib.contextmanager
+def unnamed_samples_of_a_store() -> Iterator[None]:
+    """While samples read from a store are passed as arrays: a model fitted on the store's named
+    table takes them without scikit-learn's warning that they have no feature names (they are
+    that table's columns, in order)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+        yield
 
 
 def check_samples(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:

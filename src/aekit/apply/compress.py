@@ -299,7 +299,7 @@ def decompress_file(
     ae: FittedModel, path: str | Path, out: str | Path, *, progress: bool | None = None
 ) -> dict[str, Any]:
     """Decode ``path`` (``.aek``) into ``out`` (``.npy``, ``.parquet`` or ``.zarr``)."""
-    from aekit.apply.maps import progress_bar
+    from aekit.apply.maps import feature_names, progress_bar
     from aekit.apply.outputs import Output, check_output
 
     path = Path(path)
@@ -308,7 +308,10 @@ def decompress_file(
     out = check_output(out)
     with open(path, "rb") as src:
         header, blocks = read_compressed(ae, src, str(path))
-        output = Output(out, header["n"], tuple(header["sample_shape"]), has_labels=False)
+        names = feature_names(None, ae)
+        output = Output(
+            out, header["n"], tuple(header["sample_shape"]), has_labels=False, names=names
+        )
         try:
             with progress_bar(header["n"], "decompress", progress) as bar:
                 for block in blocks:

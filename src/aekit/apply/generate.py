@@ -9,7 +9,7 @@ import numpy as np
 
 from aekit.apply.batching import require_shape
 from aekit.apply.fitted import FittedModel
-from aekit.apply.maps import BATCH, progress_bar
+from aekit.apply.maps import BATCH, feature_names, progress_bar
 from aekit.apply.outputs import Output, check_output
 from aekit.data.store import Store
 from aekit.errors import AekitError
@@ -26,7 +26,13 @@ def generate_file(
         )
     if n < 1:
         raise AekitError(f"--n must be >= 1; got {n}.")
-    output = Output(check_output(out), n, tuple(ae.sample_shape_), has_labels=False)
+    output = Output(
+        check_output(out),
+        n,
+        tuple(ae.sample_shape_),
+        has_labels=False,
+        names=feature_names(None, ae),
+    )
     try:
         with progress_bar(n, "generate", progress) as bar:
             for block, first in enumerate(range(0, n, BATCH)):
@@ -55,7 +61,13 @@ def interpolate_file(
         raise AekitError(f"--steps must be >= 2; got {steps}.")
     a, b = store.read(np.asarray(rows))
     path = ae.interpolate(a.astype(np.float32), b.astype(np.float32), steps=steps)
-    output = Output(check_output(out), steps, tuple(ae.sample_shape_), has_labels=False)
+    output = Output(
+        check_output(out),
+        steps,
+        tuple(ae.sample_shape_),
+        has_labels=False,
+        names=feature_names(store, ae),
+    )
     output.write(path)
     output.commit({"source": {"kind": "interpolate", "path": str(store.path), "rows": rows}})
     return {"out": str(out), "samples": steps, "rows": list(rows)}

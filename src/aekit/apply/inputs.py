@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ def source_store(
     label_column: str | None = None,
     beside: str | Path | None = None,
     usual_label_column: str | None = None,
+    on_error: str = "fail",
 ) -> Iterator[Store]:
     """``src`` as a store: opened if it is one, else ingested into a temporary store (removed
     afterwards) with the sample shape the model was trained on.
@@ -40,6 +42,8 @@ def source_store(
         The label column of the table the run was trained on: a table source that has a column
         of that name, and no ``label_column`` given, reads it as its labels rather than
         refusing it as a feature that is not numeric.
+    on_error : {'fail', 'skip'}
+        A bad record of a source that is ingested: stop, or leave it out (counted on stderr).
     beside : path-like, optional
         The output the source is read for. The temporary store is then a hidden partial beside
         it (``.NAME.partial-input-*``), on the output's disk rather than in a small ``/tmp``,
@@ -70,13 +74,22 @@ def source_store(
         folder = Path(tempfile.mkdtemp(prefix=f".{beside.name}.partial-input-", dir=beside.parent))
     try:
         # Every record in the "training" split: the split of a scored source means nothing
-        yield ingest(
+        store = ingest(
             src,
             folder / "input.zarr",
             val_fraction=0.0,
             label_column=label_column,
+            on_error=on_error,
+            progress=False,  # the command's bar follows; ingest's notes would name the temporary
             **image_options,
         )
+        if store.report["skipped_count"]:
+            print(
+                f"note: left out {store.report['skipped_count']} bad record(s) of {src} "
+                "(--on-error skip)",
+                file=sys.stderr,
+            )
+        yield store
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -24,9 +24,14 @@ BATCH = 4096
 TASKS = ("encode", "reconstruct", "denoise", "score")
 
 
-def feature_names(store: Store) -> list[str] | None:
-    names = store.meta.get("source", {}).get("feature_names")
-    return list(names) if names and len(store.sample_shape) == 1 else None
+def feature_names(store: Store | None, ae: Any = None) -> list[str] | None:
+    """The column names of a table's features: the store's, else those the model was fitted
+    with (None for images, or where neither has names)."""
+    shape = ae.sample_shape_ if store is None else store.sample_shape
+    if len(shape) != 1:
+        return None
+    names = None if store is None else store.meta.get("source", {}).get("feature_names")
+    return list(names or getattr(ae, "feature_names_in_", [])) or None
 
 
 def progress_bar(total: int, desc: str, show: bool | None) -> Any:
@@ -134,7 +139,7 @@ def _task(
 ) -> tuple[Callable[[torch.Tensor], tuple[np.ndarray, dict[str, np.ndarray]]], Any, str, tuple]:
     """The per-batch computation of ``task``, with the output's column names and row shape."""
     model = ae.model_
-    names = feature_names(store)
+    names = feature_names(store, ae)
 
     def numpy(t: torch.Tensor) -> np.ndarray:
         return t.float().cpu().numpy()

@@ -16,6 +16,13 @@ def add_run_and_source(parser: argparse.ArgumentParser, *, source: bool = True) 
             "src", help="a store, or anything 'aekit ingest' reads (ingested to a temporary store)"
         )
         parser.add_argument("--label-column", help="label column of a CSV/Parquet SRC")
+        parser.add_argument(
+            "--on-error",
+            choices=["fail", "skip"],
+            default="fail",
+            help="a bad record of a SRC that is not a store: stop (default), or leave it out "
+            "(the output then has one row fewer, and the count is printed)",
+        )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -42,5 +49,10 @@ def source_of(args: argparse.Namespace, ae: Any) -> Any:
 
     usual = None if args.label_column else RunFolder(args.run_dir).training_label_column()
     return source_store(
-        args.src, ae, label_column=args.label_column, beside=args.out, usual_label_column=usual
+        args.src,
+        ae,
+        label_column=args.label_column,
+        beside=args.out,
+        usual_label_column=usual,
+        on_error=args.on_error,
     )

@@ -17,10 +17,10 @@ FORMATS = ("onnx",)
 
 def export_run(run: str | Path, out: str | Path, *, format: str = "onnx") -> dict[str, Any]:
     """Write the model of ``run`` to the folder ``out`` (see :mod:`aekit.apply.export`); the
-    feature names come from the run's training store while it exists."""
+    feature names are the run's training store's while it exists, else the model's own."""
     if format not in FORMATS:
         raise AekitError(f"--format {format}: aekit exports to {', '.join(FORMATS)}.")
     ae = load(run)
     store = RunFolder(run).training_store()
-    names = feature_names(open_store(store)) if store and exists(store) else None
+    names = feature_names(open_store(store) if store and exists(store) else None, ae)
     return export_onnx(ae, out, feature_names=names)

@@ -48,6 +48,8 @@ def save_description(ae: Autoencoder, out: str | Path) -> None:
         },
         "stop_reason": getattr(ae, "stop_reason_", None),
     }
+    if hasattr(ae, "feature_names_in_"):
+        description["feature_names"] = [str(name) for name in ae.feature_names_in_]
     if hasattr(ae, "threshold_"):
         description["threshold"] = {"value": ae.threshold_, **ae.threshold_info_}
         description["latent_std"] = [float(v) for v in ae.latent_std_]
@@ -97,6 +99,8 @@ def _restore_fitted(ae: Autoencoder, model: AutoencoderModule, description: dict
     ae.loss_ = "bce" if description["output"] == "bernoulli" else "mse"
     ae.n_features_in_ = int(description["n_features_in"])
     ae.stop_reason_ = str(description.get("stop_reason") or "unknown")
+    if description.get("feature_names"):
+        ae.feature_names_in_ = np.asarray(description["feature_names"], dtype=object)
     if "threshold" in description:
         info = dict(description["threshold"])
         ae.threshold_ = float(info.pop("value"))

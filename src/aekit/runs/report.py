@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from aekit.analysis.page import Page, figure, paragraph, table
-from aekit.apply.batching import require_shape
+from aekit.apply.batching import require_shape, unnamed_samples_of_a_store
 from aekit.atomic import write_text
 from aekit.data.store import Store, exists, open_store
 from aekit.errors import AekitError
@@ -42,6 +42,7 @@ def _store_for(folder: RunFolder, store: str | Path | None) -> Store | None:
     return open_store(store)
 
 
+@unnamed_samples_of_a_store()
 def write_report(
     run: str | Path,
     store: str | Path | None = None,
@@ -281,6 +282,7 @@ def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, s
     images = len(ae.sample_shape_) == 3
     x = samples.x
     names = (store.meta.get("source", {}).get("feature_names") or
+             list(getattr(ae, "feature_names_in_", [])) or
              [f"feature {i}" for i in range(x.shape[-1])])  # fmt: skip
     scale = 1.0 / max(float(np.max(store.stats["max"])), 1e-12)  # images to [0, 1] for display
 

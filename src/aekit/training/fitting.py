@@ -70,6 +70,7 @@ class Sources:
     sample_shape: tuple[int, ...]
     batch_size: int  # the global batch (all processes together), 'auto' resolved
     order_note: str = ""  # how the training data are ordered, and why: printed at the start
+    feature_names: list[str] | None = None  # a table store's column names, carried to the model
 
 
 def array_sources(
@@ -138,6 +139,7 @@ def store_sources(
         sample_shape=tuple(store.sample_shape),
         batch_size=int(batch_size),
         order_note=f"data order: {train.order_choice}",
+        feature_names=store.meta.get("source", {}).get("feature_names"),
     )
 
 
@@ -274,6 +276,7 @@ class Result:
     stop_reason: str
     sample_shape: tuple[int, ...]
     calibration: Calibration | None
+    feature_names: list[str] | None = None
 
 
 def run(
@@ -330,7 +333,13 @@ def _run(
         )
         calibration.info["data"] = p.sources.held_out_name
     return Result(
-        p.model, p.loss, state.history, state.stop_reason, p.sources.sample_shape, calibration
+        p.model,
+        p.loss,
+        state.history,
+        state.stop_reason,
+        p.sources.sample_shape,
+        calibration,
+        p.sources.feature_names,
     )
 
 
