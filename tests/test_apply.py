@@ -334,3 +334,17 @@ def test_a_table_with_the_runs_label_column_is_scored_and_labelled_by_name(tmp_p
     assert main([*args, "--on-error", "skip"]) == 0
     assert "left out 1 bad record(s) of" in capsys.readouterr().err
     assert pq.read_table(tmp_path / "b.parquet").num_rows == len(rows) - 1
+
+
+def test_an_output_larger_than_the_free_disk_is_refused_before_its_first_byte(tmp_path):
+    import shutil
+
+    from aekit.apply.outputs import Output
+    from aekit.errors import SettingError
+
+    free = shutil.disk_usage(tmp_path).free
+    n = free // (4 * 64) + 1_000  # float32 rows of 64 values: just past the free space
+    with pytest.raises(SettingError, match=r"--out .*g\.npy: .* samples of shape \(64,\) needs"):
+        Output(tmp_path / "g.npy", n, (64,), has_labels=False)
+    Output(tmp_path / "g.npy", 1_000, (64,), has_labels=False).abort()
+    assert list(tmp_path.iterdir()) == []

@@ -1,9 +1,11 @@
-"""What the machine can hold: an allocation that cannot fit is refused before it is made, with
-a message naming the setting, instead of a failed allocation deep inside torch or NumPy."""
+"""What the machine can hold: an allocation (or an output) that cannot fit is refused before it
+is made, with a message naming the setting, instead of a failure deep inside torch or NumPy."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 from aekit.errors import SettingError
 
@@ -36,6 +38,20 @@ def require_memory(nbytes: float, what: str, fix: str) -> None:
     if nbytes > available:
         raise SettingError(
             f"{what} needs about {_size(nbytes)} of memory; {_size(available)} is available: {fix}."
+        )
+
+
+def require_disk(nbytes: float, folder: Path, what: str, fix: str) -> None:
+    """Raise :class:`SettingError` when ``nbytes`` exceed the free space of the file system that
+    holds ``folder``: an output that cannot fit is refused before its first byte, not at ENOSPC
+    after minutes of work. A folder whose space cannot be read is let through."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if nbytes > free:
+        raise SettingError(
+            f"{what} needs about {_size(nbytes)} of disk; {_size(free)} is free in {folder}: {fix}."
         )
 
 

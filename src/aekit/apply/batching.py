@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -87,24 +86,19 @@ def map_batches(
     return np.concatenate(out).astype(np.float32, copy=False)
 
 
-@contextlib.contextmanager
-def unnamed_samples_of_a_store() -> Iterator[None]:
-    """While samples read from a store are passed as arrays: a model fitted on the store's named
-    table takes them without scikit-learn's warning that they have no feature names (they are
-    that table's columns, in order)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
-        yield
-
-
 def check_samples(estimator: Any, X: Any, *, reset: bool) -> np.ndarray:
     """``X`` checked as an estimator's samples, float32: tables through scikit-learn's checks
     (``reset`` records the number and names of features), images (3-D or 4-D) as (n, H, W, C)
     of the shape the estimator was fitted on."""
     if getattr(X, "ndim", 2) not in (3, 4):
-        return validate_data(
-            estimator, X, dtype=np.float32, reset=reset, ensure_min_samples=2 if reset else 1
-        )
+        with warnings.catch_warnings():
+            # An array is taken in the fitted column order, as a store's rows are (a model
+            # trained on a named table's store meets arrays all the time); a DataFrame's
+            # names are checked against the fitted ones
+            warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+            return validate_data(
+                estimator, X, dtype=np.float32, reset=reset, ensure_min_samples=2 if reset else 1
+            )
     X = check_array(X, dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1)
     if is_channels_first(X.shape):
         raise ValueError(

@@ -85,15 +85,8 @@ def apply_to_store(
     if task == "score" and not hasattr(ae, "threshold_"):
         raise AekitError("the run has no anomaly threshold; run 'aekit score' with --fpr.")
     compute, names, prefix, shape = _task(ae, store, task, contributions)
-    output = Output(
-        out,
-        store.n,
-        shape,
-        has_labels=store.labels is not None,
-        names=names,
-        prefix=prefix,
-        class_names=store.class_names,
-    )
+    output = Output(out, store.n, shape, has_labels=store.labels is not None, names=names,
+                    prefix=prefix, class_names=store.class_names)  # fmt: skip
     labels = store.labels
     started = time.perf_counter()
     flagged = 0

@@ -27,6 +27,7 @@ from aekit.atomic import naming, partial_name
 from aekit.data.records import id_text
 from aekit.data.split import TRAIN
 from aekit.errors import AekitError
+from aekit.memory import require_disk
 
 FORMATS = (".npy", ".parquet", ".zarr")
 
@@ -77,6 +78,13 @@ class Output:
     ) -> None:
         self.path = path
         self.class_names = None if class_names is None else np.asarray(class_names, dtype=object)
+        # float32 values, the least any format writes: ids, labels and headers only add to it
+        require_disk(
+            4.0 * n * float(np.prod(sample_shape)),
+            path.parent,
+            f"--out {path}: {n:,} samples of shape {tuple(sample_shape)}",
+            "free some space, write elsewhere, or write fewer samples",
+        )
         self.n = n
         self.sample_shape = tuple(sample_shape)
         self.has_labels = has_labels

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.apply.batching import require_shape, unnamed_samples_of_a_store
+from aekit.apply.batching import require_shape
 from aekit.apply.fitted import FittedModel
 from aekit.data.store import Store
 from aekit.errors import AekitError
@@ -20,7 +20,6 @@ def _classifier(seed: int) -> Any:
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
 
 
-@unnamed_samples_of_a_store()
 def probe(
     ae: FittedModel, store: Store, labels_per_class: int, *, repeats: int = 5, seed: int = 0
 ) -> dict[str, Any]:

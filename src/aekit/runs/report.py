@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from aekit.analysis.page import Page, figure, paragraph, table
-from aekit.apply.batching import require_shape, unnamed_samples_of_a_store
+from aekit.apply.batching import require_shape
 from aekit.atomic import write_text
 from aekit.data.store import Store, exists, open_store
 from aekit.errors import AekitError
@@ -42,7 +42,6 @@ def _store_for(folder: RunFolder, store: str | Path | None) -> Store | None:
     return open_store(store)
 
 
-@unnamed_samples_of_a_store()
 def write_report(
     run: str | Path,
     store: str | Path | None = None,
