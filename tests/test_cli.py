@@ -174,3 +174,42 @@ def test_sigterm_removes_the_partial_output_and_exits_143(tmp_path):
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "aekit ingest: terminated (SIGTERM)", err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]
+
+
+def test_a_sigterm_that_lands_where_python_swallows_exceptions_still_stops(
+    tmp_path, monkeypatch, capsys
+):
+    import gc
+    import os
+    import signal
+    import time
+    import weakref
+
+    from aekit.runs import demo as demo_module
+
+    ran_on = []
+
+    def work(out, seed):
+        class Thing:
+            pass
+
+        def on_collect(ref):
+            # the signal's handler runs here, inside a weakref callback, where Python ignores
+            # exceptions; the loop below keeps the handler's moment inside the callback
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+
+        thing = Thing()
+        keep = weakref.ref(thing, on_collect)
+        del thing
+        gc.collect()
+        for step in range(200):  # the command goes on working, 5 ms a step
+            ran_on.append(step)
+            time.sleep(0.005)
+        return keep
+
+    monkeypatch.setattr(demo_module, "wine_demo", work)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 143
+    assert len(ran_on) < 200  # stopped at the next ordinary line, not at the end
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "aekit demo: terminated (SIGTERM)"

@@ -98,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (kill, a scheduler, torchrun stopping workers) unwinds like Ctrl-C, so every
     # output written under a temporary name is removed on the way out
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _deliver_again
     try:
         with _holding(args):
             return int(args.run(args) or 0)
@@ -131,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal(args, exc, show_traceback)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+        if signal.getsignal(signal.SIGALRM) is _terminate:  # a delivery that was not needed
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
 # Storage that refuses a write is the machine's state, not a bug: say what to change
@@ -198,6 +203,18 @@ class _Terminated(BaseException):
 
 def _terminate(signum: int, frame: Any) -> None:
     raise _Terminated
+
+
+def _deliver_again(unraisable: Any) -> None:
+    """Python swallows an exception raised where it cannot propagate (a weakref callback, a
+    ``__del__``): a SIGTERM that landed there would be lost and the command would run on.
+    Deliver it again 10 ms later, outside the callback (an alarm: a signal raised here would
+    be handled, and swallowed, here)."""
+    if unraisable.exc_type is _Terminated:
+        signal.signal(signal.SIGALRM, _terminate)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _quiet_abandoned_writes() -> None:
