@@ -7,7 +7,6 @@ from typing import Any
 
 from aekit.apply.export import export_onnx
 from aekit.apply.maps import feature_names
-from aekit.data.store import exists, open_store
 from aekit.errors import AekitError
 from aekit.runs.folder import RunFolder
 from aekit.runs.model import load
@@ -21,6 +20,5 @@ def export_run(run: str | Path, out: str | Path, *, format: str = "onnx") -> dic
     if format not in FORMATS:
         raise AekitError(f"--format {format}: aekit exports to {', '.join(FORMATS)}.")
     ae = load(run)
-    store = RunFolder(run).training_store()
-    names = feature_names(open_store(store) if store and exists(store) else None, ae)
+    names = feature_names(RunFolder(run).open_training_store(), ae)
     return export_onnx(ae, out, feature_names=names)

@@ -17,10 +17,13 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aekit.config import RunConfig, load_config
 from aekit.errors import AekitError
+
+if TYPE_CHECKING:
+    from aekit.data.store import Store
 
 
 @dataclass(frozen=True)
@@ -81,15 +84,19 @@ class RunFolder:
             return None
         return load_config(self.config).data.store or None
 
-    def training_label_column(self) -> str | None:
-        """The label column of the table the training store was ingested from (None when the
-        store named none, is gone, or is unknown)."""
+    def open_training_store(self) -> Store | None:
+        """The store this run trained on, opened; None when the config names none or it is
+        gone (for what the run can do without it: names, a remembered label column)."""
         from aekit.data.store import exists, open_store
 
         store = self.training_store()
-        if store is None or not exists(store):
-            return None
-        return open_store(store).meta.get("source", {}).get("label_column")
+        return open_store(store) if store is not None and exists(store) else None
+
+    def training_label_column(self) -> str | None:
+        """The label column of the table the training store was ingested from (None when the
+        store named none, is gone, or is unknown)."""
+        store = self.open_training_store()
+        return None if store is None else store.meta.get("source", {}).get("label_column")
 
     def history(self) -> list[dict[str, float]]:
         """The per-epoch rows of ``metrics.csv`` (empty when there is none)."""
