@@ -20,7 +20,7 @@ from aekit.data.ingest import ingest
 from aekit.data.prefetch import prefetch
 from aekit.data.quality import class_mix_distance, random_batch_distance
 from aekit.data.store import open_store
-from aekit.data.stream import StoreBatches, rank_share
+from aekit.data.stream import StoreBatches, in_order, rank_share
 from aekit.errors import AekitError
 
 # Blocks of 10 rows (2560 bytes) read 8 at a time: an epoch spans many windows
@@ -41,6 +41,26 @@ def sorted_store(tmp_path, monkeypatch):
     y = np.repeat(np.arange(10), 400)
     X = np.column_stack([y, np.arange(4000), np.zeros((4000, 62))]).astype(np.float32)
     return ingest(X, tmp_path / "sorted.zarr", labels=y, val_fraction=0.1, progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [1, 97, 4096])
+def test_a_pass_in_order_serves_every_row_once_in_order_across_chunks_and_runs(
+    sorted_store, batch_size
+):
+    # Blocks of 10 rows, runs of 6 blocks: batches of 97 straddle blocks, runs and chunks
+    batches = list(in_order(sorted_store, batch_size, block_bytes=2560))
+    np.testing.assert_array_equal(np.concatenate([ids(b) for b in batches]), np.arange(4000))
+    assert [len(b) for b in batches[:-1]] == [batch_size] * (len(batches) - 1)
+
+
+def test_ids_of_rows_within_one_chunk_or_across_chunks_are_the_records(sorted_store):
+    for rows in (
+        np.arange(40, 50),
+        np.arange(40, 60),
+        np.array([49, 3, 12]),
+        np.arange(3990, 4000),
+    ):
+        np.testing.assert_array_equal(sorted_store.ids(rows), rows)
 
 
 @pytest.mark.parametrize("order", ORDERS)

@@ -11,10 +11,9 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array, validate_data
 
-from aekit.data.order import index_dtype
 from aekit.data.sources import is_channels_first
 from aekit.data.store import Store, is_store, open_store
-from aekit.data.stream import INFERENCE_BATCH, StoreBatches
+from aekit.data.stream import INFERENCE_BATCH, in_order
 from aekit.errors import AekitError
 
 
@@ -43,9 +42,7 @@ def store_batches(
 ) -> Iterator[torch.Tensor]:
     """Every sample of ``store``, in order, ``batch_size`` at a time; refused when its samples
     are not of the shape the model was trained on."""
-    require_shape(store, sample_shape)
-    rows = np.arange(store.n, dtype=index_dtype(store.n))
-    return StoreBatches(store, rows, batch_size, 0, shuffle=False).batches(0)
+    return in_order(require_shape(store, sample_shape), batch_size)
 
 
 def array_chunks(X: np.ndarray, size: int) -> Iterator[torch.Tensor]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from aekit.atomic import naming, partial_name
-from aekit.data.records import id_text
+from aekit.data.records import id_text, row_id
 from aekit.data.split import TRAIN
 from aekit.errors import AekitError
 from aekit.memory import require_disk
@@ -137,7 +137,10 @@ class Output:
         if "labels" in self._writer and labels is not None:
             self._writer["labels"].write(np.asarray(labels, dtype=np.int64))
         if self._ids_file is not None and ids is not None:
-            self._ids_file.write("".join(f"{escape_id(str(i))}\n" for i in id_text(ids)))
+            if np.asarray(ids).dtype.kind in "iu":  # record numbers: ``row N`` needs no escape
+                self._ids_file.write("".join(f"{row_id(i)}\n" for i in np.asarray(ids).tolist()))
+            else:
+                self._ids_file.write("".join(f"{escape_id(str(i))}\n" for i in id_text(ids)))
 
     def _write_parquet(self, values: np.ndarray, labels: Any, ids: Any, extra: dict) -> None:
         import pyarrow as pa
