@@ -7,6 +7,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from aekit.cli import main
+from aekit.errors import DataError
 
 
 @pytest.fixture
@@ -137,6 +138,38 @@ def test_ingest_makes_the_stores_folder_as_train_does(tmp_path):
     assert main(["ingest", str(tmp_path / "x.npy"), str(tmp_path / "data" / "sub" / "x.zarr")]) == 0
     assert (tmp_path / "data" / "sub" / "x.zarr" / "zarr.json").is_file()
     assert not list((tmp_path / "data" / "sub").glob(".*"))  # no lock or partial left
+
+
+def test_numeric_labels_take_class_names_given_inline_or_in_a_file(tmp_path, capsys):
+    from aekit.data.ingest import ingest
+    from aekit.data.store import open_store
+
+    X, y = load_digits(n_class=3, return_X_y=True)
+    np.save(tmp_path / "x.npy", X.astype(np.float32))
+    np.save(tmp_path / "y.npy", y)
+    (tmp_path / "names.txt").write_text("zero\none\ntwo\n")
+    for i, names in enumerate(["zero,one,two", str(tmp_path / "names.txt")]):
+        store = tmp_path / f"{i}.zarr"
+        args = ["ingest", str(tmp_path / "x.npy"), str(store), "--labels", str(tmp_path / "y.npy")]
+        assert main([*args, "--class-names", names]) == 0
+        assert open_store(store).class_names == ["zero", "one", "two"]
+        assert main(["info", str(store)]) == 0
+        assert "zero" in capsys.readouterr().out
+    # The Python API, as scikit-learn's datasets give them: the report's legend reads names
+    named = ingest(X, tmp_path / "api.zarr", labels=y, class_names=["a", "b", "c"])
+    assert named.class_names == ["a", "b", "c"]
+    np.testing.assert_array_equal(named.labels, y)
+    text = np.array(["a", "b", "c"])[y]
+    cases = [
+        ({"labels": y, "class_names": ["a", "b"]}, "labels go up to 2; give one name for each"),
+        ({"labels": y, "class_names": ["a", "a", "b"]}, "distinct and non-empty"),
+        ({"class_names": ["a"]}, "it has none; give --labels"),
+        ({"labels": text, "class_names": ["a", "b", "c"]}, "named already"),
+    ]
+    for i, (kwargs, message) in enumerate(cases):
+        with pytest.raises(DataError, match=message):
+            ingest(X, tmp_path / f"bad{i}.zarr", **kwargs)
+        assert not (tmp_path / f"bad{i}.zarr").exists()
 
 
 def test_labels_of_an_npy_source_come_from_a_file_and_probe_reads_them(tmp_path, capsys):

@@ -48,6 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=".npy or HDF5 source: its labels, one per record (a .npy, or text one per line)",
     )
     parser.add_argument(
+        "--class-names",
+        metavar="NAMES",
+        help="names of numeric labels, class 0 first: a,b,c or a text file, one name per line",
+    )
+    parser.add_argument(
         "--delimiter",
         type=_delimiter,
         help="of a CSV file: one character, or tab (default: told from its first lines)",
@@ -73,6 +78,20 @@ def _delimiter(text: str) -> str:
     return value
 
 
+def _class_names(text: str | None) -> list[str] | None:
+    """``--class-names``: a text file of one name per line where it names one, else a, b, c."""
+    from pathlib import Path
+
+    if text is None:
+        return None
+    if Path(text).is_file():
+        try:
+            return [line for line in Path(text).read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AekitError(f"{text} (--class-names) cannot be read as text ({exc}).") from exc
+    return text.split(",")
+
+
 def run(args: argparse.Namespace) -> int:
     from aekit.data.ingest import ingest
 
@@ -82,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         args.src,
         args.store,
         labels=args.labels,
+        class_names=_class_names(args.class_names),
         size=args.size,
         channels=args.channels,
         label_column=args.label_column,

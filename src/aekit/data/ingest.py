@@ -27,6 +27,7 @@ def ingest(
     store: str | Path,
     *,
     labels: Any = None,
+    class_names: Any = None,
     size: tuple[int, int] | None = None,
     channels: int = 3,
     label_column: str | None = None,
@@ -51,9 +52,11 @@ def ingest(
     labels : array-like or path-like, optional
         Labels for an in-memory array, a ``.npy`` or an HDF5 source, one per record: an array,
         or a file (a 1-d ``.npy``, or text with one label per line).
+    class_names : list of str, optional
+        Names of numeric labels, class ``k`` first (a scikit-learn dataset's ``target_names``);
+        text labels, subfolders and a table's label values name their classes themselves.
     size : (height, width), optional
-        Image size after resizing (image folders).
-    channels : {1, 3}
+        Image size after resizing (image folders), with ``channels`` 1 or 3.
     label_column : str, optional
         Column of a CSV, Parquet or DataFrame source holding the labels.
     delimiter : str, optional
@@ -70,8 +73,8 @@ def ingest(
     workers : int, optional
         Processes decoding images (default: all cores).
     progress : bool, optional
-        Show a progress bar (default: on a terminal).
-        Memory stays within one block of records (about 32 MB) whatever the source's size.
+        Show a progress bar (default: on a terminal). Memory: one block of records (about
+        32 MB), whatever the source's size.
     """
     started = time.perf_counter()
     check_destination(store)  # before reading a source that may take hours
@@ -80,6 +83,7 @@ def ingest(
     bad = BadRecords(name, on_error)
     table = {"label_column": label_column, "delimiter": delimiter}  # options of tables
     src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
+    _name_classes(src, class_names, name)
 
     written: list[tuple[StoreWriter, RunningStats]] = []
     try:
@@ -154,6 +158,32 @@ def _open_source(
         f"{path}: unknown kind of source '{suffix}'; use a folder of images or a file ending in "
         f"{known}."
     )
+
+
+def _name_classes(src: Any, class_names: Any, name: str) -> None:
+    """Give ``src``'s numeric labels ``class_names`` (when given): one distinct name a class."""
+    if class_names is None:
+        return
+    if not getattr(src, "has_labels", False):
+        raise DataError(
+            f"{name}: --class-names names the classes of labels, and it has none; give --labels "
+            "too."
+        )
+    if src.class_names is not None or getattr(src, "labels", None) is None:
+        raise DataError(
+            f"{name}: its labels are named already (text labels, folder names or a table's "
+            "values); drop --class-names."
+        )
+    names = [str(n).strip() for n in class_names]
+    top = int(src.labels.max()) if len(src.labels) else -1
+    if len(names) <= top:
+        raise DataError(
+            f"{name}: --class-names gives {len(names)} name(s), but the labels go up to {top}; "
+            f"give one name for each class 0..{top}."
+        )
+    if len(set(names)) != len(names) or "" in names:
+        raise DataError(f"{name}: --class-names must be distinct and non-empty; got {names}.")
+    src.class_names = names
 
 
 def describe_store(store: Store) -> dict[str, Any]:
