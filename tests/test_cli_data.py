@@ -195,6 +195,10 @@ def test_labels_of_an_npy_source_come_from_a_file_and_probe_reads_them(tmp_path,
                  "--set", "train.epochs=3"]) == 0  # fmt: skip
     assert main(["probe", str(run), str(store), "--labels", "5", "--repeats", "1"]) == 0
     assert "latent codes" in capsys.readouterr().out
+    # Asked for more labels than a class has, probe names the class as the store does
+    assert main(["probe", str(run), str(tmp_path / "n.zarr"), "--labels", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert "class 'even' has only" in err, err
     # One label short, or a table given a labels file: one line naming the file and the fix
     np.save(tmp_path / "short.npy", y[:-1])
     cases = [

@@ -50,6 +50,8 @@ def probe(
     classes, counts = np.unique(y[train], return_counts=True)
     if counts.min() < labels_per_class:
         scarce = classes[np.argmin(counts)]
+        if store.class_names is not None:
+            scarce = f"'{store.class_names[scarce]}'"
         raise AekitError(
             f"--labels {labels_per_class}: class {scarce} has only "
             f"{counts.min()} training samples; ask for fewer."
