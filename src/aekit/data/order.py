@@ -140,7 +140,7 @@ def block_order(
 def sorted_windows(rows: np.ndarray, layout: BlockLayout, window: int) -> np.ndarray:
     """Window number of each of ``rows`` (sorted): every ``window`` consecutive blocks in use.
 
-    Reading sorted rows (validation, inference) window by window reads each block once, whole.
+    Reading sorted rows (a validation split) window by window reads each block once, whole.
     """
     blocks = layout.block_of(rows)
     # In place and in 4 bytes a row where it can be: inference over 8M rows held 5 arrays of

@@ -134,7 +134,8 @@ class StoreBatches:
         Samples per batch on this rank.
     seed : int
     shuffle : bool
-        Shuffle each epoch (training) or serve ``index`` in its order (validation, inference).
+        Shuffle each epoch (training) or serve ``index`` in its order (validation; a whole
+        store in order is :func:`in_order`'s).
     order : {'auto', 'global', 'block'}
         How to shuffle. ``'global'``: a fresh permutation of all of ``index``, so even a store
         sorted by class yields batches whose class mix matches the whole store; each batch
@@ -217,7 +218,7 @@ class StoreBatches:
         self.window = shuffle_window or max(1, buffer_bytes // (2 * block_size))
         if not shuffle and not shuffle_window:
             # Rows in order need no mixing: a window only has to keep the reader's threads busy.
-            # Validation, calibration and inference streams then hold 2 x 6 blocks, not 256 MiB.
+            # Validation and calibration streams then hold 2 x 6 blocks, not 256 MiB.
             self.window = min(self.window, IO_THREADS)
         self.order_mode, self.order_choice = self._choose(order)
         if self.order_mode == "block":
