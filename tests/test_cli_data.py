@@ -135,7 +135,9 @@ def test_a_delimiter_is_told_or_given_and_tab_files_ingest(tmp_path, capsys):
 
 def test_ingest_makes_the_stores_folder_as_train_does(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((10, 3), dtype=np.float32))
-    assert main(["ingest", str(tmp_path / "x.npy"), str(tmp_path / "data" / "sub" / "x.zarr")]) == 0
+    # --quiet as train takes it (a script that passes it to both once met exit 2)
+    dest = tmp_path / "data" / "sub" / "x.zarr"
+    assert main(["ingest", str(tmp_path / "x.npy"), str(dest), "--quiet"]) == 0
     assert (tmp_path / "data" / "sub" / "x.zarr" / "zarr.json").is_file()
     assert not list((tmp_path / "data" / "sub").glob(".*"))  # no lock or partial left
 

@@ -67,6 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="stop at a bad record (default) or skip and report it",
     )
     parser.add_argument("--workers", type=int, help="image decoding processes (default: cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _delimiter(text: str) -> str:
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         on_error=args.on_error,
         workers=args.workers,
+        progress=False if args.quiet else None,
     )
     report = store.report
     print(
