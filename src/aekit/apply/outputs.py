@@ -137,8 +137,9 @@ class Output:
         if "labels" in self._writer and labels is not None:
             self._writer["labels"].write(np.asarray(labels, dtype=np.int64))
         if self._ids_file is not None and ids is not None:
-            if np.asarray(ids).dtype.kind in "iu":  # record numbers: ``row N`` needs no escape
-                self._ids_file.write("".join(f"{row_id(i)}\n" for i in np.asarray(ids).tolist()))
+            ids = np.asarray(ids)
+            if ids.dtype.kind in "iu":  # record numbers: ``row N`` needs no escape
+                self._ids_file.write("".join(f"{row_id(i)}\n" for i in ids.tolist()))
             else:
                 self._ids_file.write("".join(f"{escape_id(str(i))}\n" for i in id_text(ids)))
 
