@@ -80,6 +80,11 @@ def read_past_cache(store: Store, page_cache: bool | None) -> bool:
     return True
 
 
+def joined(parts: list[np.ndarray]) -> torch.Tensor:
+    """One batch of the row arrays ``parts`` (not copied again when there is one)."""
+    return torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
+
+
 def in_order(
     store: Store, batch_size: int, page_cache: bool | None = None, block_bytes: int = BLOCK_BYTES
 ) -> Iterator[torch.Tensor]:
@@ -111,13 +116,14 @@ def in_order(
             rows = window.wait()[: stop[1] - start[0]]  # consecutive blocks: consecutive rows
             while len(rows):
                 take = min(batch_size - filled, len(rows))
-                parts.append(rows[:take].copy())  # the buffer is read into again two runs on
+                # A copy: this buffer is read into again once the next run is being served
+                parts.append(rows[:take].copy())
                 rows, filled = rows[take:], filled + take
                 if filled == batch_size:
-                    yield torch.from_numpy(np.concatenate(parts) if len(parts) > 1 else parts[0])
+                    yield joined(parts)
                     parts, filled = [], 0
         if parts:
-            yield torch.from_numpy(np.concatenate(parts))
+            yield joined(parts)
     finally:
         reader.close()
 
@@ -325,7 +331,7 @@ class StoreBatches:
             yield self._batch([self.store.read(batch)])
 
     def _batch(self, parts: list[np.ndarray]) -> torch.Tensor:
-        batch = torch.from_numpy(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        batch = joined(parts)
         return batch.pin_memory() if self.pin_memory else batch
 
     def _from_windows(self, rows: np.ndarray, windows: np.ndarray) -> Iterator[torch.Tensor]:
