@@ -13,7 +13,8 @@ the 10,000 test images.
 - Generation: a VAE with a 16-d code; a logistic regression trained on all training digits
   classifies 1,000 samples; their mean top-class probability against samples from a Gaussian
   fitted in PCA(16) space.
-Run: python -m bench mnist [--sizes 2,8] [--kinds dense] [--no-vae]
+Run: python -m bench mnist [--sizes 2,8] [--kinds dense] [--no-vae] (``--sizes ""``: the probe
+and the VAE only)
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def config_params(kind: str) -> dict:
     params = params_from_config(load_config(CONFIG, overrides={"model.kind": kind}))
     for name in ("random_state", "latent_dim"):  # the bench's own
         params.pop(name)
+    if kind != "dense":  # the config's widths are a dense body's; conv and vae keep their own
+        params.pop("hidden", None)
     return params
 
 
@@ -151,7 +154,9 @@ def main(argv: list[str]) -> dict:
     print(f"MNIST: {len(Xtr):,} training and {len(Xte):,} test images; MSE per pixel in [0, 1]")
     kinds = args.kinds.split(",")
     result: dict = {
-        "reconstruction": reconstruction(Xtr, Xte, [int(s) for s in args.sizes.split(",")], kinds)
+        "reconstruction": reconstruction(
+            Xtr, Xte, [int(s) for s in args.sizes.split(",") if s], kinds
+        )
     }
     if not args.no_probe:
         result["few_labels"] = few_labels(Xtr, Xte, ytr, yte, kinds[0])
