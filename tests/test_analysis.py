@@ -6,7 +6,7 @@ from sklearn.datasets import load_breast_cancer
 
 from aekit import Autoencoder
 from aekit.analysis.attribution import encoder_jacobians
-from aekit.analysis.metrics import cluster_agreement, influence_shares
+from aekit.analysis.metrics import cluster_agreement, influence_shares, kmeans_clusters
 from aekit.analysis.plots import InfluenceDisplay, LatentDisplay, LossCurveDisplay, save_figure
 from aekit.models import DenseAutoencoder
 
@@ -54,6 +54,9 @@ def test_cluster_agreement_is_perfect_on_separated_blobs_whatever_the_units():
     assert scores["dbscan_clusters"] == 3 and scores["dbscan_noise_fraction"] < 0.3
     assert scores["dbscan_ari"] > 0.6
     assert cluster_agreement(Z * 1000, y, 3) == scores
+    # Clusters handed over (the report's, drawn beside the table) are the ones scored
+    assert cluster_agreement(Z, y, 3, kmeans=kmeans_clusters(Z, 3)) == scores
+    assert cluster_agreement(Z, y, 3, kmeans=np.zeros(150, dtype=int))["kmeans_ari"] == 0.0
 
 
 def test_clusters_follow_the_informative_codes_not_the_units_a_model_left_unused():

@@ -42,14 +42,20 @@ def kmeans_clusters(Z: np.ndarray, n_clusters: int, random_state: int = 0) -> np
 
 
 def cluster_agreement(
-    Z: np.ndarray, labels: np.ndarray, n_clusters: int, random_state: int = 0
+    Z: np.ndarray,
+    labels: np.ndarray,
+    n_clusters: int,
+    random_state: int = 0,
+    kmeans: np.ndarray | None = None,
 ) -> dict[str, float]:
     """How well KMeans and DBSCAN on a representation recover known classes.
 
-    ``Z`` is put in the units of :func:`scaled_codes` first. Returns ARI and NMI for both
-    algorithms, and DBSCAN's number of clusters and noise fraction.
+    ``Z`` is put in the units of :func:`scaled_codes` first. ``kmeans``: the clusters of
+    :func:`kmeans_clusters` on ``Z`` where the caller has them already (a report draws them).
+    Returns ARI and NMI for both algorithms, and DBSCAN's number of clusters and noise fraction.
     """
-    kmeans = kmeans_clusters(Z, n_clusters, random_state)
+    if kmeans is None:
+        kmeans = kmeans_clusters(Z, n_clusters, random_state)
     Z = scaled_codes(Z)
     dbscan = DBSCAN(eps=dbscan_eps(Z), min_samples=DBSCAN_MIN_SAMPLES).fit_predict(Z)
     return {

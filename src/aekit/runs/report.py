@@ -359,8 +359,9 @@ def _clustering_section(
 
     pca, T = samples.pca, samples.everyone_standardised
     n_classes = len(np.unique(labels))
+    clusters = kmeans_clusters(Z, n_classes, seed)  # scored and drawn
     scores = {
-        "autoencoder": cluster_agreement(Z, labels, n_classes, seed),
+        "autoencoder": cluster_agreement(Z, labels, n_classes, seed, kmeans=clusters),
         f"PCA({pca.n_components_})": cluster_agreement(pca.transform(T), labels,
                                                        n_classes, seed),
     }  # fmt: skip
@@ -377,7 +378,7 @@ def _clustering_section(
                   "of the same size beside it."),
         table(rows, ("representation", "KMeans ARI", "KMeans NMI", "DBSCAN ARI", "DBSCAN NMI",
                       "DBSCAN clusters", "DBSCAN noise")),
-        figure(replace(drawn, labels=kmeans_clusters(Z, n_classes, seed),
+        figure(replace(drawn, labels=clusters,
                        class_names=[f"cluster {i + 1}" for i in range(n_classes)],
                        title=f"{drawn.title}: KMeans' clusters"),
                "the latent space coloured by KMeans' clusters"),
