@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from aekit import Autoencoder
-from aekit.objectives import Objective
+from aekit.config import load_config
+from aekit.errors import AekitError
+from aekit.objectives import Objective, typical
 
 
 class _Fixed(torch.nn.Module):
@@ -30,7 +33,38 @@ def test_the_trimmed_mean_leaves_out_the_highest_losses_while_training_only(monk
     assert Objective()(model, torch.zeros(10)).item() == losses.mean().item()
 
 
-def test_anomalies_in_the_training_data_pull_a_trimmed_model_less():
+def test_auto_leaves_out_a_batch_s_outliers_and_nothing_from_a_batch_without_any(monkeypatch):
+    rng = np.random.default_rng(0)
+    losses = torch.tensor(np.exp(rng.normal(0.0, 0.3, size=64)), dtype=torch.float32)
+    assert typical(losses).sum().item() >= 60  # skewed but clean: few, if any, left out
+    losses[[3, 40]] = torch.tensor([50.0, 80.0])  # two far above the rest
+    weights = typical(losses)
+    assert weights[[3, 40]].tolist() == [0.0, 0.0]
+    assert typical(torch.full((8,), 2.0)).tolist() == [1.0] * 8  # no spread: every sample
+    monkeypatch.setattr(Objective, "per_sample", lambda self, m, x: m.losses)
+    model = _Fixed(losses)
+    model.train()
+    expected = (losses * weights).sum() / weights.sum()
+    assert Objective(trim="auto")(model, torch.zeros(64)).item() == pytest.approx(expected.item())
+    model.eval()
+    assert Objective(trim="auto")(model, torch.zeros(64)).item() == pytest.approx(
+        losses.mean().item()
+    )
+
+
+def test_trim_takes_auto_or_a_share_in_configs_and_refuses_other_words(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('[data]\nstore = "x.zarr"\n[model]\ntrim = "auto"\n')
+    assert load_config(config).model.trim == "auto"
+    config.write_text('[data]\nstore = "x.zarr"\n[model]\ntrim = "most"\n')
+    with pytest.raises(AekitError, match="trim"):
+        load_config(config)
+    with pytest.raises(AekitError, match="trim"):
+        Autoencoder(trim="most").fit(np.zeros((20, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("trim", [0.1, "auto"])
+def test_anomalies_in_the_training_data_pull_a_trimmed_model_less(trim):
     # Normal samples lie near a curved 2-d sheet in 12-d; 6 % of the training rows are gross
     # anomalies. Fitting them costs a plain autoencoder accuracy on normal data; a trimmed one
     # leaves them out of its updates, reconstructs new normal samples better and so separates
@@ -42,9 +76,9 @@ def test_anomalies_in_the_training_data_pull_a_trimmed_model_less():
     held_out = normal[940:].astype(np.float32)
     new_anomalies = (2 * rng.normal(size=(30, 12))).astype(np.float32)
     normal_error, margin = {}, {}
-    for trim in (0.0, 0.1):
-        ae = Autoencoder(latent_dim=2, trim=trim, random_state=0).fit(X)
-        normal_error[trim] = ae.reconstruction_error(held_out).mean()
-        margin[trim] = np.median(ae.reconstruction_error(new_anomalies)) / normal_error[trim]
-    assert normal_error[0.1] < 0.5 * normal_error[0.0], normal_error
-    assert margin[0.1] > 2 * margin[0.0], margin
+    for share in (0.0, trim):
+        ae = Autoencoder(latent_dim=2, trim=share, random_state=0).fit(X)
+        normal_error[share] = ae.reconstruction_error(held_out).mean()
+        margin[share] = np.median(ae.reconstruction_error(new_anomalies)) / normal_error[share]
+    assert normal_error[trim] < 0.5 * normal_error[0.0], normal_error
+    assert margin[trim] > 2 * margin[0.0], margin

@@ -60,8 +60,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         each feature's range), ``mask:P`` or ``saltpepper:P`` (a share P of the values).
     sparsity : str or None, default=None
         A penalty on the code: ``l1:WEIGHT`` or ``kl:TARGET:WEIGHT``.
-    trim : float in [0, 1), default=0.0
-        Share of each batch's highest-loss samples left out of training: robust to anomalies.
+    trim : float in [0, 1) or 'auto', default=0.0
+        Share of each batch's highest-loss samples left out of training, robust to anomalies;
+        ``auto``: the batch's outliers (log-loss above median + 2 robust deviations).
     beta : float, default=1.0
         Weight of the KL term of a variational model (beta-VAE).
     kl_warmup : int, default=10
@@ -88,8 +89,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         CPU threads of the model's maths in ``fit`` (then torch's setting is restored). None:
         one for a small model, else one per core not busy with other work; -1: every core.
-    verbose : int, default=0
-        1 prints one line per epoch.
+    verbose : int, default=0 (1 prints one line per epoch)
 
     Attributes
     ----------
@@ -131,7 +131,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         loss: str = "auto",
         noise: str | None = None,
         sparsity: str | None = None,
-        trim: float = 0.0,
+        trim: float | str = 0.0,
         beta: float = 1.0,
         kl_warmup: int = 10,
         contamination: float = 0.01,

@@ -85,8 +85,11 @@ class Real(Rule):
     high: float = math.inf
     low_open: bool = False
     high_open: bool = True
+    auto: bool = False  # 'auto' is allowed beside the floats, and means "chosen from the data"
 
     def check(self, value: Any) -> bool:
+        if self.auto and value == "auto":
+            return True
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             return False
         v = float(value)
@@ -96,9 +99,12 @@ class Real(Rule):
 
     def describe(self) -> str:
         left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"a float in the range {left}{self.low}, {self.high}{right}"
+        floats = f"a float in the range {left}{self.low}, {self.high}{right}"
+        return f"'auto' or {floats}" if self.auto else floats
 
     def field_bounds(self) -> dict[str, Any]:
+        if self.auto:  # as Int's: the rule is checked as a whole
+            return {}
         bounds = {("gt" if self.low_open else "ge"): self.low}
         if math.isfinite(self.high):
             bounds["lt" if self.high_open else "le"] = self.high
@@ -303,8 +309,9 @@ _LIST = [
         estimator_default=None,
     ),
     Setting(
-        "model.trim", 0.0, Real(0, 1), "share of each batch's highest-loss samples left out of "
-        "the update, so that anomalies in the training data are not learned; e.g. 0.1",
+        "model.trim", 0.0, Real(0, 1, auto=True), "share of each batch's highest-loss samples "
+        "left out of the update, so that anomalies in the training data are not learned; e.g. "
+        "0.1, or auto: the batch's outliers",
         param="trim", flag="--trim",
     ),
     Setting("model.beta", 1.0, Real(0), "KL weight of a vae", param="beta", flag="--beta"),

@@ -96,7 +96,7 @@ def _flag_type(setting: Setting) -> dict[str, Any]:
     if isinstance(rule, Threads) or (isinstance(rule, Int) and rule.auto):
         return {"type": _int_or_auto}
     if isinstance(rule, Real):
-        return {"type": float}
+        return {"type": _float_or_auto if rule.auto else float}
     if isinstance(rule, Int) or isinstance(setting.default, int):
         return {"type": int}
     return {}
@@ -110,6 +110,16 @@ def _int_or_auto(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto or a whole number; got {text!r}") from None
+
+
+def _float_or_auto(text: str) -> float | str:
+    """``auto`` or a number (checked against the setting's rule with the config)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number; got {text!r}") from None
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
