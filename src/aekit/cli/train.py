@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,32 +95,27 @@ def _flag_type(setting: Setting) -> dict[str, Any]:
     if isinstance(rule, Widths):
         return {"type": parse_hidden}
     if isinstance(rule, Threads) or (isinstance(rule, Int) and rule.auto):
-        return {"type": _int_or_auto}
+        return {"type": _or_auto(int, "a whole number")}
     if isinstance(rule, Real):
-        return {"type": _float_or_auto if rule.auto else float}
+        return {"type": _or_auto(float, "a number") if rule.auto else float}
     if isinstance(rule, Int) or isinstance(setting.default, int):
         return {"type": int}
     return {}
 
 
-def _int_or_auto(text: str) -> int | str:
-    """``auto`` or a whole number (checked against the setting's rule with the config)."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto or a whole number; got {text!r}") from None
+def _or_auto(number: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """A flag's type: ``auto`` or ``number(text)``, ``what`` naming it in the error (the value
+    is checked against the setting's rule with the config)."""
 
+    def parse(text: str) -> Any:
+        if text == "auto":
+            return text
+        try:
+            return number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected auto or {what}; got {text!r}") from None
 
-def _float_or_auto(text: str) -> float | str:
-    """``auto`` or a number (checked against the setting's rule with the config)."""
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto or a number; got {text!r}") from None
+    return parse
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
