@@ -198,12 +198,13 @@ class Objective:
         loss = self.per_sample(model, x)
         if share is not None:
             loss = loss[: share[0]]
-        if self.trim == "auto":
-            weight = typical(loss) if model.training else torch.ones_like(loss)
+        if self.trim == "auto" and model.training:
+            weight = typical(loss)
             kept = loss * weight
             if share is None:
                 return kept.sum() / weight.sum()
             return kept.sum() * (share[1] / weight.mean())
+        # Evaluating takes every sample ('auto' comes here only then, and is not read as a share)
         trimmed = float(self.trim) if model.training and len(loss) > 1 else 0.0
         if trimmed:
             keep = max(1, round((1 - trimmed) * len(loss)))
