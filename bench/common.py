@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmarks: synthetic data on disk, a timed training run."""
+"""Helpers shared by the benchmarks: synthetic data on disk, a timed training run, the
+``--param key=value`` flag."""
 
 from __future__ import annotations
 
+import ast
 import time
 from pathlib import Path
 
@@ -89,3 +91,13 @@ class TrainStep:
             self.opt.step()
             samples += len(x)
         return time.perf_counter() - started, samples
+
+
+def parameter(text: str) -> tuple[str, object]:
+    """``key=value`` of a ``--param`` flag: the value as a Python literal where it is one
+    (``8``, ``[64, 32]``, ``0.1``), else the text (``auto``, ``cosine``)."""
+    key, _, value = text.partition("=")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value

@@ -14,8 +14,11 @@ the 10,000 test images.
 - Generation: a VAE with a 16-d code; a logistic regression trained on all training digits
   classifies 1,000 samples; their mean top-class probability against samples from a Gaussian
   fitted in PCA(16) space.
-Run: python -m bench mnist [--sizes 2,8] [--kinds dense] [--no-vae] (``--sizes ""``: the probe
-and the VAE only)
+Settings are chosen with ``--dev``: every model and PCA learn from the first 50,000 training
+digits and are scored on the last 10,000, so the test set stays unseen; ``--param key=value``
+sets an estimator parameter over the configs' (e.g. ``schedule=cosine``).
+Run: python -m bench mnist [--sizes 2,8] [--kinds dense] [--no-vae] [--dev] [--param k=v]
+(``--sizes ""``: the probe and the VAE only)
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from sklearn.linear_model import LogisticRegression
 
 from aekit import Autoencoder
 from aekit.config import load_config, params_from_config
+from bench.common import parameter
 
 MNIST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PUBLISHED_PCA = {2: 0.0557, 8: 0.0374, 16: 0.0269, 32: 0.0168, 64: 0.0091}
+DEV_TRAIN = 50_000  # --dev: fit on the training digits before this, score on those after
 
 
 def read_idx(name: str) -> np.ndarray:
@@ -55,23 +60,26 @@ def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return images[0], images[1], labels[0], labels[1]
 
 
-def config_params(kind: str) -> dict:
+def config_params(kind: str, overrides: dict | None = None) -> dict:
     """The estimator parameters for ``kind`` of an ``aekit train`` config:
-    ``configs/mnist-conv.toml`` for conv, ``configs/mnist.toml`` for dense and vae."""
+    ``configs/mnist-conv.toml`` for conv, ``configs/mnist.toml`` for dense and vae; then
+    ``overrides`` (the ``--param`` flags) over them."""
     config = CONFIGS / ("mnist-conv.toml" if kind == "conv" else "mnist.toml")
     params = params_from_config(load_config(config, overrides={"model.kind": kind}))
     for name in ("random_state", "latent_dim"):  # the bench's own
         params.pop(name)
     if kind == "vae":  # the config's widths are a dense autoencoder's; the vae keeps its own
         params.pop("hidden", None)
-    return params
+    return {**params, **(overrides or {})}
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a.reshape(len(a), -1) - b.reshape(len(b), -1)) ** 2))
 
 
-def reconstruction(Xtr, Xte, sizes: list[int], kinds: list[str]) -> list[dict]:
+def reconstruction(
+    Xtr, Xte, sizes: list[int], kinds: list[str], overrides: dict, published: dict
+) -> list[dict]:
     flat_tr, flat_te = Xtr.reshape(len(Xtr), -1), Xte.reshape(len(Xte), -1)
     rows = []
     for size in sizes:
@@ -79,11 +87,12 @@ def reconstruction(Xtr, Xte, sizes: list[int], kinds: list[str]) -> list[dict]:
         pca = PCA(size, random_state=0).fit(flat_tr)
         row: dict = {"latent_dim": size, "pca_seconds": time.perf_counter() - started}
         row["pca_mse"] = mse(pca.inverse_transform(pca.transform(flat_te)), flat_te)
-        row["pca_published"] = PUBLISHED_PCA.get(size)
+        row["pca_published"] = published.get(size)
         line = f"  code {size:2d}: PCA {row['pca_mse']:.4f} (published {row['pca_published']})"
         for kind in kinds:
             started = time.perf_counter()
-            ae = Autoencoder(latent_dim=size, random_state=0, **config_params(kind)).fit(Xtr)
+            params = config_params(kind, overrides)
+            ae = Autoencoder(latent_dim=size, random_state=0, **params).fit(Xtr)
             row[f"{kind}_seconds"] = time.perf_counter() - started
             row[f"{kind}_epochs"] = ae.n_iter_
             row[f"{kind}_mse"] = mse(ae.reconstruct(Xte), Xte)
@@ -97,13 +106,15 @@ def reconstruction(Xtr, Xte, sizes: list[int], kinds: list[str]) -> list[dict]:
     return rows
 
 
-def few_labels(Xtr, Xte, ytr, yte, kind: str, size: int = 16, per_class: int = 10) -> dict:
+def few_labels(
+    Xtr, Xte, ytr, yte, kind: str, overrides: dict, size: int = 16, per_class: int = 10
+) -> dict:
     rng = np.random.default_rng(0)
     labelled = np.concatenate(
         [rng.choice(np.flatnonzero(ytr == c), per_class, replace=False) for c in range(10)]
     )
     flat_tr, flat_te = Xtr.reshape(len(Xtr), -1), Xte.reshape(len(Xte), -1)
-    ae = Autoencoder(latent_dim=size, random_state=0, **config_params(kind)).fit(Xtr)
+    ae = Autoencoder(latent_dim=size, random_state=0, **config_params(kind, overrides)).fit(Xtr)
     pca = PCA(size, random_state=0).fit(flat_tr)
 
     def accuracy(train_features, test_features) -> float:
@@ -118,11 +129,11 @@ def few_labels(Xtr, Xte, ytr, yte, kind: str, size: int = 16, per_class: int = 1
     }
 
 
-def generation(Xtr, ytr, size: int = 16, n: int = 1000) -> dict:
+def generation(Xtr, ytr, overrides: dict, size: int = 16, n: int = 1000) -> dict:
     flat_tr = Xtr.reshape(len(Xtr), -1)
     judge = LogisticRegression(max_iter=200).fit(flat_tr[::3], ytr[::3])
     started = time.perf_counter()
-    vae = Autoencoder(latent_dim=size, random_state=0, **config_params("vae")).fit(Xtr)
+    vae = Autoencoder(latent_dim=size, random_state=0, **config_params("vae", overrides)).fit(Xtr)
     seconds = time.perf_counter() - started
     samples = np.clip(vae.sample(n, random_state=0).reshape(n, -1), 0, 1)
     pca = PCA(size, random_state=0).fit(flat_tr)
@@ -151,17 +162,33 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--kinds", default="dense,conv")
     parser.add_argument("--no-probe", action="store_true")
     parser.add_argument("--no-vae", action="store_true")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help=f"fit on the first {DEV_TRAIN:,} training digits, score on the rest: for choosing "
+        "settings without looking at the test set",
+    )
+    parser.add_argument(
+        "--param", action="append", default=[], help="an Autoencoder parameter, e.g. epochs=80"
+    )
     args = parser.parse_args(argv)
     Xtr, Xte, ytr, yte = load()
-    print(f"MNIST: {len(Xtr):,} training and {len(Xte):,} test images; MSE per pixel in [0, 1]")
+    if args.dev:
+        Xtr, Xte, ytr, yte = Xtr[:DEV_TRAIN], Xtr[DEV_TRAIN:], ytr[:DEV_TRAIN], ytr[DEV_TRAIN:]
+    part = "held-out training" if args.dev else "test"
+    print(f"MNIST: {len(Xtr):,} training and {len(Xte):,} {part} images; MSE per pixel in [0, 1]")
     kinds = args.kinds.split(",")
+    overrides = dict(parameter(p) for p in args.param)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     result: dict = {
+        "dev": args.dev,
+        "params": overrides,
         "reconstruction": reconstruction(
-            Xtr, Xte, [int(s) for s in args.sizes.split(",") if s], kinds
-        )
+            Xtr, Xte, sizes, kinds, overrides, {} if args.dev else PUBLISHED_PCA
+        ),
     }
     if not args.no_probe:
-        result["few_labels"] = few_labels(Xtr, Xte, ytr, yte, kinds[0])
+        result["few_labels"] = few_labels(Xtr, Xte, ytr, yte, kinds[0], overrides)
         f = result["few_labels"]
         print(
             f"  100 labels, logistic regression accuracy: {kinds[0]} codes(16) {f['codes']:.3f}, "
@@ -169,7 +196,7 @@ def main(argv: list[str]) -> dict:
             flush=True,
         )
     if not args.no_vae:
-        result["generation"] = g = generation(Xtr, ytr)
+        result["generation"] = g = generation(Xtr, ytr, overrides)
         print(
             f"  VAE(16) samples' mean top-class probability {g['vae']:.3f} vs Gaussian in PCA(16) "
             f"space {g['pca_gaussian']:.3f} (real digits {g['real_test']:.3f}; "

@@ -22,7 +22,6 @@ Run: python -m bench odds [--seeds 5] [--sets cardio,glass] [--param latent_dim=
 from __future__ import annotations
 
 import argparse
-import ast
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +31,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from aekit import Autoencoder
+from bench.common import parameter
 
 ODDS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "odds"
 SETS = (
@@ -182,14 +182,6 @@ def summarise(rows: list[dict], sets: list[str], detectors: list[str], protocols
     return summary
 
 
-def _param(text: str) -> tuple[str, object]:
-    key, _, value = text.partition("=")
-    try:
-        return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key, value
-
-
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench odds")
     parser.add_argument("--seeds", type=int, default=5)
@@ -209,7 +201,7 @@ def main(argv: list[str]) -> dict:
     args = parser.parse_args(argv)
     sets, protocols = args.sets.split(","), args.protocols.split(",")
     detectors = ([] if args.only_pyod else ["aekit"]) + ([] if args.no_pyod else list(BASELINES))
-    params = dict(_param(p) for p in args.param)
+    params = dict(parameter(p) for p in args.param)
     rows: list[dict] = []
     for name in sets:
         started = time.perf_counter()
