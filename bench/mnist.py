@@ -60,7 +60,7 @@ def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return images[0], images[1], labels[0], labels[1]
 
 
-def config_params(kind: str, overrides: dict | None = None) -> dict:
+def config_params(kind: str, overrides: dict) -> dict:
     """The estimator parameters for ``kind`` of an ``aekit train`` config:
     ``configs/mnist-conv.toml`` for conv, ``configs/mnist.toml`` for dense and vae; then
     ``overrides`` (the ``--param`` flags) over them."""
@@ -70,7 +70,7 @@ def config_params(kind: str, overrides: dict | None = None) -> dict:
         params.pop(name)
     if kind == "vae":  # the config's widths are a dense autoencoder's; the vae keeps its own
         params.pop("hidden", None)
-    return {**params, **(overrides or {})}
+    return {**params, **overrides}
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
