@@ -16,7 +16,7 @@ the 10,000 test images.
   fitted in PCA(16) space.
 Settings are chosen with ``--dev``: every model and PCA learn from the first 50,000 training
 digits and are scored on the last 10,000, so the test set stays unseen; ``--param key=value``
-sets an estimator parameter over the configs' (e.g. ``schedule=cosine``).
+sets an estimator parameter over the configs' (e.g. ``learning_rate=0.003``).
 Run: python -m bench mnist [--sizes 2,8] [--kinds dense] [--no-vae] [--dev] [--param k=v]
 (``--sizes ""``: the probe and the VAE only)
 """
