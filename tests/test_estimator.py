@@ -8,6 +8,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_wine
 from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -106,6 +107,17 @@ def test_early_stopping_stops_after_patience(blobs):
     assert len(val) == int(np.argmin(val)) + 1 + 3
 
 
+def test_the_schedule_sets_the_learning_rate_as_aekit_train_does(blobs):
+    X, _ = blobs
+    fixed = dict(epochs=6, patience=0, learning_rate=0.01, random_state=0)
+    lrs = {
+        schedule: [h["lr"] for h in Autoencoder(schedule=schedule, **fixed).fit(X).history_]
+        for schedule in ("constant", "cosine")
+    }
+    assert lrs["constant"] == [0.01] * 6
+    assert lrs["cosine"] == sorted(lrs["cosine"], reverse=True) and lrs["cosine"][-1] < 1e-6
+
+
 def test_linear_autoencoder_matches_pca_error():
     X, _ = load_wine(return_X_y=True)
     Xs = StandardScaler().fit_transform(X)
@@ -165,6 +177,10 @@ def test_works_inside_a_pipeline_and_clones(blobs):
             "The 'patience' parameter of Autoencoder must be 'auto' or an int >= 0. Got -1",
         ),
         ({"device": "tpu"}, "The 'device' parameter of Autoencoder must be one of"),
+        (
+            {"schedule": "step"},
+            "The 'schedule' parameter of Autoencoder must be one of ['constant', 'cosine', ",
+        ),
     ],
 )
 def test_bad_parameters_name_the_parameter_range_and_value(blobs, params, message):
@@ -188,6 +204,15 @@ def test_transform_checks_the_number_of_features(blobs):
         ae.transform(X[:, :4])
     with pytest.raises(ValueError, match=r"latents of shape \(n_samples, 2\)"):
         ae.inverse_transform(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["transform", "inverse_transform", "reconstruct", "denoise", "score_samples", "feature_errors"],
+)
+def test_an_unfitted_estimator_says_so(method):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        getattr(Autoencoder(), method)(np.zeros((2, 2), dtype=np.float32))
 
 
 def test_score_samples_is_higher_for_normal_points(blobs):

@@ -63,10 +63,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     trim : float in [0, 1) or 'auto', default=0.0
         Share of each batch's highest-loss samples left out of training, robust to anomalies;
         ``auto``: the batch's outliers (log-loss above median + 2 robust deviations).
-    beta : float, default=1.0
-        Weight of the KL term of a variational model (beta-VAE).
-    kl_warmup : int, default=10
-        Epochs over which the KL weight ramps from 0 to ``beta``.
+    beta, kl_warmup : float, int, default=1.0, 10
+        A variational model's KL weight (beta-VAE), and the epochs over which it ramps up from 0.
     activation : {'auto', 'gelu', 'tanh', 'relu', 'elu', 'silu', 'leaky_relu'}, default='auto'
         Nonlinearity between hidden layers. ``auto``: tanh for inputs of at most 32 features
         (small tables, where its smoothness gave steadier codes), GELU otherwise.
@@ -77,6 +75,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         :mod:`aekit.training.budget`).
     learning_rate, weight_decay : float, default=1e-3, 1e-2
         The AdamW optimiser's learning rate and decoupled weight decay.
+    schedule : {'constant', 'cosine', 'onecycle', 'plateau'}, default='constant'
+        Cosine decay or one-cycle over the fit's steps; plateau: halved after 5 idle epochs.
     validation_fraction : float, default=0.1
         Share of the training samples held out to monitor the loss (0: the training loss).
     patience : int or 'auto', default='auto'
@@ -122,6 +122,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         batch_size: int | str = "auto",
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-2,
+        schedule: str = "constant",
         validation_fraction: float = 0.1,
         patience: int | str = "auto",
         random_state: int | np.random.RandomState | None = None,
@@ -145,6 +146,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.schedule = schedule
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.random_state = random_state
@@ -231,8 +233,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def _map(
         self, X: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, raw: bool = False
     ) -> np.ndarray:
-        """Apply ``fn`` to ``X`` in bounded batches without gradients; return a float32 array.
-        ``raw``: ``X`` holds codes, (n_samples, latent_dim), and is checked as such."""
+        """``fn`` (reading ``model_`` when called) over ``X`` in batches, no grad; raw: codes."""
         check_is_fitted(self, "model_")
         if not raw:
             return map_batches(fn, self.batches(X))
@@ -241,16 +242,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` (raw units, or a store) to the latent space (the mean code for a VAE)."""
-        return self._map(X, self.model_.encode)
+        return self._map(X, lambda x: self.model_.encode(x))
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Decode latents (n_samples, latent_dim) to the input space, in raw units."""
-        check_is_fitted(self, "model_")
-        return self._map(X, self.model_.decode, raw=True)
+        return self._map(X, lambda z: self.model_.decode(z), raw=True)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Encode and decode ``X``: reconstructions in raw units, shaped like the samples."""
-        return self._map(X, self.model_)
+        return self._map(X, lambda x: self.model_(x))
 
     def denoise(self, X: Any) -> np.ndarray:
         """Clean versions of noisy samples, from a model fitted with ``noise``."""
