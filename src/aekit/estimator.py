@@ -231,26 +231,26 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             yield batch.to(device, non_blocking=True)
 
     def _map(
-        self, X: Any, fn: Callable[[torch.Tensor], torch.Tensor], *, raw: bool = False
+        self, X: Any, fn: Callable[[Any, torch.Tensor], torch.Tensor], *, raw: bool = False
     ) -> np.ndarray:
-        """``fn`` (reading ``model_`` when called) over ``X`` in batches, no grad; raw: codes."""
+        """``fn(model_, batch)`` over ``X`` in bounded batches, no grad, float32; raw: codes."""
         check_is_fitted(self, "model_")
         if not raw:
-            return map_batches(fn, self.batches(X))
+            return map_batches(lambda x: fn(self.model_, x), self.batches(X))
         device = next(self.model_.parameters()).device
-        return map_batches(fn, code_batches(X, self.latent_dim, device))
+        return map_batches(lambda z: fn(self.model_, z), code_batches(X, self.latent_dim, device))
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` (raw units, or a store) to the latent space (the mean code for a VAE)."""
-        return self._map(X, lambda x: self.model_.encode(x))
+        return self._map(X, lambda model, x: model.encode(x))
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Decode latents (n_samples, latent_dim) to the input space, in raw units."""
-        return self._map(X, lambda z: self.model_.decode(z), raw=True)
+        return self._map(X, lambda model, z: model.decode(z), raw=True)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Encode and decode ``X``: reconstructions in raw units, shaped like the samples."""
-        return self._map(X, lambda x: self.model_(x))
+        return self._map(X, lambda model, x: model(x))
 
     def denoise(self, X: Any) -> np.ndarray:
         """Clean versions of noisy samples, from a model fitted with ``noise``."""
@@ -260,13 +260,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Per-sample training objective without corruption: mean squared error in standardised
         units (or binary cross-entropy), the negative ELBO for a VAE. The anomaly score."""
         objective = Objective(None, None, self.beta)
-        return self._map(X, lambda x: objective.per_sample(self.model_, x))
+        return self._map(X, objective.per_sample)
 
     def feature_errors(self, X: Any) -> np.ndarray:
         """Each feature's part of the reconstruction error, (n_samples, n_features): the parts
         sum to ``reconstruction_error`` (to its reconstruction term for a VAE)."""
         objective = Objective(None, None, self.beta)
-        return self._map(X, lambda x: objective.terms(self.model_, x)[0])
+        return self._map(X, lambda model, x: objective.terms(model, x)[0])
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality score, higher means more normal: the negative reconstruction error."""
@@ -321,7 +321,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         require(Int(1), "n_samples", n_samples)
         generator = torch.Generator().manual_seed(0 if random_state is None else random_state)
         z = torch.randn(n_samples, self.latent_dim, generator=generator)
-        return self._map(z.numpy(), self.model_.decode, raw=True)
+        return self._map(z.numpy(), lambda model, codes: model.decode(codes), raw=True)
 
     def interpolate(self, a: Any, b: Any, steps: int = 8) -> np.ndarray:
         """``steps`` samples decoded along the straight line between the codes of samples ``a``

@@ -334,7 +334,8 @@ _LIST = [
     Setting("train.grad_clip", 0.0, Real(0), "max gradient norm; 0 for none"),
     Setting(
         "train.schedule", "constant", Choice(SCHEDULES), "learning-rate schedule: constant, "
-        "cosine or onecycle (per step), plateau (halved after 5 epochs without improvement)",
+        "cosine or onecycle (per step), plateau (train.plateau_factor times the rate after "
+        "train.plateau_patience epochs without improvement)",
         param="schedule", flag="--schedule",
     ),
     Setting("train.plateau_factor", 0.5, Real(0, 1, low_open=True), "LR factor on a plateau"),
