@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import ast
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from aekit import Autoencoder
 from aekit.data.split import TRAIN, assign_split
 from aekit.data.stats import RunningStats
 from aekit.data.store import Store, StoreWriter, open_store
 from aekit.models import DenseAutoencoder
 from aekit.training import BatchSource, train
+from aekit.training.budget import auto_batch_size
 
 DATA = Path("bench/data")
 
@@ -93,10 +96,24 @@ class TrainStep:
         return time.perf_counter() - started, samples
 
 
+def fit_batch(ae: Autoencoder, n_train: int) -> int:
+    """The batch size an estimator's fit on ``n_train`` training rows used ('auto' resolved)."""
+    return auto_batch_size(n_train) if ae.batch_size == "auto" else int(ae.batch_size)
+
+
 def parameter(text: str) -> tuple[str, object]:
     """``key=value`` of a ``--param`` flag: the value as a Python literal where it is one
-    (``8``, ``[64, 32]``, ``0.1``), else the text (``auto``, ``cosine``)."""
+    (``8``, ``[64, 32]``, ``0.1``), else the text (``auto``, ``cosine``). A key that is not an
+    estimator parameter stops the bench with exit status 2, before any fit."""
     key, _, value = text.partition("=")
+    known = Autoencoder().get_params()
+    if key not in known:
+        print(
+            f"--param {text}: {key!r} is not an Autoencoder parameter; use one of "
+            f"{', '.join(sorted(known))}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     try:
         return key, ast.literal_eval(value)
     except (ValueError, SyntaxError):

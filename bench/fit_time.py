@@ -22,6 +22,7 @@ from sklearn.decomposition import PCA
 
 from aekit import Autoencoder
 from aekit.objectives import Objective
+from bench.common import fit_batch
 
 SIZES = (10_000, 100_000)
 
@@ -85,19 +86,13 @@ def one_size(n: int, pyod: bool) -> dict:
 
     # The batch and steps the fit chose; the validation tenth is not trained on
     n_fit = len(train) - round(0.1 * len(train))
-    batch = _batch_of(ae, n_fit)
+    batch = fit_batch(ae, n_fit)
     steps = ae.n_iter_ * -(-n_fit // batch)
     row["steps"], row["batch"] = steps, batch
     row["aekit_ms_per_step"] = 1e3 * row["aekit_seconds"] / steps
     row["bare_ms_per_step"] = 1e3 * bare_seconds(ae, train, steps, batch) / steps
     row["outside_share"] = 1 - row["bare_ms_per_step"] / row["aekit_ms_per_step"]
     return row
-
-
-def _batch_of(ae: Autoencoder, n_fit: int) -> int:
-    from aekit.training.budget import auto_batch_size
-
-    return auto_batch_size(n_fit) if ae.batch_size == "auto" else int(ae.batch_size)
 
 
 def main(argv: list[str]) -> dict:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -38,6 +40,19 @@ def test_a_thread_count_in_omp_num_threads_is_kept(monkeypatch):
 
 def test_free_cores_are_between_one_and_the_cores():
     assert 1 <= threads.free_cores(threads.usable_cores()) <= threads.usable_cores()
+
+
+@pytest.mark.parametrize("own_jiffies, free", [(0, 1), (100, 2)])
+def test_cores_busy_with_this_process_count_as_free(monkeypatch, own_jiffies, free):
+    # Over the sample, 100 of the 2 cores' 200 jiffies are idle: one core was busy. When this
+    # process did that work (BLAS threads spinning after a NumPy product), both are free to it
+    ticks = os.sysconf("SC_CLK_TCK")
+    machine = iter([(1000, 5000), (1100, 5200)])
+    own = iter([3.0, 3.0 + own_jiffies / ticks])
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(machine))
+    monkeypatch.setattr(threads, "_own_cpu_seconds", lambda: next(own))
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: None)
+    assert threads.free_cores(2) == free
 
 
 def test_step_flops_counts_the_dense_layers_forward_and_backward():

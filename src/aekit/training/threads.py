@@ -49,18 +49,31 @@ def _cpu_times() -> tuple[int, int] | None:
     return idle, sum(fields[:8])
 
 
+def _own_cpu_seconds() -> float:
+    """CPU seconds this process has used, all its threads together."""
+    times = os.times()
+    return times.user + times.system
+
+
 def free_cores(cores: int) -> int:
-    """Cores not used by other processes right now (at least 1), sampled for 0.1 s."""
+    """Cores not used by other processes right now (at least 1), sampled for 0.1 s.
+
+    This process's own use in the sample counts as free: it is BLAS threads still spinning
+    after the caller's last NumPy product (an OpenBLAS pool spins for a while before it
+    sleeps), or a reader of this fit, not a program competing for the cores.
+    """
     before = _cpu_times()
     if before is None:
         return cores
+    own_before = _own_cpu_seconds()
     time.sleep(_SAMPLE_SECONDS)
     after = _cpu_times()
     assert after is not None
+    own = (_own_cpu_seconds() - own_before) * os.sysconf("SC_CLK_TCK")  # in jiffies, as /proc
     idle, total = after[0] - before[0], after[1] - before[1]
     if total <= 0:
         return cores
-    return max(1, min(cores, round(cores * idle / total)))
+    return max(1, min(cores, round(cores * min(total, idle + own) / total)))
 
 
 def choose_threads(requested: int | str, step_flops: float) -> tuple[int, str]:
