@@ -288,7 +288,7 @@ def main(argv: list[str]) -> dict:
 
 def use_threads(threads: str, store: Store) -> int:
     """Set torch's threads: a count, or ``auto`` as aekit would choose them now."""
-    n, why = choose_threads(
+    n, why, _ = choose_threads(
         "auto" if threads == "auto" else int(threads),
         step_flops(dense_model(store), tuple(store.sample_shape), BATCH),
     )

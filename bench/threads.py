@@ -10,7 +10,13 @@ is printed beside each case. Then, quiet, the automatic choice for the 784-128-7
 after a 2000 x 2000 NumPy product, as after a user's own preprocessing: BLAS threads still
 spinning must not read as a busy machine.
 
-Run: python -m bench threads [--seconds 10]
+Last, a load that starts or ends during a fit (dense 784-256-16 on 20,000 random rows, 40
+epochs): ``yes`` on every core from 5 s to 35 s into the fit, ``threads="auto"`` (counted again
+every 5 s) against the 2 threads a count at the start alone would keep; then ``yes`` for the
+first 10 s, ``auto`` against the 1 thread the start's count would keep. Seconds per fit, the two
+alternated twice (A B B A).
+
+Run: python -m bench threads [--seconds 10] [--midway]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -112,10 +119,70 @@ def choices_after_numpy(tries: int = 5) -> list[int]:
     return chosen
 
 
+def _fit_under_load(X: np.ndarray, n_jobs: int | None, load: tuple[float, float]) -> float:
+    """Seconds of a fit with ``yes`` on every core from ``load[0]`` to ``load[1]`` seconds after
+    it starts."""
+    hogs: list[subprocess.Popen] = []
+    lock = threading.Lock()
+
+    def begin() -> None:
+        with lock:
+            hogs.extend(
+                subprocess.Popen(["yes"], stdout=subprocess.DEVNULL)
+                for _ in range(os.cpu_count() or 1)
+            )
+
+    def end() -> None:
+        with lock:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+            hogs.clear()
+
+    timers = [threading.Timer(load[0], begin), threading.Timer(load[1], end)]
+    started = time.perf_counter()
+    for timer in timers:
+        timer.start()
+    try:
+        Autoencoder(
+            latent_dim=16, hidden=(256,), epochs=40, patience=0, n_jobs=n_jobs, random_state=0
+        ).fit(X)
+        return time.perf_counter() - started
+    finally:
+        for timer in timers:
+            timer.cancel()
+        end()
+
+
+def load_midway() -> dict:
+    """Fit seconds, ``auto`` against the count the start alone gives, for a load that starts
+    during the fit and one that ends during it."""
+    X = np.random.default_rng(0).standard_normal((20_000, 784)).astype(np.float32)
+    out = {}
+    cases = (("load starts at 5 s", (5.0, 35.0), 2), ("load ends at 10 s", (0.0, 10.0), 1))
+    for name, load, fixed in cases:
+        auto = [_fit_under_load(X, None, load)]
+        kept = [_fit_under_load(X, fixed, load) for _ in range(2)]
+        auto.append(_fit_under_load(X, None, load))
+        a, k = float(np.mean(auto)), float(np.mean(kept))
+        runs = " / ".join(", ".join(f"{s:.1f}" for s in r) for r in (auto, kept))
+        print(
+            f"    {name:<19} auto {a:6.1f} s, {fixed} thread{'s' * (fixed > 1)} kept {k:6.1f} s "
+            f"(auto / kept {a / k:.2f}; runs {runs})",
+            flush=True,
+        )
+        out[name] = {"auto": auto, "kept": kept, "kept_threads": fixed, "ratio": a / k}
+    return out
+
+
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench threads")
     parser.add_argument("--seconds", type=float, default=10, help="length of the step timing")
+    parser.add_argument("--midway", action="store_true", help="only the load during a fit")
     args = parser.parse_args(argv)
+    if args.midway:
+        print("  a load during a fit:")
+        return {"midway": load_midway()}
     print(f"  quiet ({os.cpu_count()} cores):")
     result = {"quiet": measure(args.seconds)}
     chosen = choices_after_numpy()
@@ -131,4 +198,6 @@ def main(argv: list[str]) -> dict:
         for hog in hogs:
             hog.kill()
             hog.wait()
+    print("  a load during a fit:")
+    result["midway"] = load_midway()
     return result

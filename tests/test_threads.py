@@ -9,7 +9,8 @@ import torch
 from aekit import Autoencoder
 from aekit.cli import main
 from aekit.models import DenseAutoencoder
-from aekit.training import threads
+from aekit.training import fitting, threads
+from aekit.training.callbacks import FollowFreeCores
 from aekit.training.threads import SMALL_STEP_FLOPS, choose_threads, step_flops
 
 
@@ -21,12 +22,12 @@ def _no_omp_setting(monkeypatch):
 def test_a_small_step_gets_one_thread_and_a_large_one_a_thread_per_free_core(monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
     monkeypatch.setattr(threads, "free_cores", lambda cores: 3)
-    n, why = choose_threads("auto", SMALL_STEP_FLOPS / 2)
-    assert n == 1 and "1 thread" in why and "MFLOP" in why
-    n, why = choose_threads("auto", SMALL_STEP_FLOPS * 2)
-    assert n == 3 and "3 of 4 cores free" in why
+    n, why, follow = choose_threads("auto", SMALL_STEP_FLOPS / 2)
+    assert n == 1 and "1 thread" in why and "MFLOP" in why and not follow
+    n, why, follow = choose_threads("auto", SMALL_STEP_FLOPS * 2)
+    assert n == 3 and "3 of 4 cores free" in why and "counted again every 5 s" in why and follow
     assert choose_threads(-1, 1.0)[0] == 4
-    assert choose_threads(2, 1.0) == (2, "2 threads, as asked")
+    assert choose_threads(2, 1.0) == (2, "2 threads, as asked", False)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two torchrun processes share the 4 cores
     assert choose_threads("auto", SMALL_STEP_FLOPS * 2)[0] == 1
     assert choose_threads(-1, 1.0)[0] == 2
@@ -34,8 +35,8 @@ def test_a_small_step_gets_one_thread_and_a_large_one_a_thread_per_free_core(mon
 
 def test_a_thread_count_in_omp_num_threads_is_kept(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    n, why = choose_threads("auto", SMALL_STEP_FLOPS * 100)
-    assert n == torch.get_num_threads() and "OMP_NUM_THREADS" in why
+    n, why, follow = choose_threads("auto", SMALL_STEP_FLOPS * 100)
+    assert n == torch.get_num_threads() and "OMP_NUM_THREADS" in why and not follow
 
 
 def test_free_cores_are_between_one_and_the_cores():
@@ -53,6 +54,46 @@ def test_cores_busy_with_this_process_count_as_free(monkeypatch, own_jiffies, fr
     monkeypatch.setattr(threads, "_own_cpu_seconds", lambda: next(own))
     monkeypatch.setattr(threads.time, "sleep", lambda seconds: None)
     assert threads.free_cores(2) == free
+
+
+def test_the_counter_follows_a_load_that_starts_and_ends(monkeypatch):
+    # Three readings of 2 cores, 100 jiffies apart each: between the first two another process
+    # keeps one core busy while this one uses the other; then the other process has ended
+    ticks = os.sysconf("SC_CLK_TCK")
+    machine = iter([(1000, 5000), (1000, 5200), (1100, 5400)])
+    own = iter([3.0, 3.0 + 100 / ticks, 3.0 + 200 / ticks])
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(machine))
+    monkeypatch.setattr(threads, "_own_cpu_seconds", lambda: next(own))
+    counter = threads.FreeCoreCounter()
+    assert [counter.count(), counter.count()] == [1, 2]
+
+
+def test_an_automatic_fit_counts_the_free_cores_again_as_it_trains(monkeypatch, blobs):
+    X, _ = blobs
+    monkeypatch.setattr(threads, "SMALL_STEP_FLOPS", 0.0)  # this model counts as a large one
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "free_cores", lambda cores: 2)  # both free at the start
+    # Counted after every step, and a load has started: one core is left
+    monkeypatch.setattr(fitting, "FollowFreeCores", lambda: FollowFreeCores(every=0.0))
+    seen: list[int] = []
+
+    def count(self) -> int:
+        seen.append(torch.get_num_threads())
+        return 1
+
+    monkeypatch.setattr(threads.FreeCoreCounter, "count", count)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+        assert len(seen) > 2 and seen[0] == 2 and set(seen[1:]) == {1}
+        assert torch.get_num_threads() == 3  # the caller's setting back
+        seen.clear()
+        Autoencoder(latent_dim=2, epochs=2, n_jobs=2, random_state=0).fit(X)
+        assert seen == []  # a count asked for is kept
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_step_flops_counts_the_dense_layers_forward_and_backward():

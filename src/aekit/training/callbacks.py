@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import csv
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from torch import nn
 from aekit.atomic import published
 from aekit.errors import AekitError
 from aekit.objectives import Objective
+from aekit.training.threads import FOLLOW_SECONDS, FreeCoreCounter
 
 
 @dataclass
@@ -224,6 +226,32 @@ class LRSchedule(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.scheduler.load_state_dict(state)
+
+
+class FollowFreeCores(Callback):
+    """Gives torch's maths a thread per free core, counted again every ``every`` seconds of
+    training: a fit whose count came from the free cores at its start (``threads="auto"``)
+    follows a load that starts or ends later. Threads left spinning beside a new CPU hog stall
+    one another at every operation; one left alone when the hog ends wastes a core.
+
+    Nothing goes into checkpoints: a resumed run counts the cores it finds.
+    """
+
+    def __init__(self, every: float = FOLLOW_SECONDS) -> None:
+        self.every = every
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self._counter = FreeCoreCounter()
+        self._due = time.monotonic() + self.every
+
+    def on_batch_end(self, state: TrainingState) -> None:
+        now = time.monotonic()
+        if now < self._due:
+            return
+        self._due = now + self.every
+        threads = self._counter.count()
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
 
 
 class GeneratorState(Callback):

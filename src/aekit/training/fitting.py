@@ -31,6 +31,7 @@ from aekit.training.calibrate import Calibration, calibrate
 from aekit.training.callbacks import (
     Callback,
     EarlyStopping,
+    FollowFreeCores,
     GeneratorState,
     KLWarmup,
     LRSchedule,
@@ -258,8 +259,10 @@ def plan(
     if device.type == "cpu":
         train = sources.train
         batch = -(-train.n_samples // max(1, len(train)))
-        threads, why = choose_threads(t.threads, step_flops(model, sources.sample_shape, batch))
-        threads_note = f"compute: {why}" if why else ""
+        choice = choose_threads(t.threads, step_flops(model, sources.sample_shape, batch))
+        threads, threads_note = choice.n, f"compute: {choice.why}"
+        if choice.follow:
+            callbacks.append(FollowFreeCores())
     return Plan(
         config, sources, model, loss, objective, optimizer, callbacks, monitor, device,
         threads, threads_note, note,

@@ -6,6 +6,9 @@ burning cores that other work (the data reader, other programs) needs. On a busy
 thread that is not scheduled holds up the others at every operation. ``python -m bench threads``
 measured both (figures in the README): the Wine fit ran several times faster on one thread
 beside a CPU hog, while the 784-128-784 stream gained from two threads on a quiet machine.
+A fit counts the free cores again every few seconds (:class:`FreeCoreCounter`, read by the
+training callback ``FollowFreeCores``), so a load that starts or ends during a long fit is
+followed too.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import NamedTuple
 
 # Below this many floating-point operations per step (forward and backward), one thread is
 # faster than two on the bench machine, quiet or loaded (``python -m bench threads``).
@@ -20,6 +24,9 @@ SMALL_STEP_FLOPS = 20e6
 
 # How long the idle share of the cores is sampled for, when it matters
 _SAMPLE_SECONDS = 0.1
+
+# How often a fit whose thread count came from the free cores counts them again
+FOLLOW_SECONDS = 5.0
 
 
 def usable_cores() -> int:
@@ -55,55 +62,97 @@ def _own_cpu_seconds() -> float:
     return times.user + times.system
 
 
-def free_cores(cores: int) -> int:
-    """Cores not used by other processes right now (at least 1), sampled for 0.1 s.
+def _reading() -> tuple[float, float, float] | None:
+    """(idle, total, this process's own) CPU time of all cores together in jiffies, or None
+    where the machine's counters cannot be read (not Linux)."""
+    machine = _cpu_times()
+    if machine is None:
+        return None
+    return (*machine, _own_cpu_seconds() * os.sysconf("SC_CLK_TCK"))
 
-    This process's own use in the sample counts as free: it is BLAS threads still spinning
-    after the caller's last NumPy product (an OpenBLAS pool spins for a while before it
-    sleeps), or a reader of this fit, not a program competing for the cores.
+
+def _free_between(
+    before: tuple[float, float, float] | None, after: tuple[float, float, float] | None, cores: int
+) -> int:
+    """Cores not used by other processes between two readings (at least 1).
+
+    This process's own use counts as free: it is this fit's threads and reader, or BLAS threads
+    still spinning after the caller's last NumPy product (an OpenBLAS pool spins for a while
+    before it sleeps), not a program competing for the cores.
     """
-    before = _cpu_times()
-    if before is None:
+    if before is None or after is None:
         return cores
-    own_before = _own_cpu_seconds()
-    time.sleep(_SAMPLE_SECONDS)
-    after = _cpu_times()
-    assert after is not None
-    own = (_own_cpu_seconds() - own_before) * os.sysconf("SC_CLK_TCK")  # in jiffies, as /proc
-    idle, total = after[0] - before[0], after[1] - before[1]
+    idle, total, own = (b - a for a, b in zip(before, after, strict=True))
     if total <= 0:
         return cores
     return max(1, min(cores, round(cores * min(total, idle + own) / total)))
 
 
-def choose_threads(requested: int | str, step_flops: float) -> tuple[int, str]:
+def free_cores(cores: int) -> int:
+    """Cores not used by other processes right now (at least 1), sampled for 0.1 s."""
+    before = _reading()
+    time.sleep(_SAMPLE_SECONDS)
+    return _free_between(before, _reading(), cores)
+
+
+class FreeCoreCounter:
+    """Counts the cores other processes left free since its last count (or its creation): a
+    count over seconds of training, with nothing slept. Under torchrun, this process's share."""
+
+    def __init__(self) -> None:
+        self.share, self.cores = _job_cores()
+        self._last = _reading()
+
+    def count(self) -> int:
+        now = _reading()
+        before, self._last = self._last, now
+        return max(1, _free_between(before, now, self.cores * self.share) // self.share)
+
+
+def _job_cores() -> tuple[int, int]:
+    """(processes of this job on this machine, usable cores for each): torchrun's processes on
+    one machine share its cores."""
+    share = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return share, max(1, usable_cores() // share)
+
+
+class ThreadChoice(NamedTuple):
+    """A fit's thread count, why, and whether the fit counts the free cores again."""
+
+    n: int
+    why: str
+    follow: bool = False  # chosen from the free cores: count them again during the fit
+
+
+def choose_threads(requested: int | str, step_flops: float) -> ThreadChoice:
     """The number of threads for a model whose step costs ``step_flops``, and why.
 
     ``requested``: ``"auto"``, ``-1`` (every usable core) or a count. Under ``"auto"`` an
     ``OMP_NUM_THREADS`` set by the user is kept; otherwise a small step gets one thread and a
-    larger one a thread per free core. Under torchrun the processes on one machine split them.
+    larger one a thread per free core, counted again during the fit (``follow``). Under
+    torchrun the processes on one machine split the cores.
     """
-    # Processes of one torchrun job on this machine share its cores
-    share = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    cores = max(1, usable_cores() // share)
+    share, cores = _job_cores()
     if requested == -1:
-        return cores, f"{cores} threads: every usable core (threads=-1)"
+        return ThreadChoice(cores, f"{cores} threads: every usable core (threads=-1)")
     if requested != "auto":
-        return int(requested), f"{requested} threads, as asked"
+        return ThreadChoice(int(requested), f"{requested} threads, as asked")
     if os.environ.get("OMP_NUM_THREADS"):
         import torch
 
         n = torch.get_num_threads()
-        return n, f"{n} threads, from OMP_NUM_THREADS"
+        return ThreadChoice(n, f"{n} threads, from OMP_NUM_THREADS")
     mflops = step_flops / 1e6
     if cores == 1 or step_flops < SMALL_STEP_FLOPS:
-        return 1, (
+        why = (
             f"1 thread: a step of this model is {mflops:.3g} MFLOP, too little to share "
             f"between threads (below {SMALL_STEP_FLOPS / 1e6:.3g})"
         )
+        return ThreadChoice(1, why)
     free = max(1, free_cores(cores * share) // share)
     threads = "1 thread" if free == 1 else f"{free} threads"
-    return free, f"{threads}: {free} of {cores} cores free, for a step of {mflops:.3g} MFLOP"
+    why = f"{threads}: {free} of {cores} cores free, for a step of {mflops:.3g} MFLOP"
+    return ThreadChoice(free, f"{why}; counted again every {FOLLOW_SECONDS:g} s", follow=True)
 
 
 def step_flops(model: object, sample_shape: tuple[int, ...], batch_size: int) -> float:
