@@ -172,13 +172,13 @@ def main(argv: list[str]) -> dict:
         "--param", action="append", default=[], help="an Autoencoder parameter, e.g. epochs=80"
     )
     args = parser.parse_args(argv)
+    overrides = dict(parameter(p) for p in args.param)  # a bad name exits 2 before any loading
     Xtr, Xte, ytr, yte = load()
     if args.dev:
         Xtr, Xte, ytr, yte = Xtr[:DEV_TRAIN], Xtr[DEV_TRAIN:], ytr[:DEV_TRAIN], ytr[DEV_TRAIN:]
     part = "held-out training" if args.dev else "test"
     print(f"MNIST: {len(Xtr):,} training and {len(Xte):,} {part} images; MSE per pixel in [0, 1]")
     kinds = args.kinds.split(",")
-    overrides = dict(parameter(p) for p in args.param)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     result: dict = {
         "dev": args.dev,

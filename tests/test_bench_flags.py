@@ -17,3 +17,12 @@ def test_a_name_the_estimator_lacks_exits_2_naming_it(capsys):
         parameter("latent=8")
     assert stop.value.code == 2
     assert "'latent' is not an Autoencoder parameter" in capsys.readouterr().err
+
+
+def test_bench_mnist_refuses_a_bad_param_before_reading_the_digits(monkeypatch, capsys):
+    from bench import mnist
+
+    monkeypatch.setattr(mnist, "load", lambda: pytest.fail("the digits were read"))
+    with pytest.raises(SystemExit) as stop:
+        mnist.main(["--param", "latent=8"])
+    assert stop.value.code == 2 and capsys.readouterr().out == ""
