@@ -37,6 +37,8 @@ from bench.common import DATA, feature_store
 class TensorBatches:
     """A split held in the GPU's memory, shuffled batches by index: the stream's ceiling."""
 
+    final_share = None  # one process: every batch counts as it is (the loop's BatchSource)
+
     def __init__(self, X: torch.Tensor, batch_size: int, seed: int = 0) -> None:
         self.X, self.batch_size, self.seed = X, batch_size, seed
 
