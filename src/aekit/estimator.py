@@ -257,8 +257,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self.reconstruct(X)
 
     def reconstruction_error(self, X: Any) -> np.ndarray:
-        """The anomaly score: the training objective without corruption (MSE in standardised
-        units or BCE; a VAE's negative ELBO), decoding codes held in the training codes' range."""
+        """Per-sample training objective without corruption: mean squared error in standardised
+        units (or binary cross-entropy), the negative ELBO for a VAE. The anomaly score."""
         objective = Objective(None, None, self.beta)
         return self._map(X, objective.per_sample)
 

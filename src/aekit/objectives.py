@@ -132,8 +132,7 @@ class Objective:
     ``trim``: while training, the share of each batch's highest per-sample losses left out of
     the mean, so that rare samples unlike the rest (anomalies in the training data) pull the
     weights less; ``'auto'`` leaves out the batch's outliers (:func:`typical`). Evaluation and
-    scores always take every sample. Evaluating, the code is held within the training codes'
-    range before decoding (:meth:`~aekit.models.base.AutoencoderModule.bound_code`).
+    scores always take every sample.
     """
 
     def __init__(
@@ -165,8 +164,6 @@ class Objective:
         code = mu
         if model.variational and model.training:  # reparameterisation
             code = mu + _draw(torch.randn, mu, self.generator) * (0.5 * logvar).exp()
-        elif not model.training:  # scoring: the code within the training codes' range
-            code = model.bound_code(mu)
         out = model.decode_normalized(code)
         if model.output == "bernoulli":
             error = F.binary_cross_entropy_with_logits(out, target, reduction="none").flatten(1)

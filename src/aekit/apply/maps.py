@@ -67,10 +67,9 @@ def apply_to_store(
         ``.npy``, ``.parquet`` or ``.zarr`` (see :mod:`aekit.apply.outputs`); ``score`` writes
         ``.parquet``.
     task : {'encode', 'reconstruct', 'denoise', 'score'}
-        ``score`` writes each sample's ``score`` (as ``Autoencoder.reconstruction_error``: the
-        reconstruction error, or negative ELBO for a VAE), ``anomaly`` (score above the run's
-        threshold) and, for tables, each feature's part of the score (``error_<feature>``,
-        summing to the score's reconstruction term).
+        ``score`` writes each sample's ``score`` (the reconstruction error, or negative ELBO for
+        a VAE), ``anomaly`` (score above the run's threshold) and, for tables, each feature's
+        part of the score (``error_<feature>``, summing to the score's reconstruction term).
     contributions : bool
         Write the per-feature parts for tables (``score`` only).
 

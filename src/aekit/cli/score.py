@@ -21,8 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "score",
         help="score every sample for anomaly and flag those above the run's threshold",
         description=(
-            "Write each sample's anomaly score (reconstruction error, the code held within the "
-            "training codes' range before decoding; negative ELBO for a VAE), "
+            "Write each sample's anomaly score (reconstruction error; negative ELBO for a VAE), "
             "its flag against the run's threshold and, for tables, each feature's part of the "
             "score (error_<feature>). Training sets the threshold at the 1 % of held-out "
             "samples with the largest errors; --fpr or --contamination sets one anew on held-out "

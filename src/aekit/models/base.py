@@ -25,8 +25,6 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
 }
 OUTPUTS = ("standardized", "bernoulli")
-# The code range of a model whose range is not set (bound_code leaves every code as it is)
-UNBOUNDED = torch.finfo(torch.float32).max
 
 
 class AutoencoderModule(nn.Module):
@@ -47,8 +45,6 @@ class AutoencoderModule(nn.Module):
 
     features: nn.Module
     decoder: nn.Module
-    code_low: torch.Tensor
-    code_high: torch.Tensor
 
     def __init__(
         self,
@@ -70,11 +66,6 @@ class AutoencoderModule(nn.Module):
         self.variational = variational
         self.output = output
         self.scaler = Standardizer(mean, std, low, high)
-        # Each code dimension's range on the training data, set when a fit ends (unbounded
-        # until then): the anomaly score decodes a code held within it (see bound_code). The
-        # float32 extremes, not infinities, so that every tensor of the state stays finite
-        self.register_buffer("code_low", torch.full((latent_dim,), -UNBOUNDED))
-        self.register_buffer("code_high", torch.full((latent_dim,), UNBOUNDED))
 
     def _build_code(self, n_features: int) -> None:
         self.to_code = nn.Linear(n_features, self.latent_dim)
@@ -92,22 +83,6 @@ class AutoencoderModule(nn.Module):
     def encode_normalized(self, x_std: torch.Tensor) -> torch.Tensor:
         """The code (its mean for a variational model). (B, *S) -> (B, L)"""
         return self.to_code(self.features(x_std))
-
-    def bound_code(self, z: torch.Tensor) -> torch.Tensor:
-        """Codes held within the training codes' range, dimension by dimension. (B, L)
-
-        An anomaly that lies along the data's main directions, only farther out, gets a code
-        beyond the normal ones; decoded as it is, the decoder extrapolates and reconstructs it
-        well. Held within the range, it is reconstructed as the most extreme normal sample, and
-        its distance from it counts in the score. Codes inside the range do not move.
-        """
-        return torch.minimum(torch.maximum(z, self.code_low), self.code_high)
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
-        # Models saved before the code range was kept have none: they score unbounded, as then
-        for name in ("code_low", "code_high"):
-            state_dict.setdefault(prefix + name, getattr(self, name))
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def decode_normalized(self, z: torch.Tensor) -> torch.Tensor:
         """Standardised reconstruction, or logits for a Bernoulli output. (B, L) -> (B, *S)"""

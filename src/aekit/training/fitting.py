@@ -38,7 +38,6 @@ from aekit.training.callbacks import (
     ReduceLROnPlateau,
     TrainingState,
 )
-from aekit.training.code_range import set_code_range
 from aekit.training.distributed import per_rank_batch
 from aekit.training.loop import BatchSource, LossFn, Reduce, single_process, train
 from aekit.training.threads import choose_threads, step_flops
@@ -292,9 +291,8 @@ def run(
     reduce: Reduce = single_process,
     contamination: float | None = 0.01,
 ) -> Result:
-    """Train as planned, put the model in evaluation mode, set the range its score holds codes
-    within (:mod:`~aekit.training.code_range`) and calibrate its threshold at ``contamination``
-    on the held-out split (``None``: neither, e.g. on ranks > 0, which save no model)."""
+    """Train as planned, put the model in evaluation mode and calibrate its threshold at
+    ``contamination`` on the held-out split (``None``: no calibration, e.g. on ranks > 0)."""
     previous = torch.get_num_threads()
     if p.threads:
         torch.set_num_threads(p.threads)
@@ -330,7 +328,6 @@ def _run(
     p.model.eval()
     calibration = None
     if contamination is not None:
-        set_code_range(p.model, p.sources.train, p.device)  # first: the score depends on it
         calibration = calibrate(
             p.model,
             p.config.model.beta,
