@@ -21,7 +21,8 @@ def _no_omp_setting(monkeypatch):
 
 def test_a_small_step_gets_one_thread_and_a_large_one_a_thread_per_free_core(monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
-    monkeypatch.setattr(threads, "free_cores", lambda cores: 3)
+    monkeypatch.setattr(threads, "_free_between", lambda before, after, cores: 3)  # 3 of the 4
+    monkeypatch.setattr(threads.time, "sleep", lambda seconds: None)
     n, why, follow = choose_threads("auto", SMALL_STEP_FLOPS / 2)
     assert n == 1 and "1 thread" in why and "MFLOP" in why and not follow
     n, why, follow = choose_threads("auto", SMALL_STEP_FLOPS * 2)
@@ -40,7 +41,7 @@ def test_a_thread_count_in_omp_num_threads_is_kept(monkeypatch):
 
 
 def test_free_cores_are_between_one_and_the_cores():
-    assert 1 <= threads.free_cores(threads.usable_cores()) <= threads.usable_cores()
+    assert 1 <= threads.free_cores() <= threads.usable_cores()
 
 
 @pytest.mark.parametrize("own_jiffies, free", [(0, 1), (100, 2)])
@@ -53,7 +54,8 @@ def test_cores_busy_with_this_process_count_as_free(monkeypatch, own_jiffies, fr
     monkeypatch.setattr(threads, "_cpu_times", lambda: next(machine))
     monkeypatch.setattr(threads, "_own_cpu_seconds", lambda: next(own))
     monkeypatch.setattr(threads.time, "sleep", lambda seconds: None)
-    assert threads.free_cores(2) == free
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert threads.free_cores() == free
 
 
 def test_the_counter_follows_a_load_that_starts_and_ends(monkeypatch):
@@ -73,7 +75,7 @@ def test_an_automatic_fit_counts_the_free_cores_again_as_it_trains(monkeypatch, 
     X, _ = blobs
     monkeypatch.setattr(threads, "SMALL_STEP_FLOPS", 0.0)  # this model counts as a large one
     monkeypatch.setattr(threads, "usable_cores", lambda: 2)
-    monkeypatch.setattr(threads, "free_cores", lambda cores: 2)  # both free at the start
+    monkeypatch.setattr(threads, "free_cores", lambda: 2)  # both free at the start
     # Counted after every step, and a load has started: one core is left
     monkeypatch.setattr(fitting, "FollowFreeCores", lambda: FollowFreeCores(every=0.0))
     seen: list[int] = []

@@ -88,11 +88,12 @@ def _free_between(
     return max(1, min(cores, round(cores * min(total, idle + own) / total)))
 
 
-def free_cores(cores: int) -> int:
-    """Cores not used by other processes right now (at least 1), sampled for 0.1 s."""
-    before = _reading()
+def free_cores() -> int:
+    """This process's share of the cores other processes leave free right now (at least 1),
+    sampled for 0.1 s."""
+    counter = FreeCoreCounter()
     time.sleep(_SAMPLE_SECONDS)
-    return _free_between(before, _reading(), cores)
+    return counter.count()
 
 
 class FreeCoreCounter:
@@ -132,7 +133,7 @@ def choose_threads(requested: int | str, step_flops: float) -> ThreadChoice:
     larger one a thread per free core, counted again during the fit (``follow``). Under
     torchrun the processes on one machine split the cores.
     """
-    share, cores = _job_cores()
+    _, cores = _job_cores()
     if requested == -1:
         return ThreadChoice(cores, f"{cores} threads: every usable core (threads=-1)")
     if requested != "auto":
@@ -149,7 +150,7 @@ def choose_threads(requested: int | str, step_flops: float) -> ThreadChoice:
             f"between threads (below {SMALL_STEP_FLOPS / 1e6:.3g})"
         )
         return ThreadChoice(1, why)
-    free = max(1, free_cores(cores * share) // share)
+    free = free_cores()
     threads = "1 thread" if free == 1 else f"{free} threads"
     why = f"{threads}: {free} of {cores} cores free, for a step of {mflops:.3g} MFLOP"
     return ThreadChoice(free, f"{why}; counted again every {FOLLOW_SECONDS:g} s", follow=True)
