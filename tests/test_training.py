@@ -112,6 +112,24 @@ def test_array_batches_cover_every_row_once_per_epoch():
     assert sorted(seen.astype(int)) == list(range(10, 50))
 
 
+
+def test_array_batches_gathered_in_blocks_are_the_epochs_batches_in_order(monkeypatch):
+    # Blocks of 3 batches of 16 rows: batches 0-2 come from one gather, 3-5 from the next
+    import aekit.data.arrays as arrays
+
+    monkeypatch.setattr(arrays, "BLOCK_BYTES", 3 * 16 * 2 * 4)
+    X = np.arange(200, dtype=np.float32).reshape(100, 2)
+    rows = np.arange(5, 95)
+    batches = ArrayBatches(X, rows, batch_size=16, seed=1)
+    order = rows[epoch_order(len(rows), 1, 4)]
+    expected = [X[order[i : i + 16]] for i in range(0, len(rows), 16)]
+    got = [b.numpy() for b in batches.batches(4)]
+    assert [len(b) for b in got] == [16, 16, 16, 16, 16, 10]
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
+    # A resumed epoch starts inside a block and serves the same batches from there
+    resumed = [b.numpy() for b in batches.batches(4, start=4)]
+    assert all(np.array_equal(g, e) for g, e in zip(resumed, expected[4:], strict=True))
+
 class _HostReads(torch.overrides.TorchFunctionMode):
     """Counts reads of tensor values on the host (each one a wait for the device on a GPU) made
     by aekit's code; torch's own (AdamW reads its CPU step counters) are not aekit's to avoid."""
