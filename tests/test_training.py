@@ -112,7 +112,6 @@ def test_array_batches_cover_every_row_once_per_epoch():
     assert sorted(seen.astype(int)) == list(range(10, 50))
 
 
-
 def test_array_batches_gathered_in_blocks_are_the_epochs_batches_in_order(monkeypatch):
     # Blocks of 3 batches of 16 rows: batches 0-2 come from one gather, 3-5 from the next
     import aekit.data.arrays as arrays
@@ -129,6 +128,7 @@ def test_array_batches_gathered_in_blocks_are_the_epochs_batches_in_order(monkey
     # A resumed epoch starts inside a block and serves the same batches from there
     resumed = [b.numpy() for b in batches.batches(4, start=4)]
     assert all(np.array_equal(g, e) for g, e in zip(resumed, expected[4:], strict=True))
+
 
 class _HostReads(torch.overrides.TorchFunctionMode):
     """Counts reads of tensor values on the host (each one a wait for the device on a GPU) made
