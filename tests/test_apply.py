@@ -41,12 +41,14 @@ def test_fit_calibrates_threshold_on_held_out_data(blobs):
     caution = ae.threshold_info_.pop("caution")
     assert ae.threshold_info_ == {
         "method": "contamination", "share": 0.05, "samples": 18,
-        "score": "reconstruction error", "data": "the validation split",
+        "score": "reconstruction error of the final model and of its copy after epoch 10, each "
+                 "over its median on training data, averaged",
+        "data": "the validation split",
     }  # fmt: skip
     assert "set on 18 samples" in caution and "at least 200 normal samples" in caution
     labels = ae.predict(X)
     assert set(np.unique(labels)) <= {-1, 1}
-    np.testing.assert_array_equal(labels == -1, ae.reconstruction_error(X) > ae.threshold_)
+    np.testing.assert_array_equal(labels == -1, ae.anomaly_score(X) > ae.threshold_)
     # Far-away points are anomalies; the decision function is negative exactly for them
     outliers = X[:5] + 50 * X.std(axis=0)
     assert (ae.predict(outliers) == -1).all()
@@ -109,7 +111,7 @@ def test_reconstruct_from_a_file_ingest_reads(table_run, tmp_path):
 
 
 def test_score_recalibrates_and_records_the_threshold(table_run, capsys):
-    root, store, _, _ = table_run
+    root, store, X, _ = table_run
     run = root / "run"
     out = root / "scores.parquet"
     before = (run / "model.json").read_text()
@@ -130,6 +132,7 @@ def test_score_recalibrates_and_records_the_threshold(table_run, capsys):
     table = pq.read_table(out).to_pandas()
     assert [c for c in table.columns if c.startswith("error_")] == [f"error_{i}" for i in range(6)]
     np.testing.assert_allclose(table.filter(like="error_").sum(axis=1), table.score, rtol=1e-5)
+    np.testing.assert_allclose(table.score, load(run).anomaly_score(X), rtol=1e-5)
     np.testing.assert_array_equal(table.anomaly, table.score > saved["value"])
     # On the held-out split it was calibrated on, at most 5 % are flagged
     val = np.isin(np.arange(store.n), store.val_index)

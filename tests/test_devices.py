@@ -34,7 +34,7 @@ def test_a_run_whose_settings_name_a_gpu_loads_and_scores_on_a_machine_without_o
 
     loaded = load(run) if not CUDA else load(run, device="cpu")
     assert next(loaded.model_.parameters()).device.type == "cpu"
-    np.testing.assert_array_equal(loaded.reconstruction_error(X), ae.reconstruction_error(X))
+    np.testing.assert_array_equal(loaded.anomaly_score(X), ae.anomaly_score(X))
     np.testing.assert_array_equal(loaded.predict(X), ae.predict(X))
     if not CUDA:
         with pytest.raises(Exception, match="no CUDA device"):
@@ -56,12 +56,12 @@ def test_a_pickled_estimator_holds_its_model_on_the_cpu_and_answers_the_same():
 def test_trained_on_the_gpu_loaded_and_scored_on_the_cpu(tmp_path):
     ae = Autoencoder(latent_dim=2, epochs=3, device="cuda", random_state=0).fit(X)
     assert next(ae.model_.parameters()).device.type == "cuda"
-    gpu_scores = ae.reconstruction_error(X)
+    gpu_scores = ae.anomaly_score(X)
     run = _saved(ae, tmp_path / "run")
     on_cpu = load(run, device="cpu")
-    np.testing.assert_allclose(on_cpu.reconstruction_error(X), gpu_scores, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(on_cpu.anomaly_score(X), gpu_scores, rtol=1e-4, atol=1e-6)
     unpickled = pickle.loads(pickle.dumps(ae))
     assert next(unpickled.model_.parameters()).device.type == "cpu"
-    np.testing.assert_allclose(unpickled.reconstruction_error(X), gpu_scores, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(unpickled.anomaly_score(X), gpu_scores, rtol=1e-4, atol=1e-6)
     back = unpickled.to("cuda")
-    np.testing.assert_allclose(back.reconstruction_error(X), gpu_scores, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(back.anomaly_score(X), gpu_scores, rtol=1e-5, atol=1e-7)

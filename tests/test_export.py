@@ -52,7 +52,7 @@ def test_exported_files_agree_with_pytorch_on_held_out_data(tmp_path, kind, imag
     codes = run("encoder", x=held_out)[0]
     _close(codes, ae.transform(held_out))
     score, flag = run("scorer", x=held_out)
-    _close(score, ae.reconstruction_error(held_out))
+    _close(score, ae.anomaly_score(held_out))
     np.testing.assert_array_equal(flag, ae.predict(held_out) == -1)
     assert 0 < flag.sum() < len(flag)  # the comparison is exercised both ways
     _close(run("decoder", code=codes)[0], ae.inverse_transform(codes))
@@ -80,7 +80,7 @@ def test_export_carries_the_feature_names_of_a_cli_run(tmp_path):
     assert "px 11" in readme and "scorer.onnx" in readme
     ae = load(run)
     score = _run(tmp_path / "onnx")("scorer", x=frame.to_numpy(np.float32))[0]
-    _close(score, ae.reconstruction_error(frame.to_numpy()))
+    _close(score, ae.anomaly_score(frame.to_numpy()))
 
 
 def test_a_part_that_cannot_be_exported_exits_2_naming_it_and_leaves_nothing(

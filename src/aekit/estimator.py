@@ -12,6 +12,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from aekit.anomaly import anomaly_score
 from aekit.apply.batching import as_store, check_samples, code_batches, map_batches, sample_batches
 from aekit.apply.compress import compress_bytes, decompress_bytes
 from aekit.config import RunConfig, config_from_params, params_from_config
@@ -257,10 +258,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self.reconstruct(X)
 
     def reconstruction_error(self, X: Any) -> np.ndarray:
-        """Per-sample training objective without corruption: mean squared error in standardised
-        units (or binary cross-entropy), the negative ELBO for a VAE. The anomaly score."""
+        """Per-sample training objective of the final model, without corruption: mean squared
+        error in standardised units (or binary cross-entropy), the negative ELBO for a VAE."""
         objective = Objective(None, None, self.beta)
         return self._map(X, objective.per_sample)
+
+    def anomaly_score(self, X: Any) -> np.ndarray:
+        """Per-sample anomaly score, higher for more anomalous: the mean of the final model's
+        and an early copy's reconstruction errors, each over its median on training data
+        (about 1 for a typical training sample; see :mod:`aekit.anomaly`)."""
+        objective = Objective(None, None, self.beta)
+        return self._map(X, lambda model, x: anomaly_score(objective, model, x))
 
     def feature_errors(self, X: Any) -> np.ndarray:
         """Each feature's part of the reconstruction error, (n_samples, n_features): the parts
@@ -269,16 +277,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self._map(X, lambda model, x: objective.terms(model, x)[0])
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Normality score, higher means more normal: the negative reconstruction error."""
-        return -self.reconstruction_error(X)
+        """Normality score, higher means more normal: the negative anomaly score."""
+        return -self.anomaly_score(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """``threshold_`` minus the reconstruction error: negative for anomalies."""
+        """``threshold_`` minus the anomaly score: negative for anomalies."""
         check_is_fitted(self, "threshold_")
-        return self.threshold_ - self.reconstruction_error(X)
+        return self.threshold_ - self.anomaly_score(X)
 
     def predict(self, X: Any) -> np.ndarray:
-        """1 for normal samples, -1 for anomalies (error above ``threshold_``), as sklearn's."""
+        """1 for normal samples, -1 for anomalies (score above ``threshold_``), as sklearn's."""
         return np.where(self.decision_function(X) >= 0, 1, -1)
 
     def calibrate_threshold(
@@ -288,8 +296,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
         ``fpr``: the share of these normal samples to flag (the false-positive rate the
         threshold aims at). ``contamination``: the share of anomalies ``X`` is believed to hold.
-        Both set the threshold at that upper quantile of ``X``'s errors; the default is the
-        ``contamination`` parameter. ``threshold_info_`` records how it was chosen.
+        Both set the threshold at that upper quantile of ``X``'s anomaly scores; the default is
+        the ``contamination`` parameter. ``threshold_info_`` records how it was chosen.
         """
         if fpr is None and contamination is None:
             contamination = self.contamination

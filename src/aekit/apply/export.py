@@ -5,8 +5,9 @@ Three graphs, each taking raw inputs as the model does, so that nothing of aekit
 rewritten next to them:
 
 - ``encoder.onnx``: raw samples to codes (the mean code of a VAE), standardisation inside;
-- ``scorer.onnx``: raw samples to the anomaly score (the training objective without corruption,
-  as ``Autoencoder.reconstruction_error``) and its flag against the calibrated threshold;
+- ``scorer.onnx``: raw samples to the anomaly score (``Autoencoder.anomaly_score``: the final
+  and the early model's errors, see :mod:`aekit.anomaly`) and its flag against the calibrated
+  threshold;
 - ``decoder.onnx``: codes to samples in raw units (generation, decompression).
 
 The batch dimension is dynamic. ``export.json`` gives each file's inputs and outputs (names,
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from aekit.anomaly import anomaly_score
 from aekit.apply.fitted import FittedModel
 from aekit.atomic import published
 from aekit.errors import AekitError
@@ -58,7 +60,7 @@ class _Scorer(nn.Module):
         self.register_buffer("threshold", torch.tensor(threshold, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        score = self.objective.per_sample(self.model, x)
+        score = anomaly_score(self.objective, self.model, x)
         return score, score > self.threshold
 
 

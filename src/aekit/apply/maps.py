@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aekit.anomaly import score_terms
 from aekit.apply.fitted import FittedModel
 from aekit.apply.outputs import Output, check_output
 from aekit.data.store import Store
@@ -67,9 +68,10 @@ def apply_to_store(
         ``.npy``, ``.parquet`` or ``.zarr`` (see :mod:`aekit.apply.outputs`); ``score`` writes
         ``.parquet``.
     task : {'encode', 'reconstruct', 'denoise', 'score'}
-        ``score`` writes each sample's ``score`` (the reconstruction error, or negative ELBO for
-        a VAE), ``anomaly`` (score above the run's threshold) and, for tables, each feature's
-        part of the score (``error_<feature>``, summing to the score's reconstruction term).
+        ``score`` writes each sample's ``score`` (the anomaly score of :mod:`aekit.anomaly`,
+        from reconstruction errors or a VAE's negative ELBO), ``anomaly`` (score above the
+        run's threshold) and, for tables, each feature's part of the score
+        (``error_<feature>``, summing to the score's reconstruction term).
     contributions : bool
         Write the per-feature parts for tables (``score`` only).
 
@@ -147,8 +149,7 @@ def _task(
     labels = names or [str(i) for i in range(int(np.prod(store.sample_shape)))]
 
     def score(x: torch.Tensor) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        parts, kl, mu = objective.terms(model, x)
-        total = objective.combine(model, parts, kl, mu)
+        parts, total = score_terms(objective, model, x)
         if not with_parts:
             return numpy(total), {}
         parts_np = numpy(parts)

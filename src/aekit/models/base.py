@@ -45,6 +45,7 @@ class AutoencoderModule(nn.Module):
 
     features: nn.Module
     decoder: nn.Module
+    score_scale: torch.Tensor
 
     def __init__(
         self,
@@ -66,6 +67,9 @@ class AutoencoderModule(nn.Module):
         self.variational = variational
         self.output = output
         self.scaler = Standardizer(mean, std, low, high)
+        # A copy of this model from early in its fit, read by the anomaly score (keep_early)
+        self.early: AutoencoderModule | None = None
+        self.early_epoch = 0
 
     def _build_code(self, n_features: int) -> None:
         self.to_code = nn.Linear(n_features, self.latent_dim)
@@ -100,6 +104,14 @@ class AutoencoderModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    def keep_early(self, early: AutoencoderModule, epoch: int, scale: torch.Tensor) -> None:
+        """Keep ``early``, a copy of this model after ``epoch`` epochs of its fit, and
+        ``scale``, the median loss of this model and of the copy on training data: the
+        anomaly score reads both (see :mod:`aekit.anomaly`). Saved with the weights."""
+        self.early = early
+        self.early_epoch = int(epoch)
+        self.register_buffer("score_scale", scale.to(next(self.parameters()).device))
 
 
 def mlp(widths: Sequence[int], activation: str, *, last_activation: bool) -> nn.Sequential:

@@ -1,12 +1,14 @@
 """A run folder's model files: safetensors weights and a JSON description. No pickle.
 
-``RUN/model.safetensors`` holds every tensor of the model, the input scaling included;
+``RUN/model.safetensors`` holds every tensor of the model, the input scaling and the early copy
+the anomaly score reads (``early.*``) included;
 ``RUN/model.json`` holds what is needed to rebuild it (kind, sample shape, estimator
 parameters). :func:`load` rebuilds an :class:`~aekit.Autoencoder` from the two.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -47,6 +49,8 @@ def save_description(ae: Autoencoder, out: str | Path) -> None:
             "conv_channels": list(params["conv_channels"]),
         },
         "stop_reason": getattr(ae, "stop_reason_", None),
+        # The epoch of the early copy the anomaly score reads (0: none; see aekit.anomaly)
+        "early_epoch": ae.model_.early_epoch if ae.model_.early is not None else 0,
     }
     if hasattr(ae, "feature_names_in_"):
         description["feature_names"] = [str(name) for name in ae.feature_names_in_]
@@ -130,4 +134,6 @@ def _rebuild(description: dict, path: Path) -> tuple[Autoencoder, AutoencoderMod
         std=zeros + 1,
         output=description["output"],
     )
+    if description.get("early_epoch"):  # placeholders again, replaced by the saved tensors
+        model.keep_early(copy.deepcopy(model), description["early_epoch"], torch.ones(2))
     return ae, model

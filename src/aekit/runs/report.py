@@ -167,7 +167,10 @@ def _run_section(
     page: Page, run: Path, ae: Autoencoder, history: list, data: Any, samples: _Samples | None
 ) -> None:
     description = json.loads((run / "model.json").read_text())
-    n_params = sum(p.numel() for p in ae.model_.parameters())
+    # The model's own weights: the early copy the anomaly score reads is not part of it
+    n_params = sum(
+        p.numel() for name, p in ae.model_.named_parameters() if not name.startswith("early.")
+    )
     rows = [
         ("data", f"{data.path} ({data.n} samples of shape {tuple(data.sample_shape)})"
          if data is not None else "not available (pass --store)"),
@@ -413,7 +416,7 @@ def _anomaly_section(page: Page, ae: Autoencoder, x: np.ndarray, samples: _Sampl
 
     if not hasattr(ae, "threshold_"):
         return
-    scores = ae.reconstruction_error(x)
+    scores = ae.anomaly_score(x)
     anomalous = None
     parts = []
     labels = samples.labels

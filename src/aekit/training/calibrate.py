@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aekit.anomaly import anomaly_score
 from aekit.errors import SettingError
 from aekit.models import AutoencoderModule
 from aekit.objectives import Objective
@@ -32,6 +33,17 @@ class Calibration:
     threshold: float
     info: dict[str, Any]
     latent_std: np.ndarray
+
+
+def score_name(model: AutoencoderModule) -> str:
+    """What the model's anomaly score is, in words (see :mod:`aekit.anomaly`)."""
+    loss = "negative ELBO" if model.variational else "reconstruction error"
+    if model.early is None:
+        return loss
+    return (
+        f"{loss} of the final model and of its copy after epoch {model.early_epoch}, each "
+        "over its median on training data, averaged"
+    )
 
 
 def calibrate(
@@ -58,7 +70,7 @@ def calibrate(
     codes, errors = [], []
     with torch.no_grad():
         for x in batches:
-            errors.append(objective.per_sample(model, x).float().cpu().numpy())
+            errors.append(anomaly_score(objective, model, x).float().cpu().numpy())
             codes.append(model.encode(x).float().cpu().numpy())
     if not errors:
         raise SettingError("calibrating a threshold needs at least one sample.")
@@ -69,7 +81,7 @@ def calibrate(
         "method": method,
         "share": float(share),
         "samples": len(scores),
-        "score": "negative ELBO" if model.variational else "reconstruction error",
+        "score": score_name(model),
     }
     above = len(scores) * float(share)
     if above < STABLE_ABOVE:

@@ -40,6 +40,7 @@ from aekit.training.callbacks import (
 )
 from aekit.training.distributed import per_rank_batch
 from aekit.training.loop import BatchSource, LossFn, Reduce, single_process, train
+from aekit.training.snapshot import EarlySnapshot, early_epoch, keep_early
 from aekit.training.threads import choose_threads, step_flops
 
 
@@ -244,7 +245,10 @@ def plan(
     )
     # Callbacks in the order they act at an epoch's end: the decisions come first
     monitor = "val_loss" if sources.val.n_samples > 0 else "train_loss"
-    callbacks: list[Callback] = [GeneratorState(generator)]
+    callbacks: list[Callback] = [
+        GeneratorState(generator),
+        EarlySnapshot(early_epoch(int(t.epochs))),
+    ]
     if m.kind == "vae" and m.kl_warmup:
         callbacks.append(KLWarmup(objective, m.kl_warmup))
     if t.early_stopping_patience:
@@ -291,7 +295,8 @@ def run(
     reduce: Reduce = single_process,
     contamination: float | None = 0.01,
 ) -> Result:
-    """Train as planned, put the model in evaluation mode and calibrate its threshold at
+    """Train as planned, put the model in evaluation mode, give it its early copy for the
+    anomaly score (see :mod:`aekit.training.snapshot`) and calibrate its threshold at
     ``contamination`` on the held-out split (``None``: no calibration, e.g. on ranks > 0)."""
     previous = torch.get_num_threads()
     if p.threads:
@@ -326,6 +331,8 @@ def _run(
         reduce=reduce,
     )
     p.model.eval()
+    snapshot = next(cb for cb in p.callbacks if isinstance(cb, EarlySnapshot))
+    keep_early(p.model, snapshot, p.config.model.beta, _on_device(p.sources.train, p.device))
     calibration = None
     if contamination is not None:
         calibration = calibrate(

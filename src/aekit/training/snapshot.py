@@ -1,0 +1,69 @@
+"""The early copy of a model that the anomaly score reads beside the final one.
+
+:class:`EarlySnapshot` copies the weights at the end of one early epoch; after training,
+:func:`keep_early` gives the final model that copy and the two models' typical losses on
+training data (see :mod:`aekit.anomaly` for the score and why).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from aekit.anomaly import median_losses
+from aekit.models import AutoencoderModule
+from aekit.objectives import Objective
+from aekit.training.callbacks import Callback, TrainingState
+
+# The epoch whose end gives the early copy. Chosen on the dev protocol of bench odds (seeds
+# 0-2): a copy after 3 epochs scored as well as one after 10 (0.772 and 0.770 mean ROC-AUC)
+EARLY_EPOCH = 10
+
+
+def early_epoch(epochs: int) -> int:
+    """The epoch after which the copy is taken: ``EARLY_EPOCH``, or a quarter of the epoch
+    ceiling when that is earlier (at least the first), so short fits have one too."""
+    return max(1, min(EARLY_EPOCH, epochs // 4))
+
+
+class EarlySnapshot(Callback):
+    """Copies the model's weights when epoch ``epoch`` (1-based) ends. The copy goes into
+    checkpoints, so a resumed run keeps the one its first part took."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        self.weights = None
+
+    def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
+        if state.epoch + 1 == self.epoch:
+            self.weights = copy.deepcopy(state.model.state_dict())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "weights": self.weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.weights = state["epoch"], state["weights"]
+
+
+def keep_early(
+    model: AutoencoderModule,
+    snapshot: EarlySnapshot,
+    beta: float,
+    training: Iterable[torch.Tensor],
+) -> None:
+    """Give the trained ``model`` (in evaluation mode) the snapshot's copy and both models'
+    median losses over ``training`` (shuffled training batches on the model's device). No
+    copy was taken when the fit stopped first: the model then scores alone."""
+    if snapshot.weights is None:
+        return
+    early = copy.deepcopy(model)
+    early.load_state_dict(snapshot.weights)
+    early.eval()
+    scale = median_losses(Objective(None, None, beta), (model, early), training)
+    model.keep_early(early, snapshot.epoch, scale)
