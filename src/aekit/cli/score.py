@@ -21,10 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "score",
         help="score every sample for anomaly and flag those above the run's threshold",
         description=(
-            "Write each sample's anomaly score (reconstruction error; negative ELBO for a VAE), "
-            "its flag against the run's threshold and, for tables, each feature's part of the "
-            "score (error_<feature>). Training sets the threshold at the 1 % of held-out "
-            "samples with the largest errors; --fpr or --contamination sets one anew on held-out "
+            "Write each sample's anomaly score (the reconstruction errors, or negative ELBOs "
+            "for a VAE, of the final model and of its copy from early in training, each over "
+            "its median on training data, averaged: about 1 for a typical sample), its flag "
+            "against the run's threshold and, for tables, each feature's part of the score "
+            "(error_<feature>). Training sets the threshold at the 1 % of held-out samples "
+            "with the highest scores; --fpr or --contamination sets one anew on held-out "
             "normal data (the run's validation split, or --normal) for this output, and "
             "--save-threshold keeps it in the run for later scores."
         ),
