@@ -19,6 +19,7 @@ LAYERS = [
     {"params"},
     {"config"},
     {"models", "data"},
+    {"anomaly"},
     {"training"},
     {"apply", "analysis"},
     {"estimator"},

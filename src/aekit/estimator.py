@@ -219,8 +219,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self
 
     def _set_calibration(self, calibration: Calibration) -> None:
-        self.threshold_ = calibration.threshold
-        self.threshold_info_ = calibration.info
+        self.threshold_, self.threshold_info_ = calibration.threshold, calibration.info
         self.latent_std_ = calibration.latent_std
 
     def batches(self, X: Any, batch_size: int = INFERENCE_BATCH) -> Iterator[torch.Tensor]:
@@ -236,10 +235,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     ) -> np.ndarray:
         """``fn(model_, batch)`` over ``X`` in bounded batches, no grad, float32; raw: codes."""
         check_is_fitted(self, "model_")
-        if not raw:
-            return map_batches(lambda x: fn(self.model_, x), self.batches(X))
         device = next(self.model_.parameters()).device
-        return map_batches(lambda z: fn(self.model_, z), code_batches(X, self.latent_dim, device))
+        batches = code_batches(X, self.latent_dim, device) if raw else self.batches(X)
+        return map_batches(lambda x: fn(self.model_, x), batches)
 
     def transform(self, X: Any) -> np.ndarray:
         """Encode ``X`` (raw units, or a store) to the latent space (the mean code for a VAE)."""
@@ -260,21 +258,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def reconstruction_error(self, X: Any) -> np.ndarray:
         """Per-sample training objective of the final model, without corruption: mean squared
         error in standardised units (or binary cross-entropy), the negative ELBO for a VAE."""
-        objective = Objective(None, None, self.beta)
-        return self._map(X, objective.per_sample)
+        return self._map(X, Objective(beta=self.beta).per_sample)
 
     def anomaly_score(self, X: Any) -> np.ndarray:
-        """Per-sample anomaly score, higher for more anomalous: the mean of the final model's
-        and an early copy's reconstruction errors, each over its median on training data
-        (about 1 for a typical training sample; see :mod:`aekit.anomaly`)."""
-        objective = Objective(None, None, self.beta)
-        return self._map(X, lambda model, x: anomaly_score(objective, model, x))
+        """Per-sample anomaly score, higher for more anomalous (see :mod:`aekit.anomaly`)."""
+        return self._map(X, lambda model, x: anomaly_score(Objective(beta=self.beta), model, x))
 
     def feature_errors(self, X: Any) -> np.ndarray:
-        """Each feature's part of the reconstruction error, (n_samples, n_features): the parts
-        sum to ``reconstruction_error`` (to its reconstruction term for a VAE)."""
-        objective = Objective(None, None, self.beta)
-        return self._map(X, lambda model, x: objective.terms(model, x)[0])
+        """``reconstruction_error`` split by feature (its reconstruction term, for a VAE)."""
+        return self._map(X, lambda model, x: Objective(beta=self.beta).terms(model, x)[0])
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Normality score, higher means more normal: the negative anomaly score."""
