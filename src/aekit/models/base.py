@@ -67,7 +67,8 @@ class AutoencoderModule(nn.Module):
         self.variational = variational
         self.output = output
         self.scaler = Standardizer(mean, std, low, high)
-        # A copy of this model from early in its fit, read by the anomaly score (keep_early)
+        # A copy of this model from early in its fit, read by the anomaly score, and the epoch
+        # it was taken after (0: none); set together by keep_early only
         self.early: AutoencoderModule | None = None
         self.early_epoch = 0
 

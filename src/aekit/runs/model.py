@@ -50,7 +50,7 @@ def save_description(ae: Autoencoder, out: str | Path) -> None:
         },
         "stop_reason": getattr(ae, "stop_reason_", None),
         # The epoch of the early copy the anomaly score reads (0: none; see aekit.anomaly)
-        "early_epoch": ae.model_.early_epoch if ae.model_.early is not None else 0,
+        "early_epoch": ae.model_.early_epoch,
     }
     if hasattr(ae, "feature_names_in_"):
         description["feature_names"] = [str(name) for name in ae.feature_names_in_]
