@@ -12,7 +12,8 @@ from aekit import Autoencoder, load
 from aekit.objectives import Objective
 from aekit.runs.model import save_model
 from aekit.training import Callback
-from aekit.training.snapshot import early_epoch
+from aekit.training.callbacks import TrainingState
+from aekit.training.snapshot import RobustWarmup, early_epoch
 
 X = load_wine().data.astype(np.float32)
 
@@ -25,15 +26,36 @@ def _own_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def test_the_early_copy_is_the_model_after_its_epoch():
+def test_the_early_copy_is_the_model_after_its_epoch_trained_without_the_batches_outliers():
     ae = Autoencoder(epochs=40, random_state=0).fit(X)
     assert ae.model_.early_epoch == early_epoch(40) == 10
-    # A fit of 10 epochs without early stopping ends where the long fit's copy was taken
-    short = Autoencoder(epochs=10, patience=0, random_state=0).fit(X)
+    # A fit of 10 epochs that leaves out each batch's outliers throughout, without early
+    # stopping, ends where the long fit's copy was taken
+    short = Autoencoder(epochs=10, patience=0, trim="auto", random_state=0).fit(X)
     copy, then = ae.model_.early.state_dict(), _own_weights(short.model_)
     assert copy.keys() == then.keys()
     assert all(torch.equal(copy[k], then[k]) for k in copy)
     assert not torch.equal(copy["decoder.0.weight"], ae.model_.state_dict()["decoder.0.weight"])
+
+
+def test_the_epochs_after_the_copy_train_on_every_sample_or_with_the_trim_asked_for():
+    objective = Objective(trim=0.1)
+    warmup = RobustWarmup(objective, epoch=3)
+    state = TrainingState(torch.nn.Linear(2, 2), torch.optim.SGD([torch.zeros(1)], lr=0.1))
+    seen = []
+    # Epochs in any order, as a resumed fit starts at its checkpoint's
+    for epoch in (0, 2, 3, 7, 1):
+        state.epoch = epoch
+        warmup.on_epoch_begin(state)
+        seen.append(objective.trim)
+    assert seen == ["auto", "auto", 0.1, 0.1, "auto"]
+    warmup.on_train_end(state)
+    assert objective.trim == 0.1
+    # A default fit changes after its copy: it does not end where a fit trimmed throughout does
+    default = Autoencoder(epochs=20, patience=0, random_state=0).fit(X).model_
+    trimmed = Autoencoder(epochs=20, patience=0, trim="auto", random_state=0).fit(X).model_
+    assert torch.equal(default.early.decoder[0].weight, trimmed.early.decoder[0].weight)
+    assert not torch.equal(default.decoder[0].weight, trimmed.decoder[0].weight)
 
 
 def test_the_score_averages_both_errors_each_over_its_median_on_training_data():

@@ -40,7 +40,7 @@ from aekit.training.callbacks import (
 )
 from aekit.training.distributed import per_rank_batch
 from aekit.training.loop import BatchSource, LossFn, Reduce, single_process, train
-from aekit.training.snapshot import EarlySnapshot, early_epoch, keep_early
+from aekit.training.snapshot import EarlySnapshot, RobustWarmup, early_epoch, keep_early
 from aekit.training.threads import choose_threads, step_flops
 
 
@@ -245,9 +245,11 @@ def plan(
     )
     # Callbacks in the order they act at an epoch's end: the decisions come first
     monitor = "val_loss" if sources.val.n_samples > 0 else "train_loss"
+    copy_epoch = early_epoch(int(t.epochs))
     callbacks: list[Callback] = [
         GeneratorState(generator),
-        EarlySnapshot(early_epoch(int(t.epochs))),
+        RobustWarmup(objective, copy_epoch),
+        EarlySnapshot(copy_epoch),
     ]
     if m.kind == "vae" and m.kl_warmup:
         callbacks.append(KLWarmup(objective, m.kl_warmup))

@@ -1,6 +1,7 @@
 """The early copy of a model that the anomaly score reads beside the final one.
 
-:class:`EarlySnapshot` copies the weights at the end of one early epoch; after training,
+:class:`RobustWarmup` leaves each batch's outliers out of the updates until the copy is taken;
+:class:`EarlySnapshot` copies the weights at the end of that early epoch; after training,
 :func:`keep_early` gives the final model that copy and the two models' typical losses on
 training data (see :mod:`aekit.anomaly` for the score and why).
 """
@@ -27,6 +28,31 @@ def early_epoch(epochs: int) -> int:
     """The epoch after which the copy is taken: ``EARLY_EPOCH``, or a quarter of the epoch
     ceiling when that is earlier (at least the first), so short fits have one too."""
     return max(1, min(EARLY_EPOCH, epochs // 4))
+
+
+class RobustWarmup(Callback):
+    """Trains the epochs before the early copy with ``trim='auto'`` (each batch's outliers left
+    out: :func:`aekit.objectives.typical`), and the rest with the objective's own ``trim``.
+
+    Anomalies in the training data are then not yet learnt by the copy, while the final model
+    still learns every sample: on the ODDS sets fitted with their anomalies in them (the dev
+    protocol of ``bench odds``, seeds 0-2) this raised the mean ROC-AUC from 0.769 to 0.810
+    (trained on normal samples: 0.884 and 0.883). It costs clean data a little: the
+    ``anomaly`` bench gave 0.913 against 0.923; at 3 deviations instead of 2, 0.919, but
+    0.791 on the ODDS sets. The trim is set from the epoch at each epoch's start, so a
+    resumed fit trims as the uninterrupted one did.
+    """
+
+    def __init__(self, objective: Objective, epoch: int) -> None:
+        self.objective = objective
+        self.epoch = epoch  # the copy's epoch (1-based): the last one trimmed
+        self.trim = objective.trim  # the configured trim, for after the copy
+
+    def on_epoch_begin(self, state: TrainingState) -> None:
+        self.objective.trim = "auto" if state.epoch < self.epoch else self.trim
+
+    def on_train_end(self, state: TrainingState) -> None:
+        self.objective.trim = self.trim
 
 
 class EarlySnapshot(Callback):
