@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from sklearn.datasets import load_wine
 
@@ -38,8 +39,8 @@ def test_the_early_copy_is_the_model_after_its_epoch_trained_without_the_batches
     assert not torch.equal(copy["decoder.0.weight"], ae.model_.state_dict()["decoder.0.weight"])
 
 
-def test_the_epochs_after_the_copy_train_on_every_sample_or_with_the_trim_asked_for():
-    objective = Objective(trim=0.1)
+def test_the_epochs_after_the_copy_train_on_every_sample():
+    objective = Objective(trim="early")
     warmup = RobustWarmup(objective, epoch=3)
     state = TrainingState(torch.nn.Linear(2, 2), torch.optim.SGD([torch.zeros(1)], lr=0.1))
     seen = []
@@ -48,14 +49,27 @@ def test_the_epochs_after_the_copy_train_on_every_sample_or_with_the_trim_asked_
         state.epoch = epoch
         warmup.on_epoch_begin(state)
         seen.append(objective.trim)
-    assert seen == ["auto", "auto", 0.1, 0.1, "auto"]
+    assert seen == ["auto", "auto", "early", "early", "auto"]
     warmup.on_train_end(state)
-    assert objective.trim == 0.1
-    # A default fit changes after its copy: it does not end where a fit trimmed throughout does
-    default = Autoencoder(epochs=20, patience=0, random_state=0).fit(X).model_
-    trimmed = Autoencoder(epochs=20, patience=0, trim="auto", random_state=0).fit(X).model_
-    assert torch.equal(default.early.decoder[0].weight, trimmed.early.decoder[0].weight)
-    assert not torch.equal(default.decoder[0].weight, trimmed.decoder[0].weight)
+    assert objective.trim == "early"
+    # 'early' trains on every sample: the whole batch's mean
+    model = torch.nn.Module()
+    model.train()
+    losses = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 50.0])
+    objective.per_sample = lambda model, x: losses
+    assert objective(model, losses).item() == pytest.approx(losses.mean().item())
+    # After its copy a default fit trains as trim=0 does, from the copy's weights on: it ends
+    # neither where a fit trimmed throughout does nor where one never trimmed does
+    fits = {
+        trim: Autoencoder(epochs=20, patience=0, trim=trim, random_state=0).fit(X).model_
+        for trim in ("early", "auto", 0.0)
+    }
+    early = fits["early"].early.decoder[0].weight
+    assert torch.equal(early, fits["auto"].early.decoder[0].weight)
+    assert not torch.equal(early, fits[0.0].early.decoder[0].weight)
+    final = fits["early"].decoder[0].weight
+    assert not torch.equal(final, fits["auto"].decoder[0].weight)
+    assert not torch.equal(final, fits[0.0].decoder[0].weight)
 
 
 def test_the_score_averages_both_errors_each_over_its_median_on_training_data():

@@ -97,10 +97,14 @@ def test_ingest_info_train_from_the_command_line(digits_csv, tmp_path, capsys):
             "--latent-dim: 'model.latent_dim' should be greater than or equal to 1; got 0.",
         ),
         (["train", "{store}", "--out", "{tmp}/r", "--hidden", "3,x"], "widths are comma-separated"),
-        (["train", "{store}", "--out", "{tmp}/r", "--trim", "most"], "expected auto or a number"),
+        (
+            ["train", "{store}", "--out", "{tmp}/r", "--trim", "most"],
+            "expected auto, early or a number",
+        ),
         (
             ["train", "{store}", "--out", "{tmp}/r", "--trim", "1.5"],
-            "--trim: 'model.trim' should be 'auto' or a float in the range [0, 1); got 1.5.",
+            "--trim: 'model.trim' should be 'auto', 'early' or a float in the range [0, 1); "
+            "got 1.5.",
         ),
     ],
 )

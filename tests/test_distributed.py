@@ -4,6 +4,7 @@ failures that end the job instead of hanging it."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,11 @@ from aekit.data.ingest import ingest
 from aekit.training.checkpoint import latest_checkpoint, load_checkpoint
 
 AEKIT = [sys.executable, "-m", "aekit"]
+# Every sample counts (--trim 0): with the default, each process judges the outliers of its own
+# share of a batch, so two processes leave out other samples than one does
 COMMON = [
+    "--trim",
+    "0",
     "--epochs",
     "3",
     "--batch-size",
@@ -101,7 +106,7 @@ def test_padding_of_an_uneven_epoch_does_not_count_in_the_loss(tmp_path):
     store = ingest(load_digits().data.astype(np.float32), tmp_path / "d.zarr", progress=False)
     assert len(store.train_index) % 2 and len(store.train_index) % 64
     common = ["--latent-dim", "8", "--epochs", "20", "--batch-size", "64", "--seed", "0",
-              "--device", "cpu", "--quiet"]  # fmt: skip
+              "--device", "cpu", "--quiet", "--trim", "0"]  # fmt: skip
     losses = []
     for nproc in ("1", "2"):
         out = tmp_path / f"run{nproc}"
@@ -109,6 +114,23 @@ def test_padding_of_an_uneven_epoch_does_not_count_in_the_loss(tmp_path):
         subprocess.run(args, check=True, timeout=300, capture_output=True)
         losses.append(_val_losses(out))
     assert np.allclose(losses[1], losses[0], rtol=1e-4, atol=0), losses
+
+
+def test_two_processes_train_the_early_copy_without_their_batches_outliers(store, single, tmp_path):
+    # The default trim ('early'): each process leaves out the outliers of its share of a batch
+    # (padded rows of an uneven last batch included in none of the means) until the copy
+    out = tmp_path / "two"
+    default = COMMON[2:]  # without its --trim 0
+    assert "--trim" not in default
+    subprocess.run(
+        [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", "2", *default],
+        check=True,
+        timeout=300,
+    )
+    assert json.loads((out / "model.json").read_text())["early_epoch"] == 1
+    losses, reference = _val_losses(out), _val_losses(single)
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    assert abs(losses[-1] - reference[-1]) / reference[-1] < 0.05, (losses, reference)
 
 
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)])

@@ -52,10 +52,12 @@ def test_auto_leaves_out_a_batch_s_outliers_and_nothing_from_a_batch_without_any
     )
 
 
-def test_trim_takes_auto_or_a_share_in_configs_and_refuses_other_words(tmp_path):
+def test_trim_takes_auto_early_or_a_share_in_configs_and_refuses_other_words(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('[data]\nstore = "x.zarr"\n[model]\ntrim = "auto"\n')
     assert load_config(config).model.trim == "auto"
+    config.write_text('[data]\nstore = "x.zarr"\n[model]\ntrim = "early"\n')
+    assert load_config(config).model.trim == "early"
     config.write_text('[data]\nstore = "x.zarr"\n[model]\ntrim = "most"\n')
     with pytest.raises(AekitError, match="trim"):
         load_config(config)

@@ -71,7 +71,7 @@ class ModelConfig(_Section):
     loss: str = _field("model.loss")
     noise: str = _field("model.noise")
     sparsity: str = _field("model.sparsity")
-    trim: float | Literal["auto"] = _field("model.trim")
+    trim: float | Literal["auto", "early"] = _field("model.trim")
     beta: float = _field("model.beta")
     kl_warmup: int = _field("model.kl_warmup")
 
@@ -265,7 +265,7 @@ def config_from_params(params: dict[str, Any]) -> RunConfig:
             value = [int(w) for w in value]
         elif isinstance(setting.rule, Int) and value != "auto":
             value = int(value)
-        elif isinstance(setting.rule, Real) and value != "auto":
+        elif isinstance(setting.rule, Real) and not isinstance(value, str):
             value = float(value)
         section, key = setting.key.split(".")
         data.setdefault(section, {})[key] = value

@@ -61,9 +61,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         each feature's range), ``mask:P`` or ``saltpepper:P`` (a share P of the values).
     sparsity : str or None, default=None
         A penalty on the code: ``l1:WEIGHT`` or ``kl:TARGET:WEIGHT``.
-    trim : float in [0, 1) or 'auto', default=0.0
-        Share of each batch's highest-loss samples left out of training, robust to anomalies;
-        ``auto``: the batch's outliers (log-loss above median + 2 robust deviations).
+    trim : 'early', 'auto' or float in [0, 1), default='early'
+        Which samples of each batch training leaves out, robust to anomalies in the data: its
+        outliers (log-loss above median + 2 robust deviations) until the anomaly score's early
+        copy, then none (``early``), or throughout (``auto``); a share of its highest losses.
     beta, kl_warmup : float, int, default=1.0, 10
         A variational model's KL weight (beta-VAE), and the epochs over which it ramps up from 0.
     activation : {'auto', 'gelu', 'tanh', 'relu', 'elu', 'silu', 'leaky_relu'}, default='auto'
@@ -97,8 +98,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     model_ : torch.nn.Module
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``samples_per_s``.
-    stop_reason_ : str
-    n_features_in_ : int
+    stop_reason_, n_features_in_ : str, int
     feature_names_in_ : ndarray of str
         Fitted on a DataFrame with string column names, or on a store of a named table.
 
@@ -133,7 +133,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         loss: str = "auto",
         noise: str | None = None,
         sparsity: str | None = None,
-        trim: float | str = 0.0,
+        trim: float | str = "early",
         beta: float = 1.0,
         kl_warmup: int = 10,
         contamination: float = 0.01,

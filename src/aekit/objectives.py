@@ -131,8 +131,9 @@ class Objective:
     by the fit so that the same seed gives the same model (torch's global one when None).
     ``trim``: while training, the share of each batch's highest per-sample losses left out of
     the mean, so that rare samples unlike the rest (anomalies in the training data) pull the
-    weights less; ``'auto'`` leaves out the batch's outliers (:func:`typical`). Evaluation and
-    scores always take every sample.
+    weights less; ``'auto'`` leaves out the batch's outliers (:func:`typical`); ``'early'``
+    leaves out none here (a fit's :class:`aekit.training.snapshot.RobustWarmup` sets
+    ``'auto'`` for its first epochs). Evaluation and scores always take every sample.
     """
 
     def __init__(
@@ -204,8 +205,9 @@ class Objective:
             if share is None:
                 return kept.sum() / weight.sum()
             return kept.sum() * (share[1] / weight.mean())
-        # Evaluating takes every sample ('auto' comes here only then, and is not read as a share)
-        trimmed = float(self.trim) if model.training and len(loss) > 1 else 0.0
+        # Evaluating takes every sample ('auto' comes here only then); 'early' is none here
+        shares = model.training and len(loss) > 1 and not isinstance(self.trim, str)
+        trimmed = float(self.trim) if shares else 0.0
         if trimmed:
             keep = max(1, round((1 - trimmed) * len(loss)))
             loss = torch.topk(loss, keep, largest=False, sorted=False).values

@@ -85,11 +85,11 @@ class Real(Rule):
     high: float = math.inf
     low_open: bool = False
     high_open: bool = True
-    auto: bool = False  # 'auto' is allowed beside the floats, and means "chosen from the data"
+    words: tuple[str, ...] = ()  # allowed beside the floats (trim's 'auto' and 'early')
 
     def check(self, value: Any) -> bool:
-        if self.auto and value == "auto":
-            return True
+        if isinstance(value, str):
+            return value in self.words
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             return False
         v = float(value)
@@ -100,10 +100,10 @@ class Real(Rule):
     def describe(self) -> str:
         left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
         floats = f"a float in the range {left}{self.low}, {self.high}{right}"
-        return f"'auto' or {floats}" if self.auto else floats
+        return ", ".join(f"'{w}'" for w in self.words) + f" or {floats}" if self.words else floats
 
     def field_bounds(self) -> dict[str, Any]:
-        if self.auto:  # as Int's: the rule is checked as a whole
+        if self.words:  # as Int's: the rule is checked as a whole
             return {}
         bounds = {("gt" if self.low_open else "ge"): self.low}
         if math.isfinite(self.high):
@@ -309,9 +309,10 @@ _LIST = [
         estimator_default=None,
     ),
     Setting(
-        "model.trim", 0.0, Real(0, 1, auto=True), "share of each batch's highest-loss samples "
-        "left out of the update, so that anomalies in the training data are not learned; e.g. "
-        "0.1, or auto: the batch's outliers",
+        "model.trim", "early", Real(0, 1, words=("auto", "early")), "which samples of each batch "
+        "are left out of the update, so that anomalies in the training data are not learned: "
+        "early, its outliers until the anomaly score's early copy, then none; auto, its "
+        "outliers throughout; a share such as 0.1, its highest losses throughout; 0, none",
         param="trim", flag="--trim",
     ),
     Setting("model.beta", 1.0, Real(0), "KL weight of a vae", param="beta", flag="--beta"),

@@ -95,25 +95,28 @@ def _flag_type(setting: Setting) -> dict[str, Any]:
     if isinstance(rule, Widths):
         return {"type": parse_hidden}
     if isinstance(rule, Threads) or (isinstance(rule, Int) and rule.auto):
-        return {"type": _or_auto(int, "a whole number")}
+        return {"type": _or_words(int, "a whole number")}
     if isinstance(rule, Real):
-        return {"type": _or_auto(float, "a number") if rule.auto else float}
+        return {"type": _or_words(float, "a number", rule.words) if rule.words else float}
     if isinstance(rule, Int) or isinstance(setting.default, int):
         return {"type": int}
     return {}
 
 
-def _or_auto(number: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    """A flag's type: ``auto`` or ``number(text)``, ``what`` naming it in the error (the value
-    is checked against the setting's rule with the config)."""
+def _or_words(
+    number: Callable[[str], Any], what: str, words: tuple[str, ...] = ("auto",)
+) -> Callable[[str], Any]:
+    """A flag's type: one of ``words`` or ``number(text)``, ``what`` naming it in the error (the
+    value is checked against the setting's rule with the config)."""
 
     def parse(text: str) -> Any:
-        if text == "auto":
+        if text in words:
             return text
         try:
             return number(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected auto or {what}; got {text!r}") from None
+            expected = ", ".join(words) + f" or {what}"
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
 
     return parse
 

@@ -246,11 +246,9 @@ def plan(
     # Callbacks in the order they act at an epoch's end: the decisions come first
     monitor = "val_loss" if sources.val.n_samples > 0 else "train_loss"
     copy_epoch = early_epoch(int(t.epochs))
-    callbacks: list[Callback] = [
-        GeneratorState(generator),
-        RobustWarmup(objective, copy_epoch),
-        EarlySnapshot(copy_epoch),
-    ]
+    callbacks: list[Callback] = [GeneratorState(generator), EarlySnapshot(copy_epoch)]
+    if m.trim == "early":
+        callbacks.append(RobustWarmup(objective, copy_epoch))
     if m.kind == "vae" and m.kl_warmup:
         callbacks.append(KLWarmup(objective, m.kl_warmup))
     if t.early_stopping_patience:

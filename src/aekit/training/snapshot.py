@@ -31,8 +31,8 @@ def early_epoch(epochs: int) -> int:
 
 
 class RobustWarmup(Callback):
-    """Trains the epochs before the early copy with ``trim='auto'`` (each batch's outliers left
-    out: :func:`aekit.objectives.typical`), and the rest with the objective's own ``trim``.
+    """``trim='early'``: the epochs up to the early copy leave each batch's outliers out
+    (``trim='auto'``: :func:`aekit.objectives.typical`), the later ones train on every sample.
 
     Anomalies in the training data are then not yet learnt by the copy, while the final model
     still learns every sample: on the ODDS sets fitted with their anomalies in them (the dev
@@ -46,13 +46,12 @@ class RobustWarmup(Callback):
     def __init__(self, objective: Objective, epoch: int) -> None:
         self.objective = objective
         self.epoch = epoch  # the copy's epoch (1-based): the last one trimmed
-        self.trim = objective.trim  # the configured trim, for after the copy
 
     def on_epoch_begin(self, state: TrainingState) -> None:
-        self.objective.trim = "auto" if state.epoch < self.epoch else self.trim
+        self.objective.trim = "auto" if state.epoch < self.epoch else "early"
 
     def on_train_end(self, state: TrainingState) -> None:
-        self.objective.trim = self.trim
+        self.objective.trim = "early"
 
 
 class EarlySnapshot(Callback):
