@@ -52,6 +52,39 @@ def test_auto_leaves_out_a_batch_s_outliers_and_nothing_from_a_batch_without_any
     )
 
 
+@pytest.mark.parametrize("trim", ["auto", 0.2])
+@pytest.mark.parametrize("n", [64, 57])  # a whole global batch, and a padded last one
+def test_ranks_leave_out_what_one_process_reading_the_whole_batch_leaves_out(monkeypatch, trim, n):
+    rng = np.random.default_rng(1)
+    # The ranks' shares unlike each other (odd positions higher), as a batch's halves can be
+    logs = rng.normal(0.0, 0.3, size=n) + np.arange(n) % 2
+    losses = torch.tensor(np.exp(logs), dtype=torch.float32)
+    losses[[2, 50]] = torch.tensor([40.0, 90.0])  # both in the first rank's share
+    monkeypatch.setattr(Objective, "per_sample", lambda self, m, x: m.losses)
+    one = _Fixed(losses)
+    one.train()
+    expected = Objective(trim=trim)(one, torch.zeros(n)).item()
+    # Two ranks of 32 rows each: rank r reads positions r, r + 2, ...; padding comes last
+    world, rows = 2, 32
+    shares = [losses[r::world] for r in range(world)]
+    padded = [torch.cat([s, torch.full((rows - len(s),), float("nan"))]) for s in shares]
+    final_share = None if n == world * rows else world / n
+    averaged = 0.0
+    for r in range(world):
+        objective = Objective(trim=trim)
+        objective.gather = lambda own, r=r: torch.cat(  # each rank sees its own values in place
+            [own if k == r else padded[k] for k in range(world)]
+        )
+        model = _Fixed(torch.cat([shares[r], losses[: rows - len(shares[r])]]))  # repeated rows
+        model.train()
+        share = None if final_share is None else (len(shares[r]), final_share)
+        averaged += objective(model, torch.zeros(rows), share).item() / world  # as DDP averages
+    assert averaged == pytest.approx(expected, rel=1e-6)
+    # Judged apart, each rank's share would set its own median and spread (or quantile)
+    alone = sum(Objective(trim=trim)(_Fixed(s).train(), torch.zeros(len(s))).item() for s in shares)
+    assert alone / world != pytest.approx(expected, rel=1e-3)
+
+
 def test_trim_takes_auto_early_or_a_share_in_configs_and_refuses_other_words(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('[data]\nstore = "x.zarr"\n[model]\ntrim = "auto"\n')

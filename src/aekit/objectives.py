@@ -6,6 +6,7 @@ trained on corrupted inputs against clean targets, or with a penalty on its code
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,20 +104,28 @@ class Sparsity:
 OUTLIER_DEVIATIONS = 2.0
 
 
-def typical(loss: torch.Tensor) -> torch.Tensor:
+def typical(loss: torch.Tensor, pool: torch.Tensor | None = None) -> torch.Tensor:
     """Weights of a batch's per-sample losses, (B,): 0 for its outliers, 1 for the rest.
 
     The logarithm makes the skewed losses of normal data near symmetric: on clean data about
     2 % are left out (a normal's share above 2 deviations), which costs some accuracy. The
     spread is the median absolute deviation (times 1.4826, a normal deviation's), which the
     outliers themselves do not inflate. Without spread (all losses alike) every sample counts.
+    ``pool``: the losses that set the median and spread, NaN where a row is padding (the
+    batch's own by default; under several processes, every rank's). A NaN loss weighs 0.
     Tensor operations only: no synchronisation with a GPU.
     """
     log = loss.detach().clamp_min(1e-12).log()
-    median = log.median()
-    spread = 1.4826 * (log - median).abs().median()
-    inlier = (log <= median + OUTLIER_DEVIATIONS * spread) | (spread == 0)
+    pooled = log if pool is None else pool.clamp_min(1e-12).log()
+    median = pooled.nanmedian()
+    spread = 1.4826 * (pooled - median).abs().nanmedian()
+    inlier = ((log <= median + OUTLIER_DEVIATIONS * spread) | (spread == 0)) & ~log.isnan()
     return inlier.to(loss.dtype)
+
+
+# Every rank's detached per-sample losses of one step, concatenated in rank order (each rank's
+# as many, NaN where a row is padding): see Objective.gather
+Gather = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Objective:
@@ -134,6 +143,9 @@ class Objective:
     weights less; ``'auto'`` leaves out the batch's outliers (:func:`typical`); ``'early'``
     leaves out none here (a fit's :class:`aekit.training.snapshot.RobustWarmup` sets
     ``'auto'`` for its first epochs). Evaluation and scores always take every sample.
+    ``gather``: set under several processes, so that the samples left out are those of the
+    global batch, as one process reading it whole would leave out (ranks judging their own
+    shares alone left out others: two processes then trained another model than one).
     """
 
     def __init__(
@@ -149,6 +161,7 @@ class Objective:
         self.beta = beta
         self.generator = generator
         self.trim = trim
+        self.gather: Gather | None = None
         self.kl_weight = 1.0
 
     def terms(
@@ -195,22 +208,41 @@ class Objective:
     ) -> torch.Tensor:
         """The batch's mean loss; with ``share`` ``(rows, scale)``, the sum of the first
         ``rows`` samples' losses times ``scale`` (a distributed epoch's last batch, padded:
-        see :attr:`aekit.data.stream.StoreBatches.final_share`)."""
+        see :attr:`aekit.data.stream.StoreBatches.final_share`). While training with a trim,
+        the samples left out count in neither the sum nor the number of samples."""
         loss = self.per_sample(model, x)
-        if share is not None:
-            loss = loss[: share[0]]
-        if self.trim == "auto" and model.training:
-            weight = typical(loss)
-            kept = loss * weight
-            if share is None:
-                return kept.sum() / weight.sum()
-            return kept.sum() * (share[1] / weight.mean())
-        # Evaluating takes every sample ('auto' comes here only then); 'early' is none here
-        shares = model.training and len(loss) > 1 and not isinstance(self.trim, str)
-        trimmed = float(self.trim) if shares else 0.0
-        if trimmed:
-            keep = max(1, round((1 - trimmed) * len(loss)))
-            loss = torch.topk(loss, keep, largest=False, sorted=False).values
-        if share is None:
-            return loss.mean()
-        return loss.sum() * (share[1] / (1 - trimmed))
+        real = loss if share is None else loss[: share[0]]
+        trimmed = self._kept(real, len(loss), share) if model.training else None
+        if trimmed is None:
+            return real.mean() if share is None else real.sum() * share[1]
+        weight, count, world = trimmed
+        kept = (real * weight).sum()
+        if self.gather is not None:
+            # DDP averages the ranks' gradients: each rank's kept sum over the global count,
+            # times the world size, averages to the global batch's trimmed mean
+            return kept * (world / count)
+        return kept / count if share is None else kept * (share[1] * len(real) / count)
+
+    def _kept(
+        self, real: torch.Tensor, rows: int, share: tuple[int, float] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+        """Which of this rank's real losses count (0/1 weights), how many count over every
+        rank, and how many ranks there are; None when every sample counts."""
+        if self.trim == "early" or not self.trim:  # 'early': 'auto' is set for its epochs
+            return None
+        own = real.detach()
+        pool, world, real_rows = own, 1, len(own)
+        if self.gather is not None:
+            padded = torch.full((rows,), float("nan"), dtype=own.dtype, device=own.device)
+            padded[: len(own)] = own
+            pool = self.gather(padded)
+            world = len(pool) // rows
+            # Every rank's real rows: all, or as many as the last batch's scale (world / rows)
+            real_rows = world * rows if share is None else round(world / share[1])
+        if self.trim == "auto":
+            weight = typical(own, pool)
+            return weight, (weight if pool is own else typical(pool, pool)).sum(), world
+        # A fixed share: the losses up to the global batch's quantile count
+        keep = max(1, round((1 - float(self.trim)) * real_rows))
+        bound = pool.nan_to_num(nan=float("inf")).kthvalue(keep).values
+        return (own <= bound).to(own.dtype), (pool <= bound).sum(), world

@@ -130,6 +130,8 @@ def _restorer(folder: RunFolder, checkpointer: Checkpointer) -> Any:
 
 
 def _loss_fn(p: Plan, config: RunConfig, d: Dist) -> Any:
+    if d.active:  # a trim leaves out the global batch's outliers, as one process would
+        p.objective.gather = d.gather
     objective: Any = torch.compile(p.objective) if config.train.compile else p.objective
     if not d.active:
         return objective

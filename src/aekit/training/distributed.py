@@ -4,7 +4,8 @@
 ``LOCAL_RANK``; :func:`setup` joins the process group (gloo on CPU, NCCL on GPU). Every rank
 reads its own share of each epoch's global order from the store (see
 :func:`aekit.data.stream.rank_share`); gradients are averaged by DDP; losses are summed across
-ranks with :meth:`Dist.sum`. Only rank 0 writes the run folder.
+ranks with :meth:`Dist.sum`; a trim judges every rank's losses (:meth:`Dist.gather`). Only
+rank 0 writes the run folder.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class Dist:
         tensor = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(tensor)
         return tensor.tolist()
+
+    def gather(self, values: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``values`` (the same shape on each), concatenated in rank order."""
+        parts = [torch.empty_like(values) for _ in range(self.world_size)]
+        dist.all_gather(parts, values.contiguous())
+        return torch.cat(parts)
 
 
 def setup(device: str) -> Dist:
