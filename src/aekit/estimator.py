@@ -79,8 +79,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         The AdamW optimiser's learning rate and decoupled weight decay.
     schedule : {'constant', 'cosine', 'onecycle', 'plateau'}, default='constant'
         Cosine decay or one-cycle over the fit's steps; plateau: halved after 5 idle epochs.
-    validation_fraction : float, default=0.1
-        Share of the training samples held out to monitor the loss (0: the training loss).
+    validation_fraction, contamination : float, default=0.1, 0.01
+        Share of the training samples held out to monitor the loss (0: the training loss), and
+        the share of those that ``predict`` flags: it sets ``threshold_`` on the anomaly score.
     patience : int or 'auto', default='auto'
         Epochs without improvement of the monitored loss before training stops; the weights of
         the best epoch are restored. 0: no early stopping; ``auto``: a quarter of the epochs, 5-30.
@@ -95,10 +96,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    model_ : torch.nn.Module
+    model_, stop_reason_, n_features_in_, threshold_ : torch.nn.Module, str, int, float
     history_ : list of dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``samples_per_s``.
-    stop_reason_, n_features_in_ : str, int
     feature_names_in_ : ndarray of str
         Fitted on a DataFrame with string column names, or on a store of a named table.
 
