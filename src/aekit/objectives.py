@@ -237,7 +237,7 @@ class Objective:
             padded[: len(own)] = own
             pool = self.gather(padded)
             world = len(pool) // rows
-            # Every rank's real rows: all, or as many as the last batch's scale (world / rows)
+            # Every rank's real rows: all, or those of the last batch (its scale: world over them)
             real_rows = world * rows if share is None else round(world / share[1])
         if self.trim == "auto":
             weight = typical(own, pool)
