@@ -216,12 +216,9 @@ class Objective:
         if trimmed is None:
             return real.mean() if share is None else real.sum() * share[1]
         weight, count, world = trimmed
-        kept = (real * weight).sum()
-        if self.gather is not None:
-            # DDP averages the ranks' gradients: each rank's kept sum over the global count,
-            # times the world size, averages to the global batch's trimmed mean
-            return kept * (world / count)
-        return kept / count if share is None else kept * (share[1] * len(real) / count)
+        # Each rank's kept sum over the global count, times the world size: DDP's average of
+        # the ranks' gradients is then the global batch's trimmed mean (one process: kept / count)
+        return (real * weight).sum() * (world / count)
 
     def _kept(
         self, real: torch.Tensor, rows: int, share: tuple[int, float] | None
@@ -230,6 +227,8 @@ class Objective:
         rank, and how many ranks there are; None when every sample counts."""
         if self.trim == "early" or not self.trim:  # 'early': 'auto' is set for its epochs
             return None
+        # A share (a padded last batch) comes only with several processes, where gather is set
+        assert share is None or self.gather is not None, "a trimmed share needs every rank's"
         own = real.detach()
         pool, world, real_rows = own, 1, len(own)
         if self.gather is not None:
