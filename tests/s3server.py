@@ -118,3 +118,76 @@ class S3Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+
+
+class FlakyProxy:
+    """A proxy in front of a server that answers ``500 InternalError`` (as S3 does at times, and
+    as a server does for a moment after a restart) to the first ``failures`` requests of
+    ``method`` whose path ends with ``suffix``, and passes every other request through unchanged
+    (the Host header too, so that signatures still match). Use as a context manager."""
+
+    def __init__(self, target: str, method: str, suffix: str, failures: int) -> None:
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.method, self.suffix, self.left, self.failed = method, suffix, failures, 0
+        self._lock = threading.Lock()
+        upstream = urllib.parse.urlsplit(target)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                import http.client
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy._fail(self.command, self.path.split("?")[0]):
+                    error = b"<Error><Code>InternalError</Code></Error>"
+                    self.send_response(500, "Internal Server Error")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
+                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+                conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                for key, value in self.headers.items():
+                    conn.putheader(key, value)
+                conn.endheaders(body)
+                answer = conn.getresponse()
+                data = answer.read()
+                self.send_response(answer.status, answer.reason)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+            def log_message(self, *args: object) -> None:  # quiet: the test reads its counts
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _fail(self, method: str, path: str) -> bool:
+        with self._lock:
+            if self.left > 0 and method == self.method and path.endswith(self.suffix):
+                self.left -= 1
+                self.failed += 1
+                return True
+        return False
+
+    def __enter__(self) -> FlakyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

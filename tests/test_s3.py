@@ -22,7 +22,7 @@ from aekit.data.store import is_store, open_store
 from aekit.data.stream import StoreBatches
 from aekit.errors import AekitError
 from aekit.training.checkpoint import latest_checkpoint, load_checkpoint
-from tests.s3server import ACCESS, BUCKET, SECRET, S3Server
+from tests.s3server import ACCESS, BUCKET, SECRET, FlakyProxy, S3Server
 
 AEKIT = [sys.executable, "-m", "aekit"]
 TRAIN = [
@@ -203,6 +203,31 @@ def test_refusals_are_one_line_naming_what_to_check(s3, url, monkeypatch, capsys
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     line = error_of("info", url)
     assert "http://127.0.0.1:9 did not answer" in line
+
+
+def test_a_server_answering_500_is_waited_for_through_zarr_too(
+    s3, url, features, monkeypatch, caplog
+):
+    # After a restart SeaweedFS answered 500 to the first read of zarr.json (seen on CI): the
+    # requests that go through zarr-python (metadata, split, an ingest's writes) are retried as
+    # every other request
+    monkeypatch.setattr(remote, "FIRST_WAIT", 0.01)
+    with FlakyProxy(s3.endpoint, "GET", "/zarr.json", failures=3) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        store = open_store(url)
+        assert store.n == N_ROWS and len(store.train_index) > 0
+    assert proxy.failed == 3 and store.remote.retried == 3
+    assert "retry 3 of 5" in caplog.text and "reading " + url + "/zarr.json" in caplog.text
+
+    dest = f"s3://{BUCKET}/stores/flaky.zarr"
+    with FlakyProxy(s3.endpoint, "PUT", "/zarr.json", failures=2) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        assert main(["ingest", str(features), dest, "--quiet"]) == 0
+    assert proxy.failed == 2
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    np.testing.assert_array_equal(
+        open_store(dest).read(np.arange(5)), open_store(url).read(np.arange(5))
+    )
 
 
 def test_the_local_cache_serves_the_second_epoch_and_stays_within_its_size(url, tmp_path):

@@ -212,12 +212,18 @@ class Remote:
             self.call(f"deleting {self.url}", obstore.delete, self.client, part)
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(*args, **kwargs)``, retried with backoff while it fails for a passing reason;
-        other failures become a :class:`RemoteError` naming what to check."""
+        """``fn(*args, **kwargs)``, retried with backoff while a request fails for a passing
+        reason; a request that fails for good becomes a :class:`RemoteError` naming what to
+        check. Anything else ``fn`` raises (a refusal of its own, a file it cannot parse)
+        passes through as it is."""
+        from obstore.exceptions import BaseError
+
         for attempt in range(RETRIES + 1):
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
+                if not isinstance(exc, (BaseError, OSError)):
+                    raise
                 if not _passing(exc) or attempt == RETRIES:
                     raise RemoteError(_explain(exc, what, self, attempt)) from exc
                 with self._lock:

@@ -25,9 +25,9 @@ import contextlib
 import math
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -41,6 +41,8 @@ from aekit.data.split import TRAIN, VALIDATION
 from aekit.data.uncached import read_uncached
 from aekit.data.uncached import supported as can_read_uncached
 from aekit.errors import AekitError, DataError
+
+T = TypeVar("T")
 
 FORMAT_VERSION = 1
 # Chunks this large keep the number of files and of distinct chunks touched per batch small,
@@ -118,8 +120,11 @@ class StoreWriter:
         # The chunk being filled, one buffer per array (see _buffers)
         self._pending: dict[str, np.ndarray] = {}
         self._pending_rows = 0
+        # On object storage, zarr-python's requests are retried as every other (see through_zarr)
+        self._remote_tmp = self.tmp if isinstance(self.tmp, Remote) else None
+        self._writing = f"writing {self.path.url if isinstance(self.path, Remote) else self.path}"
         try:
-            self._create(zarr)
+            through_zarr(self._remote_tmp, self._writing, lambda: self._create(zarr))
         except BaseException:  # stopped while creating (a signal, a full disk): leave nothing
             self.abort()
             raise
@@ -165,7 +170,7 @@ class StoreWriter:
             self.appended += take
             self._pending_rows += take
             if self._pending_rows == self.chunk_rows:
-                self._flush()
+                through_zarr(self._remote_tmp, self._writing, self._flush)
 
     def _buffers(self) -> dict[str, np.ndarray]:
         """One chunk's buffers, made once and refilled: a chunk of blocks kept as a list of small
@@ -204,14 +209,14 @@ class StoreWriter:
 
     def commit(self, attrs: dict[str, Any]) -> str | Path:
         """Write the remaining records and the attributes, then move the store into place."""
-        self._flush()
+        through_zarr(self._remote_tmp, self._writing, self._flush)
         if self.n == 0:
             self.abort()
             raise AekitError(
                 "no record could be ingested (all were skipped or the source is empty); "
                 "check the source or the ingest report."
             )
-        self._group.attrs["aekit"] = {
+        meta = {
             **attrs,
             "format_version": FORMAT_VERSION,
             "n": self.n,
@@ -221,6 +226,9 @@ class StoreWriter:
             "id": uuid.uuid4().hex,
             "complete": True,
         }
+        through_zarr(
+            self._remote_tmp, self._writing, lambda: self._group.attrs.update({"aekit": meta})
+        )
         if isinstance(self.tmp, Remote) and isinstance(self.path, Remote):
             self.tmp.publish_to(self.path)
             return self.path.url
@@ -258,6 +266,14 @@ def _drain_zarr_io(timeout: float = 30.0) -> None:
         asyncio.run_coroutine_threadsafe(others(), loop).result(timeout + 1)
 
 
+def through_zarr(remote: Remote | None, what: str, request: Callable[[], T]) -> T:
+    """``request()``: reads or writes through zarr-python. On object storage they go through the
+    retries of every request (:meth:`Remote.call`): a server restarting answers 5xx for a moment,
+    where zarr-python would give up at once. Sending one again is safe: a write puts the same
+    bytes at the same key."""
+    return request() if remote is None else remote.call(what, request)
+
+
 class Store:
     """A complete store opened for reading. Use :func:`open_store`.
 
@@ -277,7 +293,7 @@ class Store:
                 f"{self.path} is not an aekit store (no zarr.json); create one with 'aekit ingest'."
             )
         try:
-            self._open_metadata()
+            self._through_zarr("zarr.json", self._open_metadata)
         except AekitError:
             raise
         except Exception as exc:  # an edited or damaged zarr.json: say so, not a traceback
@@ -301,6 +317,10 @@ class Store:
         self._labels: np.ndarray | None = None
         self._ids_chunk: tuple[int, np.ndarray] = (-1, np.zeros(0))
         self.cache: BlockCache | None = None
+
+    def _through_zarr(self, name: str, read: Callable[[], T]) -> T:
+        """``read()``, a read through zarr-python of the array or file ``name``."""
+        return through_zarr(self.remote, f"reading {self.path}/{name}", read)
 
     def _open_metadata(self) -> None:
         import zarr
@@ -374,13 +394,13 @@ class Store:
     @property
     def split(self) -> np.ndarray:
         if self._split is None:
-            self._split = np.asarray(self._group["split"][:])
+            self._split = self._through_zarr("split", lambda: np.asarray(self._group["split"][:]))
         return self._split
 
     @property
     def labels(self) -> np.ndarray | None:
-        if self._labels is None and "y" in self._group:
-            self._labels = np.asarray(self._group["y"][:])
+        if self._labels is None and self._through_zarr("y", lambda: "y" in self._group):
+            self._labels = self._through_zarr("y", lambda: np.asarray(self._group["y"][:]))
         return self._labels
 
     def ids(self, rows: np.ndarray) -> np.ndarray:
@@ -393,10 +413,13 @@ class Store:
             # once a batch (decoding a chunk of 1M ids 2,000 times took 30 s of an encode)
             if self._ids_chunk[0] != chunk:
                 start = chunk * self.chunk_rows
-                self._ids_chunk = (chunk, self._group["ids"][start : start + self.chunk_rows])
+                stop = start + self.chunk_rows
+                block = self._through_zarr("ids", lambda: self._group["ids"][start:stop])
+                self._ids_chunk = (chunk, block)
             ids = np.asarray(self._ids_chunk[1][rows - chunk * self.chunk_rows])
         else:
-            ids = np.asarray(self._group["ids"].get_orthogonal_selection((rows,)))
+            column = lambda: self._group["ids"].get_orthogonal_selection((rows,))  # noqa: E731
+            ids = np.asarray(self._through_zarr("ids", column))
         return ids if ids.dtype.kind in "iu" else ids.astype(object)
 
     @property
@@ -420,7 +443,9 @@ class Store:
             return np.take(self._map.array, rows, axis=0)
         if self.remote is not None and self._raw:
             return self._read_remote_rows(rows)
-        return np.asarray(self._x.get_orthogonal_selection((rows,)))
+        return np.asarray(
+            self._through_zarr("x", lambda: self._x.get_orthogonal_selection((rows,)))
+        )
 
     def _read_remote_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows from object storage: one request per chunk touched, for just those rows (a
@@ -484,7 +509,7 @@ class Store:
             self._read_remote(chunk, first * self._row_bytes, view)
             return
         if not self._direct:
-            out[...] = self._x[start : start + len(out)]
+            out[...] = self._through_zarr("x", lambda: self._x[start : start + len(out)])
             return
         if uncached and self.uncached_reads:
             path, offset = self._chunk_path(chunk), first * self._row_bytes
