@@ -112,7 +112,10 @@ def test_padding_of_an_uneven_epoch_does_not_count_in_the_loss(tmp_path):
         args = [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", nproc, *common]
         subprocess.run(args, check=True, timeout=300, capture_output=True)
         losses.append(_val_losses(out))
-    assert np.allclose(losses[1], losses[0], rtol=1e-4, atol=0), losses
+    # Two processes sum in another order, and 20 epochs grow that rounding: their later epochs
+    # differ from one process's by up to 1.3e-4 (relative); with the padded rows counted in the
+    # mean, the last epoch's loss was 9 % higher (0.1459 against 0.1338)
+    assert np.allclose(losses[1], losses[0], rtol=1e-3, atol=0), losses
 
 
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)])
