@@ -418,8 +418,11 @@ class Store:
                 self._ids_chunk = (chunk, block)
             ids = np.asarray(self._ids_chunk[1][rows - chunk * self.chunk_rows])
         else:
-            column = lambda: self._group["ids"].get_orthogonal_selection((rows,))  # noqa: E731
-            ids = np.asarray(self._through_zarr("ids", column))
+            ids = np.asarray(
+                self._through_zarr(
+                    "ids", lambda: self._group["ids"].get_orthogonal_selection((rows,))
+                )
+            )
         return ids if ids.dtype.kind in "iu" else ids.astype(object)
 
     @property
