@@ -131,7 +131,7 @@ class FlakyProxy:
         import threading
         import urllib.parse
 
-        self.method, self.suffix, self.left, self.failed = method, suffix, failures, 0
+        self.method, self.suffix, self.failures, self.failed = method, suffix, failures, 0
         self._lock = threading.Lock()
         upstream = urllib.parse.urlsplit(target)
         proxy = self
@@ -178,8 +178,7 @@ class FlakyProxy:
 
     def _fail(self, method: str, path: str) -> bool:
         with self._lock:
-            if self.left > 0 and method == self.method and path.endswith(self.suffix):
-                self.left -= 1
+            if self.failed < self.failures and method == self.method and path.endswith(self.suffix):
                 self.failed += 1
                 return True
         return False

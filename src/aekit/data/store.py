@@ -120,14 +120,17 @@ class StoreWriter:
         # The chunk being filled, one buffer per array (see _buffers)
         self._pending: dict[str, np.ndarray] = {}
         self._pending_rows = 0
-        # On object storage, zarr-python's requests are retried as every other (see through_zarr)
-        self._remote_tmp = self.tmp if isinstance(self.tmp, Remote) else None
-        self._writing = f"writing {self.path.url if isinstance(self.path, Remote) else self.path}"
         try:
-            through_zarr(self._remote_tmp, self._writing, lambda: self._create(zarr))
+            self._through_zarr(lambda: self._create(zarr))
         except BaseException:  # stopped while creating (a signal, a full disk): leave nothing
             self.abort()
             raise
+
+    def _through_zarr(self, write: Callable[[], T]) -> T:
+        """``write()``, writes through zarr-python to the temporary store (see through_zarr)."""
+        remote = self.tmp if isinstance(self.tmp, Remote) else None
+        where = self.path.url if isinstance(self.path, Remote) else self.path
+        return through_zarr(remote, f"writing {where}", write)
 
     def _create(self, zarr: Any) -> None:
         """The empty arrays of the store under its temporary name."""
@@ -170,7 +173,7 @@ class StoreWriter:
             self.appended += take
             self._pending_rows += take
             if self._pending_rows == self.chunk_rows:
-                through_zarr(self._remote_tmp, self._writing, self._flush)
+                self._through_zarr(self._flush)
 
     def _buffers(self) -> dict[str, np.ndarray]:
         """One chunk's buffers, made once and refilled: a chunk of blocks kept as a list of small
@@ -209,7 +212,7 @@ class StoreWriter:
 
     def commit(self, attrs: dict[str, Any]) -> str | Path:
         """Write the remaining records and the attributes, then move the store into place."""
-        through_zarr(self._remote_tmp, self._writing, self._flush)
+        self._through_zarr(self._flush)
         if self.n == 0:
             self.abort()
             raise AekitError(
@@ -226,9 +229,7 @@ class StoreWriter:
             "id": uuid.uuid4().hex,
             "complete": True,
         }
-        through_zarr(
-            self._remote_tmp, self._writing, lambda: self._group.attrs.update({"aekit": meta})
-        )
+        self._through_zarr(lambda: self._group.attrs.update({"aekit": meta}))
         if isinstance(self.tmp, Remote) and isinstance(self.path, Remote):
             self.tmp.publish_to(self.path)
             return self.path.url
