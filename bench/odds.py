@@ -136,6 +136,27 @@ def _mean(rows: list[dict], key: str, **where: str) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def sets_behind(
+    rows: list[dict], sets: list[str], detectors: list[str], protocol: str
+) -> dict[str, list[str]]:
+    """For each detector, the sets where its mean ROC-AUC is more than 0.05 below the best of
+    the other detectors: aekit's goal, asked of every detector in the run."""
+    auc = {
+        (name, d): _mean(rows, "roc_auc", set=name, protocol=protocol, detector=d)
+        for name in sets
+        for d in detectors
+    }
+    return {
+        d: [
+            name
+            for name in sets
+            if auc[name, d] < max(auc[name, other] for other in detectors if other != d) - 0.05
+        ]
+        for d in detectors
+        if len(detectors) > 1
+    }
+
+
 def summarise(rows: list[dict], sets: list[str], detectors: list[str], protocols) -> dict:
     summary: dict = {}
     for protocol in protocols:
@@ -178,7 +199,12 @@ def summarise(rows: list[dict], sets: list[str], detectors: list[str], protocols
             + ", ".join(f"{d} {means[d]:.3f}/{aps[d]:.3f}" for d in detectors)
             + f"\naekit more than 0.05 below the best baseline on: {', '.join(losses) or 'none'}"
         )
-        summary[protocol] = {"roc_auc": means, "ap": aps, "losses": losses}
+        behind = sets_behind(rows, sets, detectors, protocol)
+        if len(detectors) > 1:  # the same rule for every detector: how hard it is to meet
+            print("more than 0.05 below the best other detector:")
+            for d, names in behind.items():
+                print(f"  {d:12s} {len(names):2d}  {', '.join(names)}")
+        summary[protocol] = {"roc_auc": means, "ap": aps, "losses": losses, "behind": behind}
     return summary
 
 
