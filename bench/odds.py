@@ -200,7 +200,7 @@ def summarise(rows: list[dict], sets: list[str], detectors: list[str], protocols
             + f"\naekit more than 0.05 below the best baseline on: {', '.join(losses) or 'none'}"
         )
         behind = sets_behind(rows, sets, detectors, protocol)
-        if len(detectors) > 1:  # the same rule for every detector: how hard it is to meet
+        if behind:  # the same rule for every detector: how hard it is to meet
             print("more than 0.05 below the best other detector:")
             for d, names in behind.items():
                 print(f"  {d:12s} {len(names):2d}  {', '.join(names)}")
