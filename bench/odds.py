@@ -12,7 +12,8 @@ Detectors: aekit's ``Autoencoder()`` with defaults (``-score_samples``, raw feat
 standardises itself), and PyOD's IForest, ECOD, PCA and AutoEncoder with their defaults, on
 features standardised with the training part's mean and deviation, as PyOD's benchmark does.
 Figures: ROC-AUC and average precision on the test part, the mean over seeds per set, then the
-mean over sets; the sets where aekit is more than 0.05 below the best baseline are named.
+mean over sets; the sets where aekit is more than 0.05 below the best baseline are named, and
+for every detector the sets where it is more than 0.05 below the best of the others.
 PyOD is a bench-only dependency (``pip install pyod``).
 Settings are chosen with ``--dev``: each seed's training part is split again (60/40,
 stratified), fitted on the first part and scored on the second, so the test parts stay unseen.
