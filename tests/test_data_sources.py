@@ -48,6 +48,31 @@ def test_csv_with_a_text_label_column(tmp_path):
     assert store.meta["source"]["feature_names"] == ["a", "b"]
 
 
+def test_an_array_keeps_the_feature_names_given_with_it(tmp_path):
+    store = ingest(np.eye(3), tmp_path / "s.zarr", feature_names=["a", "b", "c"], progress=False)
+    assert store.meta["source"]["feature_names"] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["a", "b"], r"2 feature_names for an array of shape \(3, 3\); give one name per column"),
+        ("abc", r"feature_names must be a list of strings"),
+        ([1, 2, 3], r"feature_names must be a list of strings"),
+    ],
+)
+def test_feature_names_that_do_not_name_the_columns_are_refused(tmp_path, names, message):
+    with pytest.raises(DataError, match=message):
+        ingest(np.eye(3), tmp_path / "s.zarr", feature_names=names, progress=False)
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_feature_names_are_refused_for_a_file(tmp_path):
+    np.save(tmp_path / "x.npy", np.eye(3))
+    with pytest.raises(DataError, match=r"x.npy: feature_names names an in-memory array"):
+        ingest(tmp_path / "x.npy", tmp_path / "s.zarr", feature_names=["a", "b", "c"])
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -31,6 +31,7 @@ def ingest(
     size: tuple[int, int] | None = None,
     channels: int = 3,
     label_column: str | None = None,
+    feature_names: Any = None,
     delimiter: str | None = None,
     dataset: str | None = None,
     val_fraction: float = 0.1,
@@ -59,6 +60,9 @@ def ingest(
         Image size after resizing (image folders), with ``channels`` 1 or 3.
     label_column : str, optional
         Column of a CSV, Parquet or DataFrame source holding the labels.
+    feature_names : list of str, optional
+        Names of an in-memory array's columns, one per feature (a scikit-learn dataset's
+        ``feature_names``); a table's and a DataFrame's names are its column names.
     delimiter : str, optional
         Of a CSV file; told from its first lines when not given (comma, tab, semicolon, pipe).
     dataset : str, optional
@@ -81,7 +85,8 @@ def ingest(
     _check_options(val_fraction, channels)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
-    table = {"label_column": label_column, "delimiter": delimiter}  # options of tables
+    # options of tables (and the column names of an in-memory array)
+    table = {"label_column": label_column, "delimiter": delimiter, "feature_names": feature_names}
     src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
     _name_classes(src, class_names, name)
 
@@ -118,7 +123,12 @@ def _open_source(
     from aekit.data import images, sources, tables
 
     if not isinstance(source, (str, Path)):
-        return sources.from_memory(source, labels, table["label_column"])
+        return sources.from_memory(source, labels, table["label_column"], table["feature_names"])
+    if table["feature_names"] is not None:
+        raise DataError(
+            f"{source}: feature_names names an in-memory array's columns; a file's names come "
+            "from its header."
+        )
     if is_remote(source):
         raise DataError(f"{source}: a source on object storage must be a store; use it directly.")
     path = Path(source)

@@ -163,9 +163,14 @@ def from_hdf5(path: Path, dataset: str | None, labels: Any = None) -> ArraySourc
     return ArraySource(handle[dataset], f"{path}:{dataset}", labels, kind="hdf5")
 
 
-def from_memory(X: Any, y: Any = None, label_column: str | None = None) -> ArraySource:
-    """An in-memory ndarray or DataFrame (with an optional label column or label array)."""
+def from_memory(
+    X: Any, y: Any = None, label_column: str | None = None, feature_names: Any = None
+) -> ArraySource:
+    """An in-memory ndarray or DataFrame (with an optional label column or label array); an
+    array's columns may be named by ``feature_names``, a DataFrame's are its column names."""
     if hasattr(X, "columns"):  # a DataFrame
+        if feature_names is not None:
+            raise DataError("DataFrame: its columns name its features; drop feature_names.")
         if label_column is not None:
             if label_column not in X.columns:
                 raise DataError(f"DataFrame: no column named '{label_column}'.")
@@ -179,4 +184,19 @@ def from_memory(X: Any, y: Any = None, label_column: str | None = None) -> Array
             )
         names = [str(c) for c in X.columns]
         return ArraySource(X.to_numpy(), "DataFrame", y, names, kind="dataframe")
-    return ArraySource(np.asarray(X), "array", y, kind="array")
+    X = np.asarray(X)
+    names = None if feature_names is None else _feature_names(feature_names, X.shape)
+    return ArraySource(X, "array", y, names, kind="array")
+
+
+def _feature_names(names: Any, shape: tuple[int, ...]) -> list[str]:
+    """``names`` as a list of strings, one per column of a table of ``shape``."""
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise DataError("array: feature_names must be a list of strings, one per column.")
+    names = list(names)
+    if len(shape) != 2 or len(names) != shape[1]:
+        raise DataError(
+            f"array: {len(names)} feature_names for an array of shape {shape}; give one name "
+            "per column of an (n, features) table."
+        )
+    return names

@@ -166,9 +166,16 @@ def _write_run(out: Path, result: WineComparison) -> Path:
     CSVLogger.write(out / "metrics.csv", result.history)
     store = out / "wine.zarr"
     shutil.rmtree(store, ignore_errors=True)  # the demo's own output of an earlier run
-    wine = load_wine(as_frame=True)  # a frame, so that the store keeps the feature names
+    wine = load_wine()
     labels = np.asarray(wine.target_names)[result.labels]
-    ingest(wine.data, store, labels=labels, validation_rows=result.test_rows, progress=False)
+    ingest(
+        wine.data,
+        store,
+        labels=labels,
+        feature_names=wine.feature_names,
+        validation_rows=result.test_rows,
+        progress=False,
+    )
     return write_report(out, store)
 
 
