@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import tomllib
 
 from aekit.runs.demo import wine_over_seeds
 
@@ -40,9 +43,6 @@ sys.exit(main(sys.argv[2:]))
 
 def dev_only_imports() -> set[str]:
     """The import names of the dev extras' packages that the runtime dependencies do not bring."""
-    import re
-    import tomllib
-
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
 
     def names(requirements: list[str]) -> set[str]:
