@@ -185,8 +185,8 @@ def from_memory(
         names = [str(c) for c in X.columns]
         return ArraySource(X.to_numpy(), "DataFrame", y, names, kind="dataframe")
     X = np.asarray(X)
-    names = None if feature_names is None else _feature_names(feature_names, X.shape)
-    return ArraySource(X, "array", y, names, kind="array")
+    given = None if feature_names is None else _feature_names(feature_names, X.shape)
+    return ArraySource(X, "array", y, given, kind="array")
 
 
 def _feature_names(names: Any, shape: tuple[int, ...]) -> list[str]:
