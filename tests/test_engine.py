@@ -292,7 +292,7 @@ def test_shipped_configs_validate_and_start_with_their_command(capsys):
 
 def test_resuming_needs_a_run_and_a_new_run_needs_a_fresh_folder(store, tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "none"), "--resume"]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert "none holds no run to resume (no config.toml); give the store" in capsys.readouterr().err
     run = tmp_path / "run"
     assert main(["train", str(store.path), "--out", str(run), "--epochs", "1", "--quiet"]) == 0
     assert main(["train", str(store.path), "--out", str(run), "--epochs", "1"]) == 2
@@ -322,7 +322,7 @@ def test_a_run_that_died_before_its_first_checkpoint_starts_again(store, tmp_pat
         path.unlink()
     (run / "metrics.csv").write_text("epoch,train_loss\n")
     assert main(["train", "--out", str(run), "--resume"]) == 0
-    assert "no checkpoint yet: starting the run again" in capsys.readouterr().out
+    assert "no checkpoint yet: starting the run from its beginning" in capsys.readouterr().out
     assert [row["epoch"] for row in _metrics(run)] == ["1"]
     for path in (run / "checkpoints").iterdir():
         path.unlink()
@@ -403,3 +403,63 @@ def test_a_denoising_vae_resumes_to_bitwise_the_same_weights(tmp_path, monkeypat
     assert main([*argv, "--out", str(tmp_path / "cut"), "--resume"]) == 0
     whole, cut = (tmp_path / d / "model.safetensors" for d in ("whole", "cut"))
     assert whole.read_bytes() == cut.read_bytes()
+
+
+def _dead_lock(run: Path) -> None:
+    """A lock left beside ``run`` by a holder that was killed (its PID, no flock held)."""
+    (run.parent / f".{run.name}.lock").write_text("999999\n")
+
+
+@pytest.mark.parametrize(
+    "died",
+    [
+        lambda run: None,  # before the folder was made
+        lambda run: run.mkdir(),  # with the folder made, empty
+        lambda run: (run.mkdir(), (run / ".config.toml.partial-0123abcd").write_text("[d")),
+        lambda run: (run.mkdir(), _dead_lock(run)),
+    ],
+    ids=["no-folder", "empty-folder", "hidden-partial", "stale-lock"],
+)
+def test_the_same_command_with_resume_starts_a_run_that_died_before_writing(
+    store, tmp_path, capsys, died
+):
+    run = tmp_path / "run"
+    died(run)
+    command = ["train", str(store.path), "--out", str(run), "--epochs", "1", "--resume"]
+    assert main(command) == 0
+    assert "run has no checkpoint yet: starting the run from its beginning" in (
+        capsys.readouterr().out
+    )
+    assert (run / "model.safetensors").is_file()
+    assert [p.name for p in run.iterdir() if ".partial-" in p.name] == []
+
+
+def test_a_folder_holding_other_files_and_no_run_is_refused_untouched(store, tmp_path, capsys):
+    run = tmp_path / "k"
+    run.mkdir()
+    (run / "data.csv").write_text("a,b\n1,2\n")
+    for extra in ([], ["--resume"]):
+        assert main(["train", str(store.path), "--out", str(run), "--quiet", *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {run} holds no run (no config.toml) but other files (data.csv" in err
+        assert sorted(p.name for p in run.iterdir()) == ["data.csv"]
+
+
+def test_the_same_command_with_resume_finishes_whenever_it_was_killed(store, tmp_path):
+    # Killed at once (before the folder), then once the folder exists, then after a checkpoint:
+    # the retry, always the same command with --resume, trains the run to its end
+    run = tmp_path / "run"
+    command = [*AEKIT, *_train_args(store, run, "--resume")]
+    for ready in (
+        lambda: True,
+        lambda: run.is_dir(),
+        lambda: (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir()),
+    ):
+        with subprocess.Popen(command) as proc:
+            deadline = time.time() + 300
+            while not ready() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.002)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    subprocess.run(command, check=True, timeout=600)
+    assert [row["epoch"] for row in _metrics(run)] == ["1", "2", "3"]

@@ -122,7 +122,8 @@ def resolve(
 
     With ``resume``, options given again must match the saved ones (the command that crashed,
     repeated with ``--resume``). A folder whose run stopped before its first checkpoint holds
-    nothing to continue: it is started again. Without a checkpoint to look for, this imports no
+    nothing to continue: it is started again; so is a folder not made yet, or empty, when the
+    store is given. Without a checkpoint to look for, this imports no
     torch: a mistake in the config or the flags answers at once.
     """
     folder = RunFolder(out)
@@ -132,7 +133,9 @@ def resolve(
         return folder.read_config()
     if store:
         overrides = {"data.store": store, **overrides}
-    if resume:
+    if not folder.config.is_file():
+        _require_fresh(folder, resume and not (store or config_file))
+    if resume and folder.config.is_file():
         saved = folder.read_config()
         if config_file or overrides or sets:
             _require_same(saved, load_config(config_file, overrides, sets, flags), folder)
@@ -146,6 +149,35 @@ def resolve(
             )
         print(f"{out} holds a run that stopped before its first checkpoint: starting it again.")
     return config
+
+
+def _require_fresh(folder: RunFolder, nothing_to_start: bool) -> None:
+    """Refuse a folder that holds no run (no ``config.toml``) but other things, before anything
+    is written there; and ``--resume`` with no run to continue and no store to start one.
+
+    A folder that does not exist, or holds only aekit's hidden partials (what a command killed
+    before its first file leaves), is a run to start: the same command plus ``--resume``
+    then works whenever the first attempt died.
+    """
+    path = folder.path
+    if path.is_dir():
+        others = sorted(p.name for p in path.iterdir() if not _ours(p.name))
+        if others and not folder.holds_run():
+            raise AekitError(
+                f"--out {path} holds no run (no config.toml) but other files ({others[0]}, ...); "
+                "a run needs a folder of its own: choose a new or empty --out."
+            )
+    if nothing_to_start:
+        raise AekitError(
+            f"{path} holds no run to resume (no config.toml); give the store and the run's "
+            "options with --resume to start it, or check --out."
+        )
+
+
+def _ours(name: str) -> bool:
+    """Whether a name in a run folder is aekit's own without being a run: a hidden partial,
+    or the plot of a learning-rate range test (``--find-lr``)."""
+    return (name.startswith(".") and ".partial-" in name) or name == "lr_find.png"
 
 
 def _require_same(saved: RunConfig, given: RunConfig, folder: RunFolder) -> None:

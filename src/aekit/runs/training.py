@@ -42,7 +42,7 @@ def run_training(config: RunConfig, out: Path, *, resume: bool = False) -> Autoe
         has_checkpoint = folder.latest_checkpoint() is not None
         if resume and not has_checkpoint and d.is_main and not restarted():
             # Nothing to continue from: the run died before its first checkpoint
-            print(f"{out} has no checkpoint yet: starting the run again from its beginning.")
+            print(f"{out} has no checkpoint yet: starting the run from its beginning.")
         resume = has_checkpoint and (resume or restarted())
         return _run(config, folder, resume, d)
     finally:
