@@ -54,19 +54,15 @@ def ingest(
         Labels for an in-memory array, a ``.npy`` or an HDF5 source, one per record: an array,
         or a file (a 1-d ``.npy``, or text with one label per line).
     class_names : list of str, optional
-        Names of numeric labels, class ``k`` first (a scikit-learn dataset's ``target_names``);
-        text labels, subfolders and a table's label values name their classes themselves.
+        Names of numeric labels, class ``k`` first (a scikit-learn dataset's ``target_names``).
     size : (height, width), optional
         Image size after resizing (image folders), with ``channels`` 1 or 3.
-    label_column : str, optional
-        Column of a CSV, Parquet or DataFrame source holding the labels.
-    feature_names : list of str, optional
-        Names of an in-memory array's columns, one per feature (a scikit-learn dataset's
-        ``feature_names``); a table's and a DataFrame's names are its column names.
-    delimiter : str, optional
-        Of a CSV file; told from its first lines when not given (comma, tab, semicolon, pipe).
-    dataset : str, optional
-        Dataset inside an HDF5 file (needed when it holds more than one).
+    label_column, feature_names : str, list of str, optional
+        The column of a CSV, Parquet or DataFrame source holding the labels; the names of an
+        in-memory array's columns (a scikit-learn dataset's ``feature_names``).
+    delimiter, dataset : str, optional
+        A CSV file's delimiter (default: told from its first lines); the dataset to read in
+        an HDF5 file (needed when it holds more than one).
     val_fraction : float
         Share of records put in the validation split, fixed per record by ``seed``.
     validation_rows : array-like of int, optional
@@ -85,8 +81,7 @@ def ingest(
     _check_options(val_fraction, channels)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
-    # options of tables (and the column names of an in-memory array)
-    table = {"label_column": label_column, "delimiter": delimiter, "feature_names": feature_names}
+    table = {"label_column": label_column, "delimiter": delimiter, "names": feature_names}
     src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
     _name_classes(src, class_names, name)
 
@@ -119,12 +114,13 @@ def _open_source(
     dataset: str | None,
     workers: int | None,
 ) -> Any:
-    """The source's reader; ``table`` holds the options of tables (label column, delimiter)."""
+    """The source's reader; ``table`` holds the options of tables (label column, delimiter, the
+    names of an array's columns)."""
     from aekit.data import images, sources, tables
 
     if not isinstance(source, (str, Path)):
-        return sources.from_memory(source, labels, table["label_column"], table["feature_names"])
-    if table["feature_names"] is not None:
+        return sources.from_memory(source, labels, table["label_column"], table["names"])
+    if table["names"] is not None:
         raise DataError(
             f"{source}: feature_names names an in-memory array's columns; a file's names come "
             "from its header."
