@@ -119,7 +119,7 @@ CASES = [
     ("train good.zarr --out r --epochs soon", "r"),
     ("train good.zarr --out r --set model.kind=foo", "r"),
     ("train good.zarr --out r --config bad.yaml", "r"),
-    ("train good.zarr --out r --resume", "r"),
+    ("train --out r --resume", "r"),  # no run to resume, no store to start it (with one: starts)
     # encode, score: bad runs, bad sources, bad destinations
     ("encode run good.zarr --out e.csv", "e.csv"),
     ("encode run good.zarr --out nofolder/e.npy", "nofolder"),
