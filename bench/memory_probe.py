@@ -39,13 +39,27 @@ def main() -> None:
     threading.Thread(target=watch, daemon=True).start()
     started = time.perf_counter()
     if sys.argv[1] == "--":
+        import aekit.training.fitting as fitting
         from aekit.cli import main as aekit
 
+        # The peak while the training epochs ran, apart from the whole command's
+        epochs = [0]
+        train = fitting.train
+
+        def timed_train(*args: object, **kwargs: object) -> object:
+            state = train(*args, **kwargs)  # type: ignore[arg-type]
+            epochs[0] = max(peak[0], _rss_anon_kib())
+            return state
+
+        fitting.train = timed_train  # type: ignore[assignment]
         code = aekit(sys.argv[2:])
         done.set()
         peak_mib = max(peak[0], _rss_anon_kib()) / 1024
         seconds = time.perf_counter() - started
-        print(json.dumps({"peak_rss_anon_mib": peak_mib, "seconds": seconds, "exit": code}))
+        result = {"peak_rss_anon_mib": peak_mib, "seconds": seconds, "exit": code}
+        if epochs[0]:
+            result["epochs_peak_rss_anon_mib"] = epochs[0] / 1024
+        print(json.dumps(result))
         return
     ae = Autoencoder(
         latent_dim=128, hidden=(), activation="relu", epochs=1, batch_size=256, random_state=0

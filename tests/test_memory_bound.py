@@ -104,3 +104,92 @@ def test_ingest_and_encode_of_millions_of_rows_stay_under_400_mb(tmp_path, shape
     # The issue's bound on the process's own memory, imports (torch, about 250 MB) included; the
     # 8M-row encode peaked at 576 MB when its in-order stream held row and window numbers
     assert max(peaks.values()) <= 400 * MB, {k: round(v / MB) for k, v in peaks.items()}
+
+
+# Runs one aekit command and prints two peaks of RssAnon in KiB: while the training epochs ran
+# (0 when the command trains nothing), and over the whole command
+PHASES = """
+import re, sys, threading, time
+import aekit.training.fitting as fitting
+from aekit.cli import main
+peak, epochs = [0], [0]
+def rss_anon():
+    return int(re.search(r"RssAnon:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+def watch():
+    while True:
+        peak[0] = max(peak[0], rss_anon())
+        time.sleep(0.005)
+threading.Thread(target=watch, daemon=True).start()
+train = fitting.train
+def timed_train(*args, **kwargs):
+    state = train(*args, **kwargs)
+    epochs[0] = max(peak[0], rss_anon())
+    return state
+fitting.train = timed_train
+code = main(sys.argv[1:])
+print(epochs[0], max(peak[0], rss_anon()))
+sys.exit(code)
+"""
+
+
+def phase_peaks(*args: object) -> tuple[int, int]:
+    """The peak RssAnon, in bytes, of the command's training epochs and of the whole command."""
+    done = subprocess.run(
+        [sys.executable, "-c", PHASES, *map(str, args)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    epochs, whole = map(int, done.stdout.split()[-2:])
+    return epochs * 1024, whole * 1024
+
+
+@pytest.fixture(scope="module")
+def wide_stores(tmp_path_factory):
+    """Stores of 200,000 and 20,000 x 784 float32 (627 and 63 MB) of the same low-rank data."""
+    root = tmp_path_factory.mktemp("wide")
+    rng = np.random.default_rng(0)
+    data = np.lib.format.open_memmap(root / "large.npy", "w+", np.float32, (200_000, 784))
+    basis = rng.normal(size=(16, 784)).astype(np.float32)
+    for start in range(0, len(data), 20_000):
+        data[start : start + 20_000] = rng.normal(size=(20_000, 16)).astype(np.float32) @ basis
+    np.save(root / "small.npy", data[:20_000])
+    del data
+    stores = {}
+    for name in ("large", "small"):
+        assert peak_bytes("ingest", root / f"{name}.npy", root / f"{name}.zarr") > 0
+        (root / f"{name}.npy").unlink()
+        stores[name] = root / f"{name}.zarr"
+    return stores
+
+
+@pytest.mark.slow  # about 2 minutes; CI runs it after the default run (.ci/run)
+@pytest.mark.parametrize("order", ["global", "block"])
+@pytest.mark.parametrize(
+    "model", [["--hidden", "none", "--latent-dim", "128"], []], ids=["784-128-784", "defaults"]
+)
+def test_training_ends_within_the_memory_of_its_epochs(tmp_path, wide_stores, order, model):
+    # The early copy's medians, the threshold's calibration and the closing summary, after the
+    # epoch: calibrating 20,000 rows in batches of 4096 had added 14 % to the epoch's peak in
+    # block order (kilobytes per calibrated row)
+    epochs, whole = phase_peaks(
+        "train", wide_stores["large"], "--out", tmp_path / "run", "--epochs", "1",
+        "--batch-size", "256", "--shuffle", order, "--quiet", *model,
+    )  # fmt: skip
+    assert 0 < epochs <= whole <= 1.10 * epochs, (epochs / MB, whole / MB)
+
+
+@pytest.mark.slow  # about 1 minute
+def test_scoring_grows_by_bytes_per_row_not_kilobytes(tmp_path, wide_stores):
+    # A new threshold on every row, then every row's score and per-feature parts (a column per
+    # feature): the rows beyond the small store's cost 6.8 KB each in calibration before, and
+    # a Parquet row group per batch kept kilobytes more per row until the file was closed
+    run = tmp_path / "run"
+    assert peak_bytes("train", wide_stores["small"], "--out", run, "--epochs", "1", "--quiet")
+    peaks = {}
+    for name, store in wide_stores.items():
+        out = tmp_path / f"{name}.parquet"
+        args = ("score", run, store, "--out", out, "--fpr", "0.01", "--normal", store)
+        peaks[name] = peak_bytes(*args)
+    per_row = (peaks["large"] - peaks["small"]) / 180_000
+    # Parquet's footer keeps each row group's column statistics: a few hundred bytes a row
+    # group of about 10,000 rows here, for each of the 786 columns
+    assert per_row < 500, {name: round(peak / MB) for name, peak in peaks.items()}

@@ -183,6 +183,62 @@ def test_an_aborted_or_short_output_leaves_nothing(tmp_path, suffix):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_parquet_rows_are_gathered_into_row_groups_of_about_32_mb(tmp_path, monkeypatch):
+    # A row group per written batch kept each group's metadata until the file was closed
+    import pyarrow.parquet as pq
+
+    from aekit.apply import outputs
+
+    monkeypatch.setattr(outputs, "ROW_GROUP_BYTES", 400)
+    values = np.arange(300, dtype=np.float32).reshape(100, 3)
+    out = tmp_path / "codes.parquet"
+    output = Output(out, 100, (3,), has_labels=False, prefix="z")
+    for start in range(0, 100, 4):
+        output.write(values[start : start + 4], ids=np.arange(start, start + 4))
+    output.commit()
+    # Gathered, a few batches a group: not one group per batch (25), nor all rows in one
+    assert 1 < pq.ParquetFile(out).metadata.num_row_groups < 25
+    table = pd.read_parquet(out)
+    np.testing.assert_array_equal(table[["z0", "z1", "z2"]].to_numpy(), values)
+    assert table["id"].tolist()[-1] == "row 100"
+
+
+# --- what memory holds ---------------------------------------------------------------------
+
+
+def test_a_growing_array_keeps_every_row_in_order():
+    from aekit.memory import GrowingArray
+
+    rows = GrowingArray(np.float32, (2,))
+    expected = []
+    for n in (1, 1000, 30, 2000):
+        block = np.full((n, 2), len(expected), np.float32)
+        rows.append(block)
+        expected.append(block)
+    assert len(rows) == 3031
+    np.testing.assert_array_equal(rows.values(), np.concatenate(expected))
+
+
+def test_batches_read_in_order_hold_about_a_mib_of_samples():
+    from aekit.data.stream import inference_batch
+
+    assert inference_batch((784,)) == 334  # 1 MiB of 784 floats, not 4096 rows (12.8 MB)
+    assert inference_batch((10,)) == 4096  # narrow tables: at most 4096 rows
+    assert inference_batch((512, 512, 3)) == 1  # at least one sample
+
+
+def test_the_scale_sample_is_a_seeded_draw_of_distinct_training_rows():
+    from aekit.anomaly import SCALE_SAMPLES
+    from aekit.training.fitting import scale_rows
+
+    index = np.arange(0, 50_000, 2)
+    picked = scale_rows(index, seed=3)
+    assert len(picked) == SCALE_SAMPLES == len(np.unique(picked))
+    assert np.isin(picked, index).all()
+    np.testing.assert_array_equal(picked, scale_rows(index, seed=3))
+    assert sorted(scale_rows(index[:100], seed=3)) == index[:100].tolist()  # all, when fewer
+
+
 # --- the .aek packing ----------------------------------------------------------------------
 
 

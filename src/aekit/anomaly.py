@@ -57,8 +57,8 @@ def median_losses(
     objective: Objective, models: Iterable[AutoencoderModule], batches: Iterable[torch.Tensor]
 ) -> torch.Tensor:
     """Each model's median per-sample loss over the first ``SCALE_SAMPLES`` samples of
-    ``batches`` (shuffled training data on the models' device): the scale of its part of the
-    score."""
+    ``batches`` (a random sample of the training data on the models' device): the scale of its
+    part of the score."""
     models = list(models)
     losses: list[list[torch.Tensor]] = [[] for _ in models]
     seen = 0

@@ -16,7 +16,6 @@ from aekit.anomaly import anomaly_score
 from aekit.apply.batching import as_store, check_samples, code_batches, map_batches, sample_batches
 from aekit.apply.compress import compress_bytes, decompress_bytes
 from aekit.config import RunConfig, config_from_params, params_from_config
-from aekit.data.stream import INFERENCE_BATCH
 from aekit.objectives import Objective
 from aekit.params import PARAMS, Int, check_param, require
 from aekit.training import Callback
@@ -222,9 +221,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.threshold_, self.threshold_info_ = calibration.threshold, calibration.info
         self.latent_std_ = calibration.latent_std
 
-    def batches(self, X: Any, batch_size: int = INFERENCE_BATCH) -> Iterator[torch.Tensor]:
+    def batches(self, X: Any, batch_size: int | None = None) -> Iterator[torch.Tensor]:
         """``X`` (an array checked as in ``transform``, a store, or a split's batch source) in
-        consecutive batches of raw samples on the model's device: bounded memory."""
+        consecutive batches of raw samples on the model's device (default: about 1 MiB each)."""
         check_is_fitted(self, "model_")
         device = next(self.model_.parameters()).device
         for batch in sample_batches(self, X, batch_size):
@@ -236,7 +235,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """``fn(model_, batch)`` over ``X`` in bounded batches, no grad, float32; raw: codes."""
         check_is_fitted(self, "model_")
         device = next(self.model_.parameters()).device
-        batches = code_batches(X, self.latent_dim, device) if raw else self.batches(X)
+        shape = self.sample_shape_  # codes decode to samples: batches of as many rows
+        batches = code_batches(X, self.latent_dim, device, shape) if raw else self.batches(X)
         return map_batches(lambda x: fn(self.model_, x), batches)
 
     def transform(self, X: Any) -> np.ndarray:

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_array, validate_data
 
 from aekit.data.sources import is_channels_first
 from aekit.data.store import Store, is_store, open_store
-from aekit.data.stream import INFERENCE_BATCH, in_order
+from aekit.data.stream import in_order, inference_batch
 from aekit.errors import AekitError
 
 
@@ -51,19 +51,23 @@ def array_chunks(X: np.ndarray, size: int) -> Iterator[torch.Tensor]:
         yield torch.from_numpy(X[start : start + size])
 
 
-def code_batches(X: Any, latent_dim: int, device: torch.device) -> Iterator[torch.Tensor]:
+def code_batches(
+    X: Any, latent_dim: int, device: torch.device, sample_shape: tuple[int, ...]
+) -> Iterator[torch.Tensor]:
     """Codes ``X``, checked as (n_samples, latent_dim), float32, in consecutive batches on
-    ``device``."""
+    ``device``, as many rows as a batch of samples of ``sample_shape`` (they decode to those)."""
     Z = np.asarray(X, dtype=np.float32)
     if Z.ndim != 2 or Z.shape[1] != latent_dim:
         raise ValueError(f"expected latents of shape (n_samples, {latent_dim}); got {Z.shape}.")
-    for batch in array_chunks(Z, INFERENCE_BATCH):
+    for batch in array_chunks(Z, inference_batch(sample_shape)):
         yield batch.to(device)
 
 
-def sample_batches(estimator: Any, X: Any, batch_size: int) -> Iterator[torch.Tensor]:
-    """The samples of ``X`` in order, ``batch_size`` at a time, for a fitted estimator: ``X`` is
-    a batch source (a split), a store (or its path), or an array checked as its samples."""
+def sample_batches(estimator: Any, X: Any, batch_size: int | None) -> Iterator[torch.Tensor]:
+    """The samples of ``X`` in order, ``batch_size`` at a time (None: about 1 MiB of them, see
+    :func:`~aekit.data.stream.inference_batch`), for a fitted estimator: ``X`` is a batch
+    source (a split), a store (or its path), or an array checked as its samples."""
+    batch_size = batch_size or inference_batch(estimator.sample_shape_)
     if hasattr(X, "batches") and hasattr(X, "n_samples"):
         return X.batches(0)
     store = as_store(X)

@@ -21,7 +21,7 @@ from aekit.data.store import Store
 from aekit.errors import AekitError
 from aekit.objectives import Objective
 
-BATCH = 4096
+BATCH = 4096  # samples drawn, or probed, at a time
 TASKS = ("encode", "reconstruct", "denoise", "score")
 
 
@@ -95,7 +95,7 @@ def apply_to_store(
     try:
         with progress_bar(store.n, task, progress) as bar, torch.no_grad():
             start = 0
-            for batch in ae.batches(store, BATCH):
+            for batch in ae.batches(store):
                 rows = np.arange(start, start + len(batch))
                 values, extra = compute(batch)
                 if task == "score":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -43,6 +44,16 @@ class Window:
         """Where each of ``rows`` (all in this window's blocks) lies in the buffer."""
         slot = np.searchsorted(self.blocks, self.layout.block_of(rows))
         return self.offsets[slot] + (rows - self.starts[slot])
+
+
+def mapped_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array in an anonymous memory map of its own, given back to the system
+    when the array is freed. A buffer of tens of MB taken from C's heap stays in the process
+    once freed when smaller allocations sit above it: each command that read a split after
+    training (the threshold's calibration) kept its window buffers, 48 MB, to its end."""
+    count = int(np.prod(shape, dtype=np.int64))
+    region = mmap.mmap(-1, max(1, count * np.dtype(dtype).itemsize), flags=mmap.MAP_PRIVATE)
+    return np.frombuffer(region, dtype, count=count).reshape(shape)
 
 
 class BlockReader:
@@ -92,7 +103,7 @@ class BlockReader:
             raise ValueError(f"{sizes.sum()} rows exceed the reader's capacity {self.capacity}")
         if len(self._buffers) < 2:
             shape = (self.capacity, *self.store.sample_shape)
-            self._buffers.append(np.empty(shape, dtype=self.store.dtype))
+            self._buffers.append(mapped_array(shape, self.store.dtype))
         buffer = self._buffers[self._turn % len(self._buffers)]
         self._turn += 1
         offsets = np.cumsum(sizes) - sizes

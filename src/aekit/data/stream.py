@@ -28,9 +28,22 @@ from aekit.params import ORDERS, Choice, Int, require
 # Window buffers of a block-shuffled stream: two windows (the one served, the one being read)
 BUFFER_BYTES = 256 << 20
 
+INFERENCE_BYTES = 1 << 20
+"""Float32 bytes of samples per batch when a whole split or store is read in order
+(calibration, inference): about a typical training batch (256 rows of 784 floats), enough to
+keep a model busy. Batches of 4096 such rows (12.8 MB, and as much again for each of the model's
+temporaries) left holes in C's heap that later batches did not fit: the process grew with the
+rows read, by hundreds of MB over a million rows."""
+
 INFERENCE_BATCH = 4096
-"""Rows per batch when a whole split or store is read in order (validation, inference,
-calibration): large enough to keep the model busy, small enough to bound memory."""
+"""The most rows per batch read in order, however narrow the samples."""
+
+
+def inference_batch(sample_shape: tuple[int, ...]) -> int:
+    """Rows per batch read in order for samples of ``sample_shape``: about
+    :data:`INFERENCE_BYTES` of float32 values, at most :data:`INFERENCE_BATCH` rows."""
+    row_bytes = 4 * int(np.prod(sample_shape, dtype=np.int64))
+    return max(1, min(INFERENCE_BATCH, INFERENCE_BYTES // max(1, row_bytes)))
 
 
 def rank_share(order: np.ndarray, rank: int, world_size: int, *, pad: bool) -> np.ndarray:
@@ -162,7 +175,8 @@ class StoreBatches:
         whole of each window it serves from, so the ranks of one machine read each block at
         about the same time and share it through the page cache.
     prefetch_depth : int
-        Batches prepared ahead in a background thread (global order only).
+        Batches prepared ahead in a background thread when rows are gathered (global order, or
+        rows in no order); 0 gathers them in the consumer's thread.
     pin_memory : bool
         Put batches in page-locked memory, for asynchronous copies to a GPU.
     block_bytes : int
@@ -318,7 +332,8 @@ class StoreBatches:
             paths = self.store.chunk_paths()
             threading.Thread(target=warm_page_cache, args=(paths, stop), daemon=True).start()
         try:
-            yield from prefetch(self._gather(rows, real), self.prefetch_depth)
+            batches = self._gather(rows, real)
+            yield from prefetch(batches, self.prefetch_depth) if self.prefetch_depth else batches
         finally:
             stop.set()
 

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 
 from aekit.anomaly import anomaly_score
+from aekit.data.stats import RunningStats
 from aekit.errors import SettingError
+from aekit.memory import GrowingArray
 from aekit.models import AutoencoderModule
 from aekit.objectives import Objective
 from aekit.params import Real, invalid
@@ -67,14 +69,16 @@ def calibrate(
     if not _SHARE.check(share):
         raise invalid(method, _SHARE.describe(), share)
     objective = Objective(None, None, beta)
-    codes, errors = [], []
+    # The exact quantile keeps each sample's score (4 bytes); the codes only their moments
+    errors = GrowingArray(np.float32)
+    codes = RunningStats(model.latent_dim)
     with torch.no_grad():
         for x in batches:
             errors.append(anomaly_score(objective, model, x).float().cpu().numpy())
-            codes.append(model.encode(x).float().cpu().numpy())
-    if not errors:
+            codes.update(model.encode(x).float().cpu().numpy())
+    if not len(errors):
         raise SettingError("calibrating a threshold needs at least one sample.")
-    scores = np.concatenate(errors).astype(np.float64)
+    scores = errors.values()
     # 'higher' keeps the flagged share of the calibration data at most the asked share
     threshold = float(np.quantile(scores, 1 - float(share), method="higher"))
     info = {
@@ -91,5 +95,5 @@ def calibrate(
             f"{int(np.ceil(STABLE_ABOVE / float(share)))} normal samples (aekit score "
             f"--{method} {share:g} --normal SRC)"
         )
-    latent_std = np.maximum(np.concatenate(codes).std(axis=0), 1e-8).astype(np.float32)
+    latent_std = np.maximum(codes.std, 1e-8).astype(np.float32)
     return Calibration(threshold, info, latent_std)

@@ -18,12 +18,14 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from aekit.anomaly import SCALE_SAMPLES
 from aekit.config import RunConfig
 from aekit.data.arrays import ArrayBatches
 from aekit.data.stats import RunningStats
 from aekit.data.store import Store
-from aekit.data.stream import INFERENCE_BATCH, StoreBatches
+from aekit.data.stream import StoreBatches, inference_batch
 from aekit.errors import SettingError
+from aekit.memory import give_back_freed_memory
 from aekit.models import AutoencoderModule, auto_activation, auto_hidden, build_model
 from aekit.objectives import Noise, Objective, Sparsity
 from aekit.training.budget import auto_batch_size, budget_note, resolve_budget
@@ -68,6 +70,7 @@ class Sources:
     val: BatchSource
     held_out: BatchSource
     held_out_name: str
+    scale_sample: BatchSource  # training rows, in order, that set the score's scales
     stats: dict[str, Any]
     sample_shape: tuple[int, ...]
     batch_size: int  # the global batch (all processes together), 'auto' resolved
@@ -89,15 +92,17 @@ def array_sources(
     val_rows, train_rows = rows[:n_val], rows[n_val:]
     stats = RunningStats(X.shape[-1])
     stats.update(X[train_rows])
-    val = ArrayBatches(X, val_rows, INFERENCE_BATCH, seed, shuffle=False)
+    in_order = inference_batch(X.shape[1:])
+    val = ArrayBatches(X, val_rows, in_order, seed, shuffle=False)
     has_val = n_val > 0
     held_rows = val_rows if has_val else train_rows
     batch = auto_batch_size(len(train_rows)) if batch_size == "auto" else int(batch_size)
     return Sources(
         train=ArrayBatches(X, train_rows, batch, seed),
         val=val,
-        held_out=ArrayBatches(X, held_rows, INFERENCE_BATCH, seed, shuffle=False),
+        held_out=ArrayBatches(X, held_rows, in_order, seed, shuffle=False),
         held_out_name=f"the {'validation' if has_val else 'training'} split",
+        scale_sample=ArrayBatches(X, scale_rows(train_rows, seed), batch, seed, shuffle=False),
         stats=stats.to_dict(),
         sample_shape=tuple(X.shape[1:]),
         batch_size=batch,
@@ -127,16 +132,22 @@ def store_sources(
         batch_size = auto_batch_size(len(store.train_index), world_size)
     batch = per_rank_batch(int(batch_size), world_size)
     shared: dict[str, Any] = {"rank": rank, "world_size": world_size, "pin_memory": pin_memory}
-    held_out, held_out_name = store_held_out(store)
     train = StoreBatches(
         store, store.train_index, batch, seed, order=order, shuffle_window=shuffle_window, **shared
     )
-    # Validation batches as large as training ones keep the memory bound of the stream
+    # Validation and calibration batches as large as training ones keep the memory bound of the
+    # epoch: larger ones (4096 rows of 784 floats) left holes in C's heap that grew the process
+    # by kilobytes per row calibrated
+    held_out, held_out_name = store_held_out(store, batch)
     return Sources(
         train=train,
         val=StoreBatches(store, store.val_index, batch, seed, shuffle=False, **shared),
         held_out=held_out,
         held_out_name=held_out_name,
+        # Not a shuffled stream, which would hold window buffers again after the epoch's
+        scale_sample=StoreBatches(
+            store, scale_rows(store.train_index, seed), batch, seed, shuffle=False, prefetch_depth=0
+        ),
         stats=store.stats,
         sample_shape=tuple(store.sample_shape),
         batch_size=int(batch_size),
@@ -145,13 +156,27 @@ def store_sources(
     )
 
 
-def store_held_out(store: Store) -> tuple[StoreBatches, str]:
+def scale_rows(index: np.ndarray, seed: int) -> np.ndarray:
+    """At most ``SCALE_SAMPLES`` of the training rows ``index``, drawn by ``seed``: the sample
+    on which the anomaly score's parts get their scales (see :mod:`aekit.anomaly`).
+
+    Left in the order drawn, so that a store's stream gathers them row by row: a few rows spread
+    over the whole store, read as whole blocks, would read all of it.
+    """
+    size = min(SCALE_SAMPLES, len(index))
+    picked = np.random.default_rng(seed).choice(len(index), size=size, replace=False)
+    return np.asarray(index)[picked]
+
+
+def store_held_out(store: Store, batch_size: int | None = None) -> tuple[StoreBatches, str]:
     """The data a store's model did not learn from, whole and in order, and its name: the
-    validation split, or the training split when there is none."""
+    validation split, or the training split when there is none. ``batch_size``: rows per batch
+    (default: :func:`~aekit.data.stream.inference_batch`)."""
     has_val = len(store.val_index) > 0
     rows = store.val_index if has_val else store.train_index
     name = f"the {'validation' if has_val else 'training'} split of {store.path}"
-    return StoreBatches(store, rows, INFERENCE_BATCH, 0, shuffle=False), name
+    batch_size = batch_size or inference_batch(store.sample_shape)
+    return StoreBatches(store, rows, batch_size, 0, shuffle=False), name
 
 
 def pick_loss(loss: str, stats: dict[str, Any]) -> str:
@@ -331,8 +356,11 @@ def _run(
         reduce=reduce,
     )
     p.model.eval()
+    give_back_freed_memory()  # what follows adds its buffers to the memory of the epochs only
     snapshot = next(cb for cb in p.callbacks if isinstance(cb, EarlySnapshot))
-    keep_early(p.model, snapshot, p.config.model.beta, _on_device(p.sources.train, p.device))
+    scale_sample = _on_device(p.sources.scale_sample, p.device)
+    keep_early(p.model, snapshot, p.config.model.beta, scale_sample)
+    give_back_freed_memory()
     calibration = None
     if contamination is not None:
         calibration = calibrate(

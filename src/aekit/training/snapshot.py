@@ -83,7 +83,8 @@ def keep_early(
     training: Iterable[torch.Tensor],
 ) -> None:
     """Give the trained ``model`` (in evaluation mode) the snapshot's copy and both models'
-    median losses over ``training`` (shuffled training batches on the model's device). No
+    median losses over ``training`` (a random sample of training batches on the model's
+    device, see :func:`aekit.training.fitting.scale_rows`). No
     copy was taken when the fit stopped first: the model then scores alone."""
     if snapshot.weights is None:
         return
