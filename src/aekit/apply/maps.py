@@ -98,8 +98,8 @@ def apply_to_store(
             for batch in ae.batches(store):
                 rows = np.arange(start, start + len(batch))
                 values, extra = compute(batch)
-                if task == "score":
-                    extra = {"anomaly": values > ae.threshold_, **extra}
+                if task == "score":  # the score, then each feature's part when asked
+                    extra = {"anomaly": values.reshape(len(values), -1)[:, 0] > ae.threshold_}
                     flagged += int(extra["anomaly"].sum())
                 output.write(
                     values,
@@ -152,7 +152,9 @@ def _task(
         parts, total = score_terms(objective, model, x)
         if not with_parts:
             return numpy(total), {}
-        parts_np = numpy(parts)
-        return numpy(total), {f"error_{name}": parts_np[:, i] for i, name in enumerate(labels)}
+        # One block of columns, the score first: a column each would cost a copy each per batch
+        return numpy(torch.cat([total[:, None], parts.flatten(1)], dim=1)), {}
 
+    if with_parts:
+        return score, ["score", *(f"error_{name}" for name in labels)], "score", (1 + len(labels),)
     return score, ["score"], "score", ()

@@ -31,7 +31,7 @@ from aekit.memory import require_disk
 
 FORMATS = (".npy", ".parquet", ".zarr")
 
-# Bytes of rows gathered before they are written as one Parquet row group. A row group per
+# Bytes of values gathered before they are written as one Parquet row group. A row group per
 # batch kept each group's column metadata in the writer until the footer: with a column per
 # feature, the scores of a million rows of 784 features took 2.8 GB that way.
 ROW_GROUP_BYTES = 32 << 20
@@ -99,7 +99,10 @@ class Output:
         self._tmp: list[tuple[Path, Path]] = []  # (temporary, final) pairs
         self._writer: Any = None
         self._stats: Any = None
-        self._pending: list[Any] = []  # Parquet tables not yet written as a row group
+        # Parquet rows not yet written as a row group: their values, and the columns beside them
+        self._group: np.ndarray | None = None
+        self._group_rows = 0
+        self._side: list[Any] = []
 
     def _reserve(self, final: Path) -> Path:
         tmp = partial_name(final)
@@ -138,7 +141,7 @@ class Output:
             }
             self._ids_file = None
             if ids is not None:
-                self._ids_file = open(self._reserve(self._companion(".ids.txt")), "w")
+                self._ids_file = open(self._reserve(self._companion(".ids.txt")), "x")
         self._writer["values"].write(values)
         if "labels" in self._writer and labels is not None:
             self._writer["labels"].write(np.asarray(labels, dtype=np.int64))
@@ -151,41 +154,58 @@ class Output:
 
     def _write_parquet(self, values: np.ndarray, labels: Any, ids: Any, extra: dict) -> None:
         import pyarrow as pa
+
+        side: dict[str, Any] = {}
+        if ids is not None:
+            side["id"] = pa.array(id_text(np.asarray(ids)).astype(str))
+        if self.has_labels and labels is not None:
+            side["label"] = pa.array(self._named(np.asarray(labels)))
+        side.update({name: pa.array(column) for name, column in extra.items()})
+        # Arrow's own copies (its allocator, not C's heap): NumPy's small per-batch arrays, kept
+        # until their row group is written, pinned the heap between the batches' large buffers,
+        # and the scores of a million rows grew the process by 6.9 GB
+        beside = pa.table({k: pa.concat_arrays([a]) for k, a in side.items()})
+        self._side.append(beside)
+        flat = values.reshape(len(values), -1)
+        if self._group is None:  # one buffer of a row group's values, filled again and again
+            row_bytes = flat[:1].nbytes + beside.nbytes / max(1, len(flat))
+            rows = max(1, int(ROW_GROUP_BYTES // row_bytes))
+            self._group = np.empty((rows, flat.shape[1]), flat.dtype)
+        done = 0
+        while done < len(flat):
+            take = min(len(flat) - done, len(self._group) - self._group_rows)
+            self._group[self._group_rows : self._group_rows + take] = flat[done : done + take]
+            done, self._group_rows = done + take, self._group_rows + take
+            if self._group_rows == len(self._group):
+                self._flush_parquet()
+
+    def _flush_parquet(self) -> None:
+        """Write the rows gathered so far as one row group: their values, then the columns
+        beside them (id and label first, the caller's extra columns last)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: dict[str, Any] = {}
-        if ids is not None:
-            columns["id"] = pa.array(id_text(np.asarray(ids)).astype(str))
-        if self.has_labels and labels is not None:
-            columns["label"] = pa.array(self._named(np.asarray(labels)))
-        flat = values.reshape(len(values), -1)
+        n = self._group_rows
+        if self._group is None or n == 0:
+            return
+        side = pa.concat_tables(self._side)
+        self._side = [side.slice(n)]  # the rest of a batch that filled this group
+        columns = {k: side.column(k).slice(0, n) for k in ("id", "label") if k in side.schema.names}
+        flat = self._group[:n]
         if len(self.sample_shape) <= 1:
             names = self.names or [f"{self.prefix}{i}" for i in range(flat.shape[1])]
             columns.update({name: flat[:, i] for i, name in enumerate(names)})
         else:
             columns["x"] = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), flat.shape[1])
-        columns.update(extra)  # one column each, named by the caller
+        extra = [k for k in side.schema.names if k not in ("id", "label")]
+        columns.update({k: side.column(k).slice(0, n) for k in extra})
         table = pa.table(columns)
         if self._writer is None:
             metadata = {b"aekit.sample_shape": str(list(self.sample_shape)).encode()}
             schema = table.schema.with_metadata(metadata)
             self._writer = pq.ParquetWriter(self._reserve(self.path), schema)
-        # Arrow's own copy (its allocator, not C's heap): NumPy's small per-batch arrays, kept
-        # until the row group is written, pinned the heap between the batches' large buffers,
-        # and the scores of a million rows grew the process by 6.9 GB
-        owned = [pa.concat_arrays(column.chunks) for column in table.columns]
-        self._pending.append(pa.Table.from_arrays(owned, schema=self._writer.schema))
-        if sum(t.nbytes for t in self._pending) >= ROW_GROUP_BYTES:
-            self._flush_parquet()
-
-    def _flush_parquet(self) -> None:
-        """Write the rows gathered so far as one row group."""
-        import pyarrow as pa
-
-        if self._pending:
-            rows = pa.concat_tables(self._pending)
-            self._pending = []
-            self._writer.write_table(rows, row_group_size=len(rows))
+        self._writer.write_table(table.replace_schema_metadata(self._writer.schema.metadata))
+        self._group_rows = 0
 
     def _named(self, labels: np.ndarray) -> np.ndarray:
         if self.class_names is None:
@@ -234,9 +254,10 @@ class Output:
             for suffix in (".labels.npy", ".ids.txt"):  # an earlier output's, not this one's
                 if self._companion(suffix) not in written:
                     self._companion(suffix).unlink(missing_ok=True)
-        elif self._writer is not None:
+        else:
             self._flush_parquet()
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
         # the companions first, the output itself last: it never appears beside stale ones
         for tmp, final in sorted(self._tmp, key=lambda pair: pair[1] == self.path):
             tmp.replace(final)
@@ -269,7 +290,7 @@ class _NpyFile:
 
     def __init__(self, path: Path, final: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         self.final = final
-        self.file = open(path, "wb")
+        self.file = open(path, "xb")
         header = {
             "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
             "fortran_order": False,
