@@ -49,6 +49,12 @@ def _broken_copies(root: Path) -> None:
     np.save(root / "vector.npy", np.zeros((3, 2, 2, 2, 2), dtype=np.float32))
     np.save(root / "twochannel.npy", np.zeros((3, 2, 5, 5), dtype=np.float32))
     (root / "images").mkdir()
+    np.save(root / "zerowidth.npy", np.zeros((5, 0), dtype=np.float32))
+    np.save(root / "three.npy", np.zeros((3, 2), dtype=np.float32))
+    (root / "nanlabels.txt").write_text("a\nnan\nb\n")
+    np.save(root / "nanlabels.npy", np.array([0.0, np.nan, 1.0]))
+    (root / "stores").mkdir()  # a folder of other things, no run in it
+    shutil.copytree(root / "good.zarr", root / "stores" / "kept.zarr")
     (root / "bad.yaml").write_text("train: [1, 2\n  x: :\n")
     (root / "bad.toml").write_text("[train\nepochs = 2\n")
     (root / "unknown.toml").write_text("[train]\nepoks = 2\n")
@@ -98,6 +104,9 @@ CASES = [
     ("ingest table.csv o.zarr --delimiter ab", "o.zarr"),
     ("ingest table.csv file.txt", None),
     ("ingest table.csv o.zarr --channels 2", "o.zarr"),
+    ("ingest zerowidth.npy o.zarr", "o.zarr"),  # (n, 0): was a ZeroDivisionError
+    ("ingest three.npy o.zarr --labels nanlabels.txt", "o.zarr"),  # was a class named 'nan'
+    ("ingest three.npy o.zarr --labels nanlabels.npy", "o.zarr"),
     # validate: files that are not configs, keys and values that cannot work
     ("validate bad.yaml", None),
     ("validate bad.toml", None),
@@ -120,6 +129,7 @@ CASES = [
     ("train good.zarr --out r --set model.kind=foo", "r"),
     ("train good.zarr --out r --config bad.yaml", "r"),
     ("train --out r --resume", "r"),  # no run to resume, no store to start it (with one: starts)
+    ("train good.zarr --out stores --epochs 1", None),  # holds stores, no run: refused untouched
     # encode, score: bad runs, bad sources, bad destinations
     ("encode run good.zarr --out e.csv", "e.csv"),
     ("encode run good.zarr --out nofolder/e.npy", "nofolder"),
@@ -143,6 +153,7 @@ CASES = [
     # probe, report, export, info
     ("probe run narrow.zarr --labels 5", None),
     ("probe run good.zarr --labels 0", None),
+    ("probe run good.zarr --labels 1 --repeats 0", None),  # was 'nan +- nan', exit 0
     ("report run --store narrow.zarr", "run/report.html"),
     ("report broken-json", "broken-json/report.html"),
     ("export run --out m.onnx --format tflite", "m.onnx"),

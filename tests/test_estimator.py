@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import Autoencoder
+from aekit.errors import DataError
 
 FAST = {"epochs": 20, "patience": 5, "random_state": 0}
 
@@ -220,3 +221,13 @@ def test_score_samples_is_higher_for_normal_points(blobs):
     ae = Autoencoder(latent_dim=2, epochs=100, random_state=0).fit(X)
     outliers = X[:10] + 8 * X.std(axis=0)
     assert ae.score_samples(X).mean() > ae.score_samples(outliers).max()
+
+
+def test_fit_names_a_path_that_holds_no_store(tmp_path):
+    # A string path was once taken for samples: "could not convert string to float"
+    for missing in (str(tmp_path / "nope.zarr"), tmp_path / "nope.zarr"):
+        with pytest.raises(DataError, match=r"nope.zarr does not exist: no store there"):
+            Autoencoder().fit(missing)
+    np.save(tmp_path / "x.npy", np.zeros((4, 2)))
+    with pytest.raises(DataError, match=r"x.npy is not a store; ingest it first"):
+        Autoencoder().fit(tmp_path / "x.npy")

@@ -66,3 +66,47 @@ def test_partials_a_stopped_command_left_are_removed_and_reported(store, tmp_pat
     assert main(["ingest", str(tmp_path / "x.npy"), str(tmp_path / "new.zarr")]) == 0
     assert not stale.exists() and unrelated.exists()  # only the destination's own partials
     assert "removed 1 partial file(s)" in capsys.readouterr().err
+
+
+# --- nothing beside a destination is followed or matched blindly ---------------------------
+
+
+def test_a_link_planted_at_the_lock_is_refused_and_its_target_left_alone(store, tmp_path, capsys):
+    assert main(["train", str(store), "--out", str(tmp_path / "run"), "--epochs", "1"]) == 0
+    target = tmp_path / "bashrc"
+    target.write_text("export PATH\n")
+    (tmp_path / ".codes.npy.lock").symlink_to(target)
+    capsys.readouterr()
+    argv = ["encode", str(tmp_path / "run"), str(store), "--out", str(tmp_path / "codes.npy")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / '.codes.npy.lock'} is a symbolic link; aekit writes its own" in err
+    assert target.read_text() == "export PATH\n"
+    assert not (tmp_path / "codes.npy").exists()
+
+
+def test_a_name_with_pattern_characters_sweeps_only_its_own_partials(store, tmp_path):
+    # 'gb*.zarr' once matched the live partial of another command's gb1.zarr, and removed it
+    others = tmp_path / ".gb1.zarr.partial-0badc0de"
+    others.mkdir()
+    own = tmp_path / ".gb*.zarr.partial-0badc0de"
+    own.mkdir()
+    np.save(tmp_path / "x.npy", np.zeros((10, 2), np.float32))
+    assert main(["ingest", str(tmp_path / "x.npy"), str(tmp_path / "gb*.zarr")]) == 0
+    assert others.is_dir() and not own.exists()
+
+
+def test_a_link_planted_at_a_run_file_is_not_written_through(store, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", str(store), "--out", str(run), "--epochs", "2", "--quiet"]
+    argv += ["--set", "checkpoint.every_steps=1"]
+    assert main(argv) == 0
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("keep me\n")
+    (run / "metrics.csv").unlink()
+    (run / "metrics.csv").symlink_to(outside)
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2  # the same command, resumed: the log is rewritten
+    err = capsys.readouterr().err
+    assert f"{run / 'metrics.csv'} is a symbolic link; aekit writes its own files" in err
+    assert outside.read_text() == "keep me\n"

@@ -8,10 +8,15 @@ folder's files) goes through :func:`partial_name` and :func:`published`.
 
 A command that writes a destination holds :func:`exclusive` on it for its whole length: a second
 writer is refused, and partials that a stopped writer left beside it are removed.
+
+Nothing beside a destination is followed blindly: the lock and every file aekit appends to are
+opened without following a symbolic link (:func:`open_text`), so that a link planted at a
+companion's name cannot make aekit write to a file elsewhere.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -21,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from aekit.errors import AekitError
 
@@ -29,6 +35,26 @@ def partial_name(path: str | Path) -> Path:
     """A hidden, unique name beside ``path`` to write to before renaming it to ``path``."""
     path = Path(path)
     return path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+
+
+def open_text(path: str | Path, mode: str) -> Any:
+    """``path`` opened as text for writing (``'w'``) or appending (``'a'``), never through a
+    symbolic link at ``path``: a link there is refused (exit 2) and its target left alone."""
+    flags = {"w": os.O_TRUNC, "a": os.O_APPEND}[mode] | os.O_WRONLY | os.O_CREAT
+    return os.fdopen(_open_own(Path(path), flags), mode, newline="")
+
+
+def _open_own(path: Path, flags: int) -> int:
+    """``os.open`` of a file of aekit's own at ``path``, refusing a symbolic link there."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or path.is_symlink():
+            raise AekitError(
+                f"{path} is a symbolic link; aekit writes its own files there and follows no "
+                "link: remove it, or choose another destination."
+            ) from None
+        raise
 
 
 def remove(path: Path) -> None:
@@ -82,14 +108,14 @@ def naming(path: str | Path, partial: str | Path | None = None) -> Iterator[None
 
 def write_text(path: str | Path, text: str) -> None:
     """Publish ``text`` as the whole content of ``path``."""
-    with published(path) as tmp:
-        tmp.write_text(text)
+    with published(path) as tmp, open(tmp, "x") as f:  # a new partial: exclusively
+        f.write(text)
 
 
 def write_bytes(path: str | Path, data: bytes | memoryview, *, sync: bool = False) -> None:
     """Publish ``data`` as the whole content of ``path``."""
-    with published(path, sync=sync) as tmp:
-        tmp.write_bytes(data)
+    with published(path, sync=sync) as tmp, open(tmp, "xb") as f:
+        f.write(data)
 
 
 @contextmanager
@@ -123,7 +149,8 @@ _GRACE_SECONDS = 3.0
 def _locked(lock: Path, path: Path) -> int:
     deadline = time.monotonic() + _GRACE_SECONDS
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        # A lock left by a dead holder is taken over (no O_EXCL); a link there is refused
+        fd = _open_own(lock, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -145,7 +172,9 @@ def _locked(lock: Path, path: Path) -> int:
 
 
 def _remove_stale_partials(path: Path) -> None:
-    stale = list(path.parent.glob(f".{path.name}.partial-*"))
+    # Names matched literally: a '*', '?' or '[' in the destination's name is no pattern
+    prefix = f".{path.name}.partial-"
+    stale = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
     if path.is_dir():
         stale += path.rglob(".*.partial-*")
     if not stale:

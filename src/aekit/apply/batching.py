@@ -11,19 +11,28 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_array, validate_data
 
+from aekit.data.remote import is_remote
 from aekit.data.sources import is_channels_first
-from aekit.data.store import Store, is_store, open_store
+from aekit.data.store import Store, exists, is_store, open_store
 from aekit.data.stream import in_order, inference_batch
-from aekit.errors import AekitError
+from aekit.errors import AekitError, DataError
 
 
 def as_store(X: Any) -> Store | None:
-    """``X`` as a store when it is one (or the path of one), else None."""
+    """``X`` as a store when it is one (or the path of one), else None (an array); a path or URL
+    that holds no store is refused, naming it."""
     if isinstance(X, Store):
         return X
-    if isinstance(X, (str, Path)) and is_store(X):
+    if not isinstance(X, (str, Path)):
+        return None
+    if is_store(X):
         return open_store(X)
-    return None
+    if exists(X) and not is_remote(X):
+        raise DataError(
+            f"{X} is not a store; ingest it first (aekit.ingest({str(X)!r}, STORE)), or pass "
+            "its samples as an array."
+        )
+    raise DataError(f"{X} does not exist: no store there; check the path.")
 
 
 def require_shape(store: Store, sample_shape: Sequence[int]) -> Store:

@@ -287,7 +287,7 @@ def compress_file(
     with (
         published(out) as tmp,
         progress_bar(store.n, "compress", progress) as bar,
-        open(tmp, "wb") as dest,
+        open(tmp, "xb") as dest,
     ):
         report = write_compressed(
             ae, store, store.dtype, dest, step=step, scratch=out.parent, on_rows=bar.update

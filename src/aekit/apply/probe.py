@@ -41,6 +41,8 @@ def probe(
         )
     if labels_per_class < 1:
         raise AekitError(f"--labels must be >= 1; got {labels_per_class}.")
+    if repeats < 1:
+        raise AekitError(f"--repeats must be >= 1; got {repeats}.")
     train, test = store.train_index, store.val_index
     if len(test) == 0:
         raise AekitError(

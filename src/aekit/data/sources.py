@@ -35,10 +35,10 @@ class ArraySource:
         kind: str = "array",
     ) -> None:
         shape = tuple(int(s) for s in data.shape)
-        if len(shape) not in (2, 3, 4) or shape[0] == 0:
+        if len(shape) not in (2, 3, 4) or 0 in shape:
             raise DataError(
                 f"{name}: expected samples along axis 0 with shape (n, features), (n, height, "
-                f"width) or (n, height, width, channels); got shape {shape}."
+                f"width) or (n, height, width, channels), none of them 0; got shape {shape}."
             )
         dtype = np.dtype(data.dtype)
         if dtype.kind not in "biuf":
@@ -98,8 +98,22 @@ def _encode_labels(labels: Any, n: int, name: str) -> tuple[np.ndarray | None, l
         raise DataError(f"{name}: labels must be one per record, shape ({n},); got {labels.shape}.")
     if labels.dtype.kind in "iu" and labels.min() >= 0:
         return labels.astype(np.int64), None
+    missing = _missing(labels)
+    if missing.any():
+        raise DataError(
+            f"{name}: the label of record {int(np.argmax(missing)) + 1} is missing "
+            f"({labels[np.argmax(missing)]!r}); give every record a label, or none."
+        )
     names, codes = np.unique(labels.astype(str), return_inverse=True)
     return codes.astype(np.int64), [str(v) for v in names]
+
+
+def _missing(labels: np.ndarray) -> np.ndarray:
+    """Which labels are missing: NaN, None, or empty or 'nan' text (a class named 'nan' once)."""
+    if labels.dtype.kind == "f":
+        return np.isnan(labels)
+    text = np.char.lower(np.char.strip(labels.astype(str)))
+    return np.isin(text, ["", "nan", "none"])
 
 
 def from_npy(path: Path, labels: Any = None) -> ArraySource:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from aekit.atomic import published
+from aekit.atomic import open_text, published
 from aekit.errors import AekitError
 from aekit.objectives import Objective
 from aekit.training.threads import FOLLOW_SECONDS, FreeCoreCounter
@@ -283,7 +283,7 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, state: TrainingState) -> None:
         if not (self.append and self.path.exists()):
-            with self.path.open("w", newline="") as f:
+            with open_text(self.path, "w") as f:
                 csv.writer(f).writerow(self.COLUMNS)
 
     @classmethod
@@ -296,11 +296,11 @@ class CSVLogger(Callback):
     def write(cls, path: str | Path, history: list[dict[str, float]]) -> None:
         """Write a whole finished history (e.g. ``Autoencoder.history_``) in the same format,
         under a temporary name renamed when complete."""
-        with published(path) as tmp, tmp.open("w", newline="") as f:
+        with published(path) as tmp, tmp.open("x", newline="") as f:
             csv.writer(f).writerows([cls.COLUMNS, *(cls._row(logs) for logs in history)])
 
     def on_epoch_end(self, state: TrainingState, logs: dict[str, float]) -> None:
-        with self.path.open("a", newline="") as f:
+        with open_text(self.path, "a") as f:
             csv.writer(f).writerow(self._row(logs))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -308,7 +308,8 @@ class CSVLogger(Callback):
         # so that the resumed run writes each epoch once.
         done = int(state.get("epochs_logged", 0))
         lines = self.path.read_text().splitlines()
-        self.path.write_text("\n".join(lines[: 1 + done]) + "\n")
+        with open_text(self.path, "w") as f:
+            f.write("\n".join(lines[: 1 + done]) + "\n")
 
     def state_dict(self) -> dict[str, Any]:
         lines = self.path.read_text().count("\n") if self.path.exists() else 1
