@@ -40,6 +40,7 @@ def _broken_copies(root: Path) -> None:
     (root / "corrupt.parquet").write_bytes(b"PAR1" + bytes(100))
     (root / "empty.csv").write_bytes(b"")
     (root / "words.csv").write_text("a,b\n1,x\n2,y\n")
+    (root / "twice.csv").write_text("a,a,b\n1,2,3\n4,5,6\n")  # was pyarrow's KeyError
     rows = "".join(f"{i},{i + 1},{i * 2}\n" for i in range(30))
     (root / "table.csv").write_text("a,b,c\n" + rows)
     (root / "file.txt").write_text("not a folder")
@@ -104,7 +105,8 @@ CASES = [
     ("ingest table.csv o.zarr --delimiter ab", "o.zarr"),
     ("ingest table.csv file.txt", None),
     ("ingest table.csv o.zarr --channels 2", "o.zarr"),
-    ("ingest zerowidth.npy o.zarr", "o.zarr"),  # (n, 0): was a ZeroDivisionError
+    ("ingest zerowidth.npy o.zarr", "o.zarr"),
+    ("ingest twice.csv o.zarr", "o.zarr"),  # (n, 0): was a ZeroDivisionError
     ("ingest three.npy o.zarr --labels nanlabels.txt", "o.zarr"),  # was a class named 'nan'
     ("ingest three.npy o.zarr --labels nanlabels.npy", "o.zarr"),
     # validate: files that are not configs, keys and values that cannot work

@@ -103,6 +103,12 @@ class TableSource:
             self.delimiter = _checked_delimiter(delimiter) or sniff_delimiter(path)
             names = self._csv_header()
             self.n_records = None
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise DataError(
+                f"{path}: the column name '{repeated[0]}' appears {names.count(repeated[0])} "
+                "times in the header; give each column a name of its own."
+            )
         if label_column is not None and label_column not in names:
             raise DataError(
                 f"{path}: no column named '{label_column}' for --label-column; the columns are "
