@@ -262,3 +262,10 @@ def test_the_estimator_fits_and_transforms_a_store_on_s3(url):
     ae = aekit.Autoencoder(latent_dim=4, epochs=2, batch_size=256, random_state=0).fit(url)
     codes = ae.transform(url)
     assert codes.shape == (N_ROWS, 4) and np.isfinite(codes).all()
+
+
+def test_fit_names_a_url_that_holds_no_store(s3, url):
+    # Once "could not convert string to float": a URL was taken for samples
+    missing = f"s3://{BUCKET}/stores/nope.zarr"
+    with pytest.raises(AekitError, match=f"{missing} does not exist: no store there"):
+        aekit.Autoencoder().fit(missing)
