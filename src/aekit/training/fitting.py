@@ -70,7 +70,7 @@ class Sources:
     val: BatchSource
     held_out: BatchSource
     held_out_name: str
-    scale_sample: BatchSource  # training rows, in order, that set the score's scales
+    scale_sample: BatchSource  # a seeded sample of training rows: the score's scales
     stats: dict[str, Any]
     sample_shape: tuple[int, ...]
     batch_size: int  # the global batch (all processes together), 'auto' resolved
