@@ -11,13 +11,15 @@ import pytest
 
 from aekit.data.store import CHUNK_BYTES, CHUNK_ROWS
 
-# Runs one aekit command and prints its peak anonymous memory (RssAnon, sampled every 5 ms) in
-# KiB: the process's own memory, not the pages of the files it maps (a source read through a
-# memory map is resident while read, and the kernel takes those pages back at will)
+# Runs one aekit command and prints two peaks of its anonymous memory (RssAnon, sampled every
+# 5 ms) in KiB: while its training epochs ran (0 for other commands), and over the whole
+# command. RssAnon is the process's own memory, not the pages of the files it maps (a source
+# read through a memory map is resident while read, and the kernel takes those pages back).
+# The training code is loaded for 'train' only: torch would add 200 MB to an ingest's peak
 PEAK = """
 import re, sys, threading, time
 from aekit.cli import main
-peak = [0]
+peak, epochs = [0], [0]
 def rss_anon():
     return int(re.search(r"RssAnon:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 def watch():
@@ -25,19 +27,34 @@ def watch():
         peak[0] = max(peak[0], rss_anon())
         time.sleep(0.005)
 threading.Thread(target=watch, daemon=True).start()
+if sys.argv[1] == "train":
+    import aekit.training.fitting as fitting
+    train = fitting.train
+    def timed_train(*args, **kwargs):
+        state = train(*args, **kwargs)
+        epochs[0] = max(peak[0], rss_anon())
+        return state
+    fitting.train = timed_train
 code = main(sys.argv[1:])
-print(max(peak[0], rss_anon()))
+print(epochs[0], max(peak[0], rss_anon()))
 sys.exit(code)
 """
 MB = 1 << 20
 
 
-def peak_bytes(*args: object) -> int:
+def phase_peaks(*args: object) -> tuple[int, int]:
+    """The peak RssAnon, in bytes, of the command's training epochs and of the whole command."""
     done = subprocess.run(
-        [sys.executable, "-c", PEAK, *map(str, args)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", PEAK, *map(str, args)], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return int(done.stdout.split()[-1]) * 1024
+    epochs, whole = map(int, done.stdout.split()[-2:])
+    return epochs * 1024, whole * 1024
+
+
+def peak_bytes(*args: object) -> int:
+    """The peak RssAnon, in bytes, of the whole command."""
+    return phase_peaks(*args)[1]
 
 
 @pytest.fixture(scope="module")
@@ -104,42 +121,6 @@ def test_ingest_and_encode_of_millions_of_rows_stay_under_400_mb(tmp_path, shape
     # The issue's bound on the process's own memory, imports (torch, about 250 MB) included; the
     # 8M-row encode peaked at 576 MB when its in-order stream held row and window numbers
     assert max(peaks.values()) <= 400 * MB, {k: round(v / MB) for k, v in peaks.items()}
-
-
-# Runs one aekit command and prints two peaks of RssAnon in KiB: while the training epochs ran
-# (0 when the command trains nothing), and over the whole command
-PHASES = """
-import re, sys, threading, time
-import aekit.training.fitting as fitting
-from aekit.cli import main
-peak, epochs = [0], [0]
-def rss_anon():
-    return int(re.search(r"RssAnon:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
-def watch():
-    while True:
-        peak[0] = max(peak[0], rss_anon())
-        time.sleep(0.005)
-threading.Thread(target=watch, daemon=True).start()
-train = fitting.train
-def timed_train(*args, **kwargs):
-    state = train(*args, **kwargs)
-    epochs[0] = max(peak[0], rss_anon())
-    return state
-fitting.train = timed_train
-code = main(sys.argv[1:])
-print(epochs[0], max(peak[0], rss_anon()))
-sys.exit(code)
-"""
-
-
-def phase_peaks(*args: object) -> tuple[int, int]:
-    """The peak RssAnon, in bytes, of the command's training epochs and of the whole command."""
-    done = subprocess.run(
-        [sys.executable, "-c", PHASES, *map(str, args)], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    epochs, whole = map(int, done.stdout.split()[-2:])
-    return epochs * 1024, whole * 1024
 
 
 @pytest.fixture(scope="module")
