@@ -244,4 +244,5 @@ def test_a_file_the_disk_refuses_ends_in_exit_2_naming_it_and_nothing_left(argv,
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "File too large" in lines[0] and named in lines[0], result.stderr
+    assert "ulimit -f" in lines[0] and "60,000 bytes" in lines[0]  # the limit, not the disk
     assert not [p for p in out.rglob("*") if ".partial-" in p.name or p.suffix == ".npy"]

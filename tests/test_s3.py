@@ -160,7 +160,7 @@ def test_the_server_stopped_mid_epoch_stops_training_clearly_and_resume_finishes
     assert (out / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
 
 
-def test_a_killed_ingest_leaves_nothing_that_opens_and_the_url_stays_free(s3, tmp_path):
+def test_a_killed_ingest_leaves_nothing_that_opens_and_the_url_stays_free(s3, tmp_path, capsys):
     big = tmp_path / "big.npy"
     np.save(big, np.random.default_rng(1).random((40_000, 784), dtype=np.float32))
     dest = f"s3://{BUCKET}/stores/killed.zarr"
@@ -176,8 +176,10 @@ def test_a_killed_ingest_leaves_nothing_that_opens_and_the_url_stays_free(s3, tm
     assert not is_store(dest)
     with pytest.raises(AekitError, match="not an aekit store"):
         open_store(dest)
-    assert main(["ingest", str(big), dest]) == 0
+    assert main(["ingest", str(big), dest]) == 0  # its lock taken over: its holder died here
     assert open_store(dest).n == 40_000
+    assert f"removed 1 partial store(s) of {dest}" in capsys.readouterr().err
+    assert not [k for k in remote.Remote.parse(f"s3://{BUCKET}/stores").keys() if ".killed" in k]
 
 
 def test_refusals_are_one_line_naming_what_to_check(s3, url, monkeypatch, capsys):
@@ -269,3 +271,121 @@ def test_fit_names_a_url_that_holds_no_store(s3, url):
     missing = f"s3://{BUCKET}/stores/nope.zarr"
     with pytest.raises(AekitError, match=f"{missing} does not exist: no store there"):
         aekit.Autoencoder().fit(missing)
+
+
+def test_a_second_writer_of_a_url_is_refused_and_a_dead_ones_lock_taken_over(
+    s3, features, tmp_path, capsys
+):
+    # Two ingests to one URL at once: once both exited 0 and one store replaced the other
+    dest = f"s3://{BUCKET}/stores/locked.zarr"
+    lock = remote.Remote.parse(f"s3://{BUCKET}/stores/.locked.zarr.lock")
+    holding = (
+        "import time\nfrom aekit.data.remote import Remote\n"
+        "from aekit.data.remote_lock import remote_exclusive\n"
+        f"with remote_exclusive(Remote.parse({dest!r})):\n"
+        "    print('held', flush=True)\n    time.sleep(120)"
+    )
+    with subprocess.Popen([sys.executable, "-c", holding], stdout=subprocess.PIPE, text=True) as h:
+        assert h.stdout is not None and h.stdout.readline().strip() == "held"
+        assert main(["ingest", str(features), dest, "--quiet"]) == 2
+        assert f"being written by another aekit process (PID {h.pid} on" in capsys.readouterr().err
+        os.kill(h.pid, signal.SIGKILL)
+        h.wait()
+    assert _exists(lock)  # the dead holder's lock is still there
+    assert main(["ingest", str(features), dest, "--quiet"]) == 0  # taken over: it died here
+    assert open_store(dest).n == N_ROWS and not _exists(lock)
+
+    # A lock held from another machine cannot be checked from here: refused, naming the object
+    import obstore
+
+    obstore.put(lock.client, lock.prefix, b'{"host": "elsewhere", "pid": 1}', mode="create")
+    assert main(["ingest", str(features), f"{dest[:-5]}2.zarr", "--quiet"]) == 0  # other URLs
+    assert main(["ingest", str(features), dest, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "PID 1 on elsewhere" in err and lock.url in err
+    obstore.delete(lock.client, lock.prefix)
+
+
+def _exists(single: remote.Remote) -> bool:
+    import obstore
+
+    try:
+        obstore.head(single.client, single.prefix)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def test_the_lock_object_is_created_by_one_writer_of_many_at_once(s3):
+    # The conditional write the lock relies on (If-None-Match), checked on the server the tests
+    # install: some S3 servers have accepted every concurrent writer
+    from concurrent.futures import ThreadPoolExecutor
+
+    import obstore
+    from obstore.exceptions import AlreadyExistsError
+
+    single = remote.Remote.parse(f"s3://{BUCKET}/locks/.race.lock")
+
+    def create(i: int) -> bool:
+        try:
+            obstore.put(single.client, single.prefix, str(i).encode(), mode="create")
+        except AlreadyExistsError:
+            return False
+        return True
+
+    for _ in range(3):
+        with ThreadPoolExecutor(16) as pool:
+            won = [i for i, ok in enumerate(pool.map(create, range(16))) if ok]
+        assert len(won) == 1
+        assert bytes(obstore.get(single.client, single.prefix).bytes()) == str(won[0]).encode()
+        obstore.delete(single.client, single.prefix)
+
+
+def test_a_killed_ingests_partial_prefix_is_removed_by_the_next_and_reported(s3, features, capsys):
+    dest = f"s3://{BUCKET}/stores/swept.zarr"
+    stale = remote.Remote.parse(f"s3://{BUCKET}/stores/.swept.zarr.partial-0badc0de")
+    other = remote.Remote.parse(f"s3://{BUCKET}/stores/.swept2.zarr.partial-0badc0de")
+    import obstore
+
+    for left in (stale, other):
+        obstore.put(left.client, left.key("x/c/0/0"), bytes(3_000_000))
+    assert main(["ingest", str(features), dest, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"removed 1 partial store(s) of {dest} (3.0 MB)" in err
+    assert stale.keys() == [] and other.keys() != []  # only its own destination's partials
+    other.delete_all()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"s3://{BUCKET}/a/../x.zarr", f"s3://{BUCKET}/./x.zarr", f"s3://{BUCKET}/a//x.zarr",
+        f"s3://{BUCKET}/a/x\n.zarr",
+    ],
+    ids=["dotdot", "dot", "double slash", "newline"],
+)  # fmt: skip
+def test_a_url_with_an_odd_path_part_is_refused_naming_it(s3, features, url, capsys):
+    # Once exit 1, "Could not parse path"
+    assert main(["ingest", str(features), url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and repr(url)[1:-1] in err
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_set_time(features, tmp_path):
+    # It accepts connections and says nothing: once 5 tries of 60 s each
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        env = {
+            **os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.getsockname()[1]}",
+            "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_REGION": "us-east-1",
+            "AEKIT_S3_TIMEOUT": "1",
+        }  # fmt: skip
+        result = subprocess.run(
+            [*AEKIT, "ingest", str(features), "s3://b/s/x.zarr"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "did not answer" in result.stderr and "AEKIT_S3_TIMEOUT" in result.stderr

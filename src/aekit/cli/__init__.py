@@ -118,11 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno not in _STORAGE_ERRORS or show_traceback:
             return _internal(args, exc, show_traceback)
-        print(
-            f"aekit {args.command}: error: {exc.filename or 'the output'}: {exc.strerror}; "
-            f"{_STORAGE_ERRORS[exc.errno]} (nothing partial was left there)",
-            file=sys.stderr,
-        )
+        print(f"aekit {args.command}: error: {_storage_error(args, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         _quiet_abandoned_writes()
@@ -146,6 +142,23 @@ _STORAGE_ERRORS = {
     errno.EFBIG: "the file system caps the file size; write to another file system",
     errno.EACCES: "check the permissions, or write elsewhere",
 }
+
+
+def _storage_error(args: argparse.Namespace, exc: OSError) -> str:
+    """What refused the write, naming the file (the command's destination where the library
+    named none) and what to change."""
+    named = exc.filename or (args.writes(args) if args.writes else None) or "the output"
+    fix = _STORAGE_ERRORS.get(exc.errno or 0, "")
+    if exc.errno == errno.EFBIG:
+        import resource
+
+        cap = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if cap != resource.RLIM_INFINITY:  # the shell's limit, not the file system's
+            fix = (
+                f"this process may not write files larger than {cap:,} bytes (the shell's "
+                "'ulimit -f'); raise the limit, or write less"
+            )
+    return f"{named}: {exc.strerror}; {fix} (nothing partial was left there)"
 
 
 def one_line(message: str, limit: int = 600) -> str:
@@ -180,10 +193,13 @@ def _holding(args: argparse.Namespace) -> Iterator[None]:
     if where is None:  # validate, info, ...: nothing to hold, and nothing more to import
         yield
         return
-    from aekit.data.remote import is_remote
+    from aekit.data.remote import Remote, is_remote
 
     if is_remote(where):
-        yield
+        from aekit.data.remote_lock import remote_exclusive
+
+        with remote_exclusive(Remote.parse(where)):
+            yield
         return
     destination = Path(where)
     if args.makes_folder:

@@ -10,8 +10,10 @@ is ever written anywhere: a store is named by its URL alone.
 
 Requests that fail for a passing reason (a connection refused or reset, a timeout, a 5xx or a
 "slow down") are retried with exponential backoff; each retry is logged with the count so far.
-Those that cannot succeed by waiting (a missing bucket, denied access) fail at once with one
-line that names the bucket or the variable to check.
+A request gives up, retries included, after ``AEKIT_S3_TIMEOUT`` seconds (60 by default): an
+endpoint that accepts connections and never answers is reported within that time. Those that
+cannot succeed by waiting (a missing bucket, denied access) fail at once with one line that
+names the bucket or the variable to check.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ RETRIES = 5
 FIRST_WAIT = 0.25
 # Requests in flight while publishing a store (server-side copies, deletes)
 PUBLISH_THREADS = 8
+# Seconds a request may take, its retries included (the variable overrides it)
+TIMEOUT_VARIABLE = "AEKIT_S3_TIMEOUT"
+DEFAULT_TIMEOUT = 60.0
 # Words of a client error that mark it as passing: worth waiting for
 _PASSING = (
     "error sending request", "connection", "timed out", "timeout", "reset", "broken pipe",
@@ -90,6 +95,13 @@ class Remote:
             raise RemoteError(
                 f"{url}: a store on object storage is named s3://BUCKET/PATH/NAME.zarr; "
                 "give the bucket and a path inside it."
+            )
+        # Such keys name a different object on each server (or none); refused, not rewritten
+        odd = [part for part in prefix.split("/") if part in ("", ".", "..")]
+        if odd or not all(c.isprintable() for c in url):
+            raise RemoteError(
+                f"{url!r}: a store's URL may not hold an empty, '.' or '..' path part, nor a "
+                "newline or control character; write the path plainly (s3://BUCKET/PATH/NAME.zarr)."
             )
         return cls(f"{SCHEME}{bucket}/{prefix}", bucket, prefix)
 
@@ -168,11 +180,17 @@ class Remote:
 
     def keys(self) -> list[str]:
         """Keys (bucket-relative) of every object under this prefix."""
+        return [meta["path"] for meta in self._objects()]
+
+    def size(self) -> int:
+        """Bytes of every object under this prefix."""
+        return sum(int(meta["size"]) for meta in self._objects())
+
+    def _objects(self) -> list[Any]:
         import obstore
 
-        def listing() -> list[str]:
-            found = obstore.list(self.client, prefix=self.prefix + "/").collect()
-            return [meta["path"] for meta in found]
+        def listing() -> list[Any]:
+            return list(obstore.list(self.client, prefix=self.prefix + "/").collect())
 
         return self.call(f"listing {self.url}", listing)
 
@@ -199,6 +217,9 @@ class Remote:
 
         with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
             list(pool.map(copy, data))
+        # Another writer that held no lock (the Python API on two machines) may have published
+        # meanwhile: refused rather than silently replaced
+        dest.check_writable_destination()
         copy(root)
         self.delete_all(keys)
 
@@ -218,13 +239,15 @@ class Remote:
         passes through as it is."""
         from obstore.exceptions import BaseError
 
+        deadline = time.monotonic() + timeout()
         for attempt in range(RETRIES + 1):
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
                 if not isinstance(exc, (BaseError, OSError)):
                     raise
-                if not _passing(exc) or attempt == RETRIES:
+                late = time.monotonic() + FIRST_WAIT * 2**attempt > deadline
+                if not _passing(exc) or attempt == RETRIES or late:
                     raise RemoteError(_explain(exc, what, self, attempt)) from exc
                 with self._lock:
                     self.retried += 1
@@ -243,6 +266,23 @@ def temporary_sibling(dest: Remote) -> Remote:
     return dest.sibling(f".{dest.name}.partial-{uuid.uuid4().hex[:8]}")
 
 
+def timeout() -> float:
+    """Seconds a request may take, retries included: ``AEKIT_S3_TIMEOUT``, else 60."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise RemoteError(
+            f"{TIMEOUT_VARIABLE}={text!r}: give the seconds a request to object storage may "
+            "take, a positive number (60 by default)."
+        )
+    return seconds
+
+
 def _client(bucket: str) -> Any:
     from obstore.store import S3Store
 
@@ -258,8 +298,8 @@ def _options() -> dict[str, Any]:
         "config": config,
         "client_options": {
             "allow_http": endpoint.startswith("http://"),
-            "connect_timeout": "5s",
-            "timeout": "60s",
+            "connect_timeout": f"{round(min(5.0, timeout()) * 1000)}ms",
+            "timeout": f"{round(timeout() * 1000)}ms",
         },
         # Retries are ours (see Remote.call), so that they are counted and logged
         "retry_config": {
@@ -269,7 +309,7 @@ def _options() -> dict[str, Any]:
                 "max_backoff": timedelta(seconds=8),
                 "base": 2,
             },
-            "retry_timeout": timedelta(seconds=60),
+            "retry_timeout": timedelta(seconds=timeout()),
         },
     }
 
@@ -351,6 +391,6 @@ def _explain(exc: BaseException, what: str, remote: Remote, attempt: int) -> str
         return (
             f"{what}: {endpoint} did not answer after {attempt} retries ({_first_line(exc)}); "
             "check AWS_ENDPOINT_URL and that the server is up, then run again (a run resumes "
-            "with --resume)."
+            f"with --resume); {TIMEOUT_VARIABLE} sets the seconds to wait ({timeout():g} now)."
         )
     return f"{what}: {_first_line(exc)}"
