@@ -37,6 +37,13 @@ def partial_name(path: str | Path) -> Path:
     return path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
 
 
+def taken(path: str | Path) -> bool:
+    """Whether anything is at ``path``: a file, a folder or a symbolic link, a link that leads
+    nowhere or round in a loop included (which ``Path.exists`` calls absent)."""
+    path = Path(path)
+    return path.is_symlink() or path.exists()
+
+
 def open_text(path: str | Path, mode: str) -> Any:
     """``path`` opened as text for writing (``'w'``) or appending (``'a'``), never through a
     symbolic link at ``path``: a link there is refused (exit 2) and its target left alone."""

@@ -208,7 +208,9 @@ def load_config(
         Lets an error about a value given by a flag name the flag.
     """
     data: dict[str, Any] = _read_file(Path(path)) if path is not None else {}
-    origin = str(path) if path is not None else "config"
+    # Where each key's value came from, so that an error blames the file, the flag or --set
+    # that gave it (a value read from --config is no flag's)
+    given = {key: flag for key, flag in (flags or {}).items() if key in (overrides or {})}
     for key, value in (overrides or {}).items():
         _set_dotted(data, key, value)
     for item in sets or []:
@@ -216,11 +218,11 @@ def load_config(
         if not sep:
             raise AekitError(f"--set {item}: expected key=value, e.g. --set train.epochs=20.")
         _set_dotted(data, key.strip(), _parse_value(value.strip()))
+        given[key.strip()] = f"--set {item}"
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        origin = origin if not sets else f"{origin} with --set"
-        raise _explain(exc, origin, flags or {}) from exc
+        raise _explain(exc, str(path) if path is not None else "config", given) from exc
 
 
 def to_toml(config: RunConfig) -> str:

@@ -36,15 +36,82 @@ def available_memory() -> int | None:
 def require_memory(nbytes: float, what: str, fix: str) -> None:
     """Raise :class:`SettingError` when ``nbytes`` exceed the memory available now.
 
-    ``what`` names the allocation ("a dense model with hidden 3000000000"), ``fix`` says which
-    setting to lower. Where the available memory cannot be read, 1 TiB stands in for it: an
+    Available is the least of the machine's available memory and the room left under each limit
+    this process runs under (``ulimit -v`` and ``ulimit -d``, a cgroup's memory limit, as in a
+    container or a batch job): an allocation past any of them fails as surely as one past the
+    machine's memory. ``what`` names the allocation ("a dense model with hidden 3000000000"),
+    ``fix`` says which setting to lower. Where nothing can be read, 1 TiB stands in: an
     estimate beyond that is a typo on any machine.
     """
-    available = available_memory() or 1 << 40
+    room = [(available_memory() or 1 << 40, "is available")]
+    room += [(left, f"is left under {limit}") for left, limit in memory_limits()]
+    available, where = min(room)
     if nbytes > available:
         raise SettingError(
-            f"{what} needs about {_size(nbytes)} of memory; {_size(available)} is available: {fix}."
+            f"{what} needs about {_size(nbytes)} of memory; {_size(available)} {where}: {fix}."
         )
+
+
+def memory_limits() -> list[tuple[int, str]]:
+    """The room left under each memory limit set on this process, with the limit's name: the
+    address-space and data limits (``ulimit -v``, ``ulimit -d``) less what the process maps
+    already, and its cgroup's limit less the cgroup's use. Empty where none is set."""
+    import resource
+
+    found = []
+    status = _proc_status()
+    for limit, field, name in (
+        (resource.RLIMIT_AS, "VmSize", "the address-space limit ('ulimit -v')"),
+        (resource.RLIMIT_DATA, "VmData", "the data-size limit ('ulimit -d')"),
+    ):
+        soft = resource.getrlimit(limit)[0]
+        if soft != resource.RLIM_INFINITY and field in status:
+            found.append((max(0, soft - status[field]), name))
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        found.append((cgroup, "this cgroup's memory limit (a container's or a job's)"))
+    return found
+
+
+def _proc_status() -> dict[str, int]:
+    """Sizes in bytes from ``/proc/self/status`` (Linux; empty elsewhere)."""
+    sizes = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if value.strip().endswith("kB"):
+                    sizes[key] = int(value.split()[0]) * 1024
+    except OSError:
+        pass
+    return sizes
+
+
+# A limit this large is "no limit" (cgroup v1 writes the largest page-aligned 63-bit number)
+_UNLIMITED = 1 << 60
+
+
+def _cgroup_room() -> int | None:
+    """Bytes the process's cgroup may still use: v2's ``memory.max`` less ``memory.current``,
+    else v1's ``memory.limit_in_bytes`` less ``memory.usage_in_bytes``; None without a limit."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    v2 = next((line[3:] for line in lines if line.startswith("0::")), None)
+    places = [(root / v2.lstrip("/"), "memory.max", "memory.current")] if v2 else []
+    places += [(root / "memory", "memory.limit_in_bytes", "memory.usage_in_bytes")]
+    for folder, limit_file, use_file in places:
+        try:
+            limit_text = (folder / limit_file).read_text().strip()
+            used = int((folder / use_file).read_text())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= _UNLIMITED:
+            continue
+        return max(0, int(limit_text) - used)
+    return None
 
 
 def require_disk(nbytes: float, folder: Path, what: str, fix: str) -> None:

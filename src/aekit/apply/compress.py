@@ -241,6 +241,7 @@ def read_compressed(
             f"{name} is corrupted or truncated (payload checksum mismatch); nothing decoded."
         )
     src.seek(start)
+    _check_header(header, ae, name)
     codec = _Codec(ae, header["step"], header["latent_std"], header["dtype"])
 
     def blocks() -> Iterator[np.ndarray]:
@@ -249,9 +250,44 @@ def read_compressed(
             for first in range(0, n, block):
                 rows = min(block, n - first)
                 data = stream.read(2 * rows * latent_dim)
+                if len(data) != 2 * rows * latent_dim:
+                    raise AekitError(f"{name}: its header's n ({n}) is more than it holds.")
                 yield codec.decode(_unpack(data, rows, latent_dim))
+            if stream.read(1):
+                raise AekitError(f"{name}: it holds more samples than its header's n ({n}).")
 
     return header, blocks()
+
+
+def _check_header(header: dict[str, Any], ae: FittedModel, name: str) -> None:
+    """Refuse header fields that cannot describe this model's output, naming the field: the
+    header's checksum says it was not damaged, not that it was written by aekit."""
+    latent_dim = int(ae.latent_dim)
+    std = header.get("latent_std")
+    problems = {
+        "sample_shape": header.get("sample_shape") != list(ae.sample_shape_),
+        "latent_dim": header.get("latent_dim") != latent_dim,
+        "block_rows": header.get("block_rows") != BLOCK_ROWS,
+        "dtype": header.get("dtype") not in ("uint8", "float16", "float32", "float64"),
+        "n": not (isinstance(header.get("n"), int) and header["n"] >= 0),
+        "step": not (_is_number(header.get("step")) and 0 < header["step"] < math.inf),
+        "latent_std": not (
+            isinstance(std, list) and len(std) == latent_dim
+            and all(_is_number(v) and 0 < v < math.inf for v in std)
+        ),
+    }  # fmt: skip
+    bad = [field for field, wrong in problems.items() if wrong]
+    if bad:
+        field = bad[0]
+        raise AekitError(
+            f"{name}: its header's {field} ({header.get(field)!r}) does not fit the model that "
+            f"decodes it (sample_shape {list(ae.sample_shape_)}, latent_dim {latent_dim}, "
+            f"block_rows {BLOCK_ROWS}); the file was edited: compress the data again."
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def compress_bytes(ae: FittedModel, X: Any, step: float) -> tuple[bytes, dict[str, Any]]:

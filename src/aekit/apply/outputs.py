@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.atomic import naming, partial_name
+from aekit.atomic import naming, partial_name, taken
 from aekit.data.records import id_text, row_id
 from aekit.data.split import TRAIN
 from aekit.errors import AekitError
@@ -42,7 +42,7 @@ def check_output(path: str | Path, formats: tuple[str, ...] = FORMATS) -> Path:
     path = Path(path)
     if path.suffix not in formats:
         raise AekitError(f"--out {path} must end in {', '.join(formats)}.")
-    if path.exists():
+    if taken(path):  # a link that loops or leads nowhere included
         raise AekitError(f"--out {path} already exists; remove it or choose another name.")
     if not path.parent.is_dir():
         raise AekitError(f"--out {path}: the folder {path.parent} does not exist; create it.")

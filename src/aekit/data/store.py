@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from aekit.atomic import partial_name
+from aekit.atomic import partial_name, taken
 from aekit.data import chunkmap
 from aekit.data.blockcache import BlockCache
 from aekit.data.chunkmap import ALIGNMENT, ChunkMap
@@ -68,7 +68,7 @@ def check_destination(path: str | Path) -> Path | Remote:
         remote.check_writable_destination()
         return remote
     path = Path(path)
-    if path.exists():
+    if taken(path):  # a link that loops or leads nowhere included
         raise DataError(f"{path} already exists; remove it or choose another store path.")
     parent = next((p for p in path.parents if p.exists()), Path("."))
     if not parent.is_dir():
@@ -360,27 +360,54 @@ class Store:
 
     def _check_consistent(self) -> None:
         """Refuse metadata that disagree with the arrays or the chunk files (an edited ``n``
-        would otherwise be read as zero padding: Zarr fills a missing chunk)."""
-        problem = None
+        would otherwise be read as zero padding: Zarr fills a missing chunk), naming the field."""
+        problem = self._shape_problem() or self._column_problem() or self._chunk_problem()
+        if problem:
+            self._refuse(problem)
+
+    def _shape_problem(self) -> str | None:
         report = self.meta.get("report") or {}
         written = report.get("records_read", self.n) - report.get("skipped_count", 0)
         if written != self.n:
-            problem = f"says {self.n} samples; its ingest wrote {written}"
-        elif self._x.shape != (self.n, *self.sample_shape):
-            problem = f"says {self.n} samples of {self.sample_shape}; x holds {self._x.shape}"
-        elif self._group["split"].shape != (self.n,):
-            problem = f"says {self.n} samples; split holds {self._group['split'].shape[0]}"
-        elif self.remote is None and self.n and self._as_written():
-            chunks = Path(self.path) / "x" / "c"
-            expected = -(-self.n // self.chunk_rows)
-            found = len(list(chunks.iterdir())) if chunks.is_dir() else 0
-            if found != expected:
-                problem = f"says {self.n} samples in {expected} chunks; x/c holds {found}"
-        if problem:
-            raise AekitError(
-                f"{self.path}: its metadata do not match its data ({problem}); the store was "
-                "edited or damaged: delete it and run 'aekit ingest' again."
-            )
+            return f"n says {self.n} samples; its ingest wrote {written}"
+        if self._x.shape != (self.n, *self.sample_shape):
+            return f"n and sample_shape say {self.n} x {self.sample_shape}; x holds {self._x.shape}"
+        if self._x.dtype != self.dtype:
+            return f"dtype says {self.dtype}; x holds {self._x.dtype}"
+        if self._plain_bytes() and self._x.chunks[0] != self.chunk_rows:  # chunk files read raw
+            return f"chunk_rows says {self.chunk_rows}; x is chunked by {self._x.chunks[0]} rows"
+        width = self.sample_shape[-1] if self.sample_shape else 1
+        for name, values in self.stats.items():
+            if values.shape != (width,) or not np.isfinite(values).all():
+                return f"stats.{name} must hold {width} finite numbers; it holds {values.tolist()}"
+        return None
+
+    def _column_problem(self) -> str | None:
+        for name in ("split", "ids", "y"):
+            if name == "y" and "y" not in self._group:
+                continue
+            if name not in self._group:
+                return f"its '{name}' array is missing"
+            if self._group[name].shape != (self.n,):
+                return f"n says {self.n} samples; {name} holds {self._group[name].shape[0]}"
+        if self.class_names is not None and "y" not in self._group:
+            return "class_names are given, but the 'y' array of labels is missing"
+        return None
+
+    def _chunk_problem(self) -> str | None:
+        if self.remote is not None or not self.n or not self._as_written():
+            return None
+        chunks = Path(self.path) / "x" / "c"
+        expected = -(-self.n // self.chunk_rows)
+        found = len(list(chunks.iterdir())) if chunks.is_dir() else 0
+        if found != expected:
+            return f"n says {self.n} samples in {expected} chunks; x/c holds {found}"
+        size = self.chunk_rows * self._row_bytes  # every chunk is whole, the last one included
+        for path in self.chunk_paths():
+            if not path.is_file() or path.stat().st_size != size:
+                held = path.stat().st_size if path.is_file() else 0
+                return f"the chunk {path} holds {held} bytes, not {size} (truncated)"
+        return None
 
     @property
     def _row_bytes(self) -> int:
@@ -395,14 +422,37 @@ class Store:
     @property
     def split(self) -> np.ndarray:
         if self._split is None:
-            self._split = self._through_zarr("split", lambda: np.asarray(self._group["split"][:]))
+            split = self._through_zarr("split", lambda: np.asarray(self._group["split"][:]))
+            if split.size and (split.min() < TRAIN or split.max() > VALIDATION):
+                odd = int(split.max() if split.max() > VALIDATION else split.min())
+                self._refuse(f"split holds {odd}; it may hold 0 (train) or 1 (validation) only")
+            if self.n and not (split == TRAIN).any():
+                self._refuse("split holds no training row (0)")
+            self._split = split
         return self._split
 
     @property
     def labels(self) -> np.ndarray | None:
         if self._labels is None and self._through_zarr("y", lambda: "y" in self._group):
-            self._labels = self._through_zarr("y", lambda: np.asarray(self._group["y"][:]))
+            labels = self._through_zarr("y", lambda: np.asarray(self._group["y"][:]))
+            names = self.class_names
+            if (
+                names is not None
+                and labels.size
+                and not 0 <= labels.min() <= labels.max() < len(names)
+            ):
+                self._refuse(
+                    f"y holds label codes {int(labels.min())}..{int(labels.max())}; "
+                    f"class_names names {len(names)} classes"
+                )
+            self._labels = labels
         return self._labels
+
+    def _refuse(self, problem: str) -> None:
+        raise AekitError(
+            f"{self.path}: its metadata do not match its data ({problem}); the store was edited "
+            "or damaged: delete it and run 'aekit ingest' again."
+        )
 
     def ids(self, rows: np.ndarray) -> np.ndarray:
         """The source records of ``rows``: text (object array), or int64 record numbers (see

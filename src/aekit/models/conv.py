@@ -12,6 +12,16 @@ from aekit.errors import SettingError
 from aekit.models.base import ACTIVATIONS, AutoencoderModule, mlp
 
 
+def _most_stages(size: int) -> int:
+    """Downsampling stages an image side of ``size`` pixels takes: each needs 2 pixels or more
+    in, and halves them (rounded up)."""
+    stages = 0
+    while size >= 2:
+        stages += 1
+        size = _halve(size)
+    return stages
+
+
 def _halve(size: int) -> int:
     return (size + 1) // 2  # a 3x3 convolution with stride 2 and padding 1
 
@@ -54,10 +64,15 @@ class ConvAutoencoder(AutoencoderModule):
         for _ in channels:
             sizes.append((_halve(sizes[-1][0]), _halve(sizes[-1][1])))
         if min(sizes[-2]) < 2:
+            most = _most_stages(min(height, width))
+            fix = (
+                f"use at most {most} conv channels entries"
+                if most
+                else "they cannot be downsampled at all: use kind='dense'"
+            )
             raise SettingError(
                 f"images of {height}x{width} are too small for {len(channels)} downsampling "
-                f"stages; use at most {max(1, int(np.log2(min(height, width))))} conv channels "
-                "entries."
+                f"stages; {fix}."
             )
         act = ACTIVATIONS[activation]
         down: list[nn.Module] = []

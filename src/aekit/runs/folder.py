@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aekit.atomic import taken
 from aekit.config import RunConfig, load_config
 from aekit.errors import AekitError
 
@@ -127,7 +128,7 @@ def resolve(
     torch: a mistake in the config or the flags answers at once.
     """
     folder = RunFolder(out)
-    if out.exists() and not out.is_dir():
+    if taken(out) and not out.is_dir():  # a file, or a link that loops or leads nowhere
         raise AekitError(f"--out {out} is a file, not a run folder; choose a folder for the run.")
     if restarted() and folder.config.is_file():  # torchrun restarted this worker: continue
         return folder.read_config()

@@ -83,7 +83,7 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
         description = json.loads(description_path.read_text())
         ae, model = _rebuild(description, description_path)
         model.load_state_dict(load_file(str(weights_path)))
-        _restore_fitted(ae, model.eval(), description)
+        _restore_fitted(ae, model.eval(), description, description_path)
     except AekitError:
         raise
     except Exception as exc:  # edited, swapped or truncated files: say which, not a traceback
@@ -96,7 +96,9 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
     return ae.to(device)
 
 
-def _restore_fitted(ae: Autoencoder, model: AutoencoderModule, description: dict) -> None:
+def _restore_fitted(
+    ae: Autoencoder, model: AutoencoderModule, description: dict, path: Path
+) -> None:
     """Give ``ae`` the fitted attributes that ``model.json`` saved."""
     ae.model_ = model
     ae.sample_shape_ = tuple(description["sample_shape"])
@@ -110,6 +112,23 @@ def _restore_fitted(ae: Autoencoder, model: AutoencoderModule, description: dict
         ae.threshold_ = float(info.pop("value"))
         ae.threshold_info_ = info
         ae.latent_std_ = np.asarray(description["latent_std"], dtype=np.float32)
+        _check_calibration(ae, path)
+
+
+def _check_calibration(ae: Autoencoder, path: Path) -> None:
+    """Refuse calibrated fields that calibration never writes: a threshold that is not a finite
+    number would flag nothing (NaN) or everything, a spread of 0 divides the codes by zero."""
+    if not np.isfinite(ae.threshold_):
+        raise AekitError(
+            f"{path}: threshold.value is {ae.threshold_}, not a finite number; the file was "
+            "edited: restore it, or retrain."
+        )
+    std = ae.latent_std_
+    if std.shape != (ae.latent_dim,) or not (np.isfinite(std) & (std > 0)).all():
+        raise AekitError(
+            f"{path}: latent_std must hold {ae.latent_dim} finite numbers > 0 (calibration "
+            f"writes at least 1e-8); it holds {std.tolist()}: restore it, or retrain."
+        )
 
 
 def _rebuild(description: dict, path: Path) -> tuple[Autoencoder, AutoencoderModule]:

@@ -100,7 +100,7 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
             p,
             callbacks=[*logs, checkpointer, progress],
             loss_fn=_loss_fn(p, config, d),
-            resume=_restorer(folder, checkpointer) if resume else None,
+            resume=_restorer(folder, checkpointer, p, config.data.store) if resume else None,
             reduce=d.sum,
             # The whole held-out split (not this rank's share) sets the anomaly threshold
             contamination=PARAMS["contamination"].default if d.is_main else None,
@@ -118,10 +118,19 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
     return ae
 
 
-def _restorer(folder: RunFolder, checkpointer: Checkpointer) -> Any:
+def _restorer(folder: RunFolder, checkpointer: Checkpointer, p: Plan, store: Any) -> Any:
     path = folder.latest_checkpoint()
     assert path is not None, "run_training resumes only where a checkpoint exists"
     payload = load_checkpoint(path)
+    # A config.toml edited to name a store of another shape: said here, before any weight moves
+    for name, tensor in p.model.state_dict().items():
+        saved = payload["model"].get(name)
+        if saved is not None and tuple(saved.shape) != tuple(tensor.shape):
+            raise AekitError(
+                f"{folder.config}: data.store = {store} holds samples of another shape than the "
+                f"run trained on ({name}: {tuple(saved.shape)} in {path.name}, "
+                f"{tuple(tensor.shape)} now); name the run's own store, or start a new run."
+            )
 
     def restore_from(state: TrainingState) -> None:
         restore(state, payload, checkpointer)

@@ -10,6 +10,7 @@ uses ``torch.load(weights_only=True)``: nothing is unpickled.
 from __future__ import annotations
 
 import io
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,23 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's content: tensors and plain values only, never an object unpickled."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except pickle.UnpicklingError as exc:
+        # torch's own advice (load it with weights_only=False) is the unsafe way: left out
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
         raise AekitError(
-            f"{path}: not a readable checkpoint ({exc}); delete it to use the one before."
+            f"{path}: not a checkpoint aekit wrote: it holds a Python object{what}, and aekit "
+            "loads tensors and plain values only, never running a file's code; delete it to use "
+            "the one before."
+        ) from exc
+    except Exception as exc:
+        first = str(exc).strip().split("\n", 1)[0][:200]
+        raise AekitError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {first}); delete it to "
+            "use the one before."
         ) from exc
 
 
