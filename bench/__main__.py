@@ -25,6 +25,7 @@ BENCHES = [
     "fit-time",
     "mnist",
     "odds",
+    "user-network",
 ]
 
 

@@ -15,7 +15,7 @@ from aekit import Autoencoder
 from aekit.data.split import TRAIN, assign_split
 from aekit.data.stats import RunningStats
 from aekit.data.store import Store, StoreWriter, open_store
-from aekit.models import DenseAutoencoder
+from aekit.models import Architecture, AutoencoderModule, build_model
 from aekit.training import BatchSource, train
 from aekit.training.budget import auto_batch_size
 
@@ -55,10 +55,12 @@ def feature_store(n: int, n_features: int = 784, name: str | None = None) -> Sto
     return open_store(path)
 
 
-def dense_model(store: Store, seed: int = 0) -> DenseAutoencoder:
+def dense_model(store: Store, seed: int = 0) -> AutoencoderModule:
     torch.manual_seed(seed)
-    return DenseAutoencoder(
-        store.sample_shape, 128, (), "relu", store.stats["mean"], store.stats["std"]
+    return build_model(
+        Architecture("dense", store.sample_shape, 128, hidden=(), activation="relu"),
+        store.stats["mean"],
+        store.stats["std"],
     )
 
 

@@ -28,7 +28,7 @@ import aekit.training.loop as loop
 from aekit.data.ingest import ingest
 from aekit.data.store import Store, open_store
 from aekit.data.stream import StoreBatches
-from aekit.models import build_model
+from aekit.models import Architecture, build_model
 from aekit.objectives import Objective
 from aekit.training import train
 from bench.common import DATA, feature_store
@@ -74,16 +74,15 @@ def model_for(store: Store, kind: str, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(0)
     stats = store.stats
     dense = kind == "dense"
-    model = build_model(
+    architecture = Architecture(
         kind,
         tuple(store.sample_shape),
         128 if dense else 64,
         hidden=() if dense else (128,),
-        conv_channels=(32, 64),
+        conv_channels=() if dense else (32, 64),
         activation="relu" if dense else "gelu",
-        mean=np.asarray(stats["mean"]),
-        std=np.asarray(stats["std"]),
     )
+    model = build_model(architecture, np.asarray(stats["mean"]), np.asarray(stats["std"]))
     return model.to(device)
 
 

@@ -33,7 +33,7 @@ import torch
 from sklearn.datasets import load_digits, load_wine
 
 from aekit import Autoencoder
-from aekit.models import DenseAutoencoder
+from aekit.models import Architecture, build_model
 from aekit.training.threads import choose_threads, step_flops
 from bench.common import TrainStep, fit_batch
 
@@ -60,7 +60,9 @@ def _stream_rate(seconds: float) -> Callable[[int | str], tuple[float, str]]:
     mean, std = np.zeros(784, np.float32), np.ones(784, np.float32)
 
     def run(threads: int | str) -> tuple[float, str]:
-        model = DenseAutoencoder((784,), 128, (), "relu", mean, std)
+        model = build_model(
+            Architecture("dense", (784,), 128, hidden=(), activation="relu"), mean, std
+        )
         n, note = choose_threads(threads, step_flops(model, (784,), 256))
         previous = torch.get_num_threads()
         torch.set_num_threads(n)
@@ -110,7 +112,11 @@ def measure(seconds: float) -> dict:
 def choices_after_numpy(tries: int = 5) -> list[int]:
     """Threads chosen for the 784-128-784 step, each right after a NumPy matrix product."""
     a = np.random.default_rng(0).random((2000, 2000))
-    model = DenseAutoencoder((784,), 128, (), "relu", np.zeros(784), np.ones(784))
+    model = build_model(
+        Architecture("dense", (784,), 128, hidden=(), activation="relu"),
+        np.zeros(784),
+        np.ones(784),
+    )
     flops = step_flops(model, (784,), 256)
     chosen = []
     for _ in range(tries):

@@ -8,7 +8,7 @@ from aekit import Autoencoder
 from aekit.analysis.attribution import encoder_jacobians
 from aekit.analysis.metrics import cluster_agreement, influence_shares, kmeans_clusters
 from aekit.analysis.plots import InfluenceDisplay, LatentDisplay, LossCurveDisplay, save_figure
-from aekit.models import DenseAutoencoder
+from aekit.models import Architecture, build_model
 
 
 def test_influence_of_a_linear_map_is_its_normalised_absolute_weights():
@@ -21,7 +21,9 @@ def test_influence_of_a_linear_map_is_its_normalised_absolute_weights():
 
 def test_encoder_jacobians_of_a_linear_encoder_are_its_weights():
     torch.manual_seed(0)
-    model = DenseAutoencoder((4,), 2, (), "tanh", np.zeros(4), np.ones(4))
+    model = build_model(
+        Architecture("dense", (4,), 2, hidden=(), activation="tanh"), np.zeros(4), np.ones(4)
+    )
     X = np.random.default_rng(0).normal(size=(5, 4))
     J = encoder_jacobians(model, X)
     weight = model.to_code.weight.detach().numpy()
@@ -31,7 +33,9 @@ def test_encoder_jacobians_of_a_linear_encoder_are_its_weights():
 
 def test_encoder_jacobians_match_finite_differences_for_a_nonlinear_encoder():
     torch.manual_seed(0)
-    model = DenseAutoencoder((3,), 2, (8,), "tanh", np.zeros(3), np.ones(3)).double()
+    model = build_model(
+        Architecture("dense", (3,), 2, hidden=(8,), activation="tanh"), np.zeros(3), np.ones(3)
+    ).double()
     x = np.array([[0.3, -0.2, 0.9]])
     J = encoder_jacobians(model.float(), x)[0]
     eps = 1e-3

@@ -118,6 +118,19 @@ def test_padding_of_an_uneven_epoch_does_not_count_in_the_loss(tmp_path):
     assert np.allclose(losses[1], losses[0], rtol=1e-3, atol=0), losses
 
 
+def test_two_processes_train_a_users_network_as_one_does(store, tmp_path):
+    # A network from tests/networks.py, by import path (the processes start in the repository's
+    # root, where it imports); without dropout, whose masks each rank draws apart
+    user = ["--network", "tests.networks:table_net", "--set", "model.network_kwargs={dropout=0.0}"]
+    losses = []
+    for nproc in ("1", "2"):
+        out = tmp_path / f"run{nproc}"
+        args = [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", nproc, *COMMON]
+        subprocess.run([*args, *user], check=True, timeout=300, cwd=Path(__file__).parents[1])
+        losses.append(_val_losses(out))
+    assert len(losses[1]) == 3 and np.allclose(losses[1], losses[0], rtol=1e-4, atol=0), losses
+
+
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)])
 def test_a_run_resumes_with_another_number_of_processes(store, single, tmp_path, first, then):
     out = tmp_path / "run"

@@ -35,16 +35,18 @@ def _close(got, expected, rtol=1e-5):
 
 @pytest.mark.parametrize(
     ("kind", "images"),
-    # The VAE on images: a conv body with the variational head and the KL term in the score
-    [("dense", False), ("conv", True), ("vae", True)],
-    ids=["dense", "conv", "vae"],
+    # The VAE on images: a conv body with the variational head and the KL term in the score;
+    # a user's network (LayerNorm, dropout: tests/networks.py), variational too
+    [("dense", False), ("conv", True), ("vae", True), ("tests.networks:table_net", False)],
+    ids=["dense", "conv", "vae", "user network"],
 )
 def test_exported_files_agree_with_pytorch_on_held_out_data(tmp_path, kind, images):
     X = DIGITS.astype(np.float32)
     if images:
         X = X.reshape(-1, 8, 8, 1)
     train, held_out = X[:1200], X[1200:]
-    ae = Autoencoder(kind=kind, latent_dim=4, epochs=4, random_state=0).fit(train)
+    family = {"network": kind, "variational": True} if ":" in kind else {"kind": kind}
+    ae = Autoencoder(latent_dim=4, epochs=4, random_state=0, **family).fit(train)
     _saved(ae, tmp_path / "run")
 
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "onnx")]) == 0

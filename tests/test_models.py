@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,26 +9,18 @@ import torch
 
 import aekit
 from aekit import Autoencoder
-from aekit.models import build_model
+from aekit.models import Architecture, build_model
 from aekit.objectives import Noise, Objective, Sparsity, kl_divergence, kl_sparsity
 
 
-def _model(kind, shape, **kwargs):
+def _model(kind, shape, output="standardized"):
     torch.manual_seed(0)
     c = shape[-1]
-    return build_model(
-        kind,
-        shape,
-        3,
-        hidden=(16,),
-        conv_channels=(8, 16),
-        activation="gelu",
-        mean=np.zeros(c),
-        std=np.ones(c),
-        low=np.zeros(c),
-        high=np.ones(c),
-        **kwargs,
+    settings = SimpleNamespace(
+        kind=kind, latent_dim=3, hidden=(16,), conv_channels=(8, 16), activation="gelu"
     )
+    architecture = Architecture.from_settings(settings, shape, output)
+    return build_model(architecture, np.zeros(c), np.ones(c), low=np.zeros(c), high=np.ones(c))
 
 
 @pytest.mark.parametrize(

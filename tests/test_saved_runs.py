@@ -23,8 +23,6 @@ def test_a_run_saved_before_the_architecture_record_loads_and_answers_the_same(n
     expected = np.load(SAVED / name / "expected.npz")
     x = expected["x"]
     np.testing.assert_allclose(ae.transform(x), expected["codes"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        ae.reconstruct(x), expected["reconstruction"], rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(ae.reconstruct(x), expected["reconstruction"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ae.anomaly_score(x), expected["score"], rtol=1e-5, atol=1e-6)
     assert ae.model_.variational == (name == "vae-image")

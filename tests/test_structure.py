@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "aekit"
 # Bottom up. A module may import its own package (models from models) and any lower layer.
 LAYERS = [
     {"errors"},
-    {"atomic", "memory"},
+    {"atomic", "memory", "families"},
     {"objectives"},
     {"params"},
     {"config"},

@@ -8,7 +8,7 @@ import torch
 
 from aekit import Autoencoder
 from aekit.cli import main
-from aekit.models import DenseAutoencoder
+from aekit.models import Architecture, build_model
 from aekit.training import fitting, threads
 from aekit.training.callbacks import FollowFreeCores
 from aekit.training.threads import SMALL_STEP_FLOPS, choose_threads, step_flops
@@ -99,7 +99,11 @@ def test_an_automatic_fit_counts_the_free_cores_again_as_it_trains(monkeypatch, 
 
 
 def test_step_flops_counts_the_dense_layers_forward_and_backward():
-    model = DenseAutoencoder((784,), 128, (), "relu", np.zeros(784), np.ones(784))
+    model = build_model(
+        Architecture("dense", (784,), 128, hidden=(), activation="relu"),
+        np.zeros(784),
+        np.ones(784),
+    )
     # Two 784 x 128 matrix products per sample forward (2 flops per multiply-add), x3 in all
     assert step_flops(model, (784,), 256) == pytest.approx(3 * 2 * 2 * 784 * 128 * 256, rel=0.01)
 

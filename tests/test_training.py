@@ -11,7 +11,7 @@ import torch
 from aekit.data.arrays import ArrayBatches
 from aekit.data.order import epoch_order
 from aekit.errors import AekitError, DivergenceError
-from aekit.models import DenseAutoencoder
+from aekit.models import Architecture, build_model
 from aekit.training import Callback, EarlyStopping, evaluate, train
 from aekit.training.guard import CHECK_EVERY
 
@@ -20,7 +20,9 @@ def _setup(lr: float = 0.05):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5)).astype(np.float32)
     torch.manual_seed(0)
-    model = DenseAutoencoder((5,), 2, (8,), "relu", X.mean(0), X.std(0))
+    model = build_model(
+        Architecture("dense", (5,), 2, hidden=(8,), activation="relu"), X.mean(0), X.std(0)
+    )
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     train_data = ArrayBatches(X, np.arange(150), 16, seed=0)
     val_data = ArrayBatches(X, np.arange(150, 200), 64, seed=0, shuffle=False)

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from aekit.atomic import write_text
-from aekit.errors import AekitError
-from aekit.params import PARAMS, SETTINGS, Int, Real, Spec, Threads, Widths
+from aekit.errors import AekitError, SettingError
+from aekit.params import PARAMS, SETTINGS, Int, Keywords, Network, Real, Spec, Threads, Widths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,8 +46,8 @@ def _field(key: str) -> Any:
     setting = SETTINGS[key]
     kwargs: dict[str, Any] = {"description": setting.help, **setting.rule.field_bounds()}
     default = setting.default
-    if isinstance(default, list):
-        return Field(default_factory=lambda: list(default), **kwargs)
+    if isinstance(default, (list, dict)):
+        return Field(default_factory=lambda: type(default)(default), **kwargs)
     return Field(default, **kwargs)
 
 
@@ -64,6 +64,10 @@ class DataConfig(_Section):
 class ModelConfig(_Section):
     section = "model"
     kind: str = _field("model.kind")
+    # a string in a file; the estimator may give the function itself
+    network: Any = _field("model.network")
+    network_kwargs: dict[str, Any] = _field("model.network_kwargs")
+    variational: bool = _field("model.variational")
     latent_dim: int = _field("model.latent_dim")
     hidden: list[int] | Literal["auto"] = _field("model.hidden")
     conv_channels: list[int] = _field("model.conv_channels")
@@ -245,7 +249,13 @@ def _toml_value(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
+    if isinstance(value, dict):  # an inline table: { width = 64, dropout = 0.1 }
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if callable(value):  # a network given as a function: saved as its import path
+        from aekit.families import name_of
+
+        return _toml_value(name_of(value))
+    raise SettingError(f"cannot write {value!r} in a config file (TOML)")
 
 
 def save_config(config: RunConfig, path: Path) -> None:
@@ -261,7 +271,9 @@ def config_from_params(params: dict[str, Any]) -> RunConfig:
         value = params[name]
         if isinstance(setting.rule, Threads):
             value = "auto" if value is None else int(value)  # n_jobs=None: the library decides
-        elif value is None:  # noise=None, sparsity=None: none, written "" in a config
+        elif isinstance(setting.rule, Keywords):
+            value = dict(value or {})
+        elif value is None:  # noise=None, sparsity=None, network=None: none, "" in a config
             value = ""
         elif isinstance(setting.rule, Widths) and value != "auto":
             value = [int(w) for w in value]
@@ -285,7 +297,9 @@ def params_from_config(config: RunConfig) -> dict[str, Any]:
         value = sections[section][key]
         if isinstance(setting.rule, Widths) and value != "auto":
             value = tuple(value)
-        elif isinstance(setting.rule, Spec) and value == "":
+        elif isinstance(setting.rule, (Spec, Network)) and value == "":
+            value = None
+        elif isinstance(setting.rule, Keywords) and not value:
             value = None
         elif isinstance(setting.rule, Threads) and value == "auto":
             value = None

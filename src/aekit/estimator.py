@@ -15,9 +15,10 @@ from sklearn.utils.validation import check_is_fitted
 from aekit.anomaly import anomaly_score
 from aekit.apply.batching import as_store, check_samples, code_batches, map_batches, sample_batches
 from aekit.apply.compress import compress_bytes, decompress_bytes
-from aekit.config import RunConfig, config_from_params, params_from_config
+from aekit.apply.generate import draw, interpolate
+from aekit.config import config_from_params
 from aekit.objectives import Objective
-from aekit.params import PARAMS, Int, check_param, require
+from aekit.params import PARAMS, check_param
 from aekit.training import Callback
 from aekit.training.calibrate import Calibration, calibrate
 from aekit.training.fitting import (
@@ -44,9 +45,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     ----------
     latent_dim : int, default=2
         Size of the code (the dimensionality of ``transform``'s output).
-    kind : {'dense', 'conv', 'vae'}, default='dense'
-        ``conv`` needs images, shape (n, height, width[, channels]); ``vae`` is variational,
-        convolutional for images and dense for tables.
+    kind : {'dense', 'conv', 'vae'} or a registered family's name, default='dense'
+        ``conv`` needs images, shape (n, height, width[, channels]); ``vae`` is the kind's usual
+        body, variational: convolutional for images, dense for tables.
+    network, network_kwargs : callable or str, dict, default=None, None
+        Your own network: ``build(sample_shape, latent_dim, **network_kwargs)`` returning
+        ``(features, decoder)``, or its path ``'package.module:function'`` (the contract:
+        :mod:`aekit.families`).
+    variational : bool, default=False
+        Encode to a Gaussian and sample the code while training (a VAE), with any family.
     hidden : sequence of int or 'auto', default='auto'
         Encoder's dense widths (after any convolutions), mirrored by the decoder; ``()`` for
         none. ``auto``: (64,) up to 32 features, (512, 256) above, (128,) after convolutions.
@@ -115,6 +122,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self,
         latent_dim: int = 2,
         kind: str = "dense",
+        network: Callable[..., Any] | str | None = None,
+        network_kwargs: dict[str, Any] | None = None,
+        variational: bool = False,
         hidden: Sequence[int] | str = "auto",
         conv_channels: Sequence[int] = (32, 64),
         activation: str = "auto",
@@ -139,6 +149,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     ) -> None:
         self.latent_dim = latent_dim
         self.kind = kind
+        self.network = network
+        self.network_kwargs = network_kwargs
+        self.variational = variational
         self.hidden = hidden
         self.conv_channels = conv_channels
         self.activation = activation
@@ -187,21 +200,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         else:
             self.__dict__.pop("feature_names_in_", None)  # a store's names come with the result
             sources = store_sources(store, self.batch_size, seed, pin_memory=device.type == "cuda")
+        progress = [Progress("auto")] if self.verbose else []
         result = fit(
-            config,
-            sources,
-            seed=seed,
-            device=device,
-            callbacks=[*([Progress("auto")] if self.verbose else []), *callbacks],
-            contamination=self.contamination,
-            announce=bool(self.verbose),
-        )
+            config, sources, seed=seed, device=device, callbacks=[*progress, *callbacks],
+            contamination=self.contamination, announce=bool(self.verbose),
+        )  # fmt: skip
         return self._set_fitted(result)
 
     @classmethod
-    def from_result(cls, config: RunConfig, result: Result) -> Autoencoder:
-        """The fitted estimator of an ``aekit train`` run, with its config's parameters."""
-        return cls(**params_from_config(config))._set_fitted(result)
+    def from_result(cls, result: Result, params: dict[str, Any]) -> Autoencoder:
+        """The fitted estimator of ``params`` whose fit gave ``result`` (a run's, a saved one's)."""
+        return cls(**params)._set_fitted(result)
 
     def _set_fitted(self, result: Result) -> Autoencoder:
         self.model_ = result.model.eval()
@@ -315,21 +324,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     def sample(self, n_samples: int = 1, random_state: int | None = None) -> np.ndarray:
         """Draw samples from a variational model: codes from N(0, I), decoded to raw units."""
-        check_is_fitted(self, "model_")
-        if not self.model_.variational:
-            raise ValueError("sample needs a generative model: fit with kind='vae'.")
-        require(Int(1), "n_samples", n_samples)
-        generator = torch.Generator().manual_seed(0 if random_state is None else random_state)
-        z = torch.randn(n_samples, self.latent_dim, generator=generator)
-        return self._map(z.numpy(), lambda model, codes: model.decode(codes), raw=True)
+        return draw(self, n_samples, random_state)
 
     def interpolate(self, a: Any, b: Any, steps: int = 8) -> np.ndarray:
         """``steps`` samples decoded along the straight line between the codes of samples ``a``
         and ``b`` (each one sample, raw units); the first and last are their reconstructions."""
-        require(Int(2), "steps", steps)
-        ends = self.transform(np.stack([np.asarray(a), np.asarray(b)]))
-        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-        return self.inverse_transform((1 - t) * ends[0] + t * ends[1])
+        return interpolate(self, a, b, steps)
 
     def to(self, device: str) -> Autoencoder:
         """Move the fitted model to ``device`` ('cpu', 'cuda', 'auto'); methods compute there."""

@@ -22,6 +22,9 @@ from typing import Any
 
 from aekit.errors import SettingError
 
+# The families aekit ships; others come from packages that register them (see
+# aekit.families); 'vae' is the kind's usual body, variational (dense for tables,
+# conv for images), kept so that configs and runs written before 'variational' still work
 KINDS = ("dense", "conv", "vae")
 ACTIVATIONS = ("elu", "gelu", "leaky_relu", "relu", "silu", "tanh")
 LOSSES = ("auto", "mse", "bce")
@@ -153,6 +156,62 @@ class Widths(Rule):
 
 
 @dataclass(frozen=True)
+class Family(Rule):
+    """A model family's name: a built-in kind, 'vae', or one another package registers."""
+
+    def check(self, value: Any) -> bool:
+        from aekit.families import family_names  # entry points: read when asked
+
+        return isinstance(value, str) and (value in KINDS or value in family_names())
+
+    def describe(self) -> str:
+        from aekit.families import family_names
+
+        return f"one of {sorted(set(KINDS) | set(family_names()))}"
+
+
+@dataclass(frozen=True)
+class Network(Rule):
+    """A user's network: a factory function, or its import path ``package.module:function``;
+    empty (or None) for none."""
+
+    def check(self, value: Any) -> bool:
+        if value in ("", None) or callable(value):
+            return True
+        module, sep, name = value.partition(":") if isinstance(value, str) else ("", "", "")
+        return bool(sep) and all(
+            part.isidentifier() for part in module.split(".") + name.split(".")
+        )
+
+    def describe(self) -> str:
+        return "a function or its import path 'package.module:function' (empty for none)"
+
+
+@dataclass(frozen=True)
+class Keywords(Rule):
+    """Keyword arguments: a mapping whose keys are names (None for none)."""
+
+    def check(self, value: Any) -> bool:
+        if value is None:
+            return True
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and k.isidentifier() for k in value
+        )
+
+    def describe(self) -> str:
+        return "a mapping of argument names to values (None for none)"
+
+
+@dataclass(frozen=True)
+class Bool(Rule):
+    def check(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def describe(self) -> str:
+        return "True or False"
+
+
+@dataclass(frozen=True)
 class Spec(Rule):
     """A setting written as a short string (``gaussian:0.3``); empty or None for none."""
 
@@ -277,7 +336,25 @@ _LIST = [
         "GiB the local cache may hold for one store (filled, never evicted: a shuffled epoch "
         "reads every block alike)",
     ),
-    Setting("model.kind", "dense", Choice(KINDS), "model family", param="kind", flag="--kind"),
+    Setting(
+        "model.kind", "dense", Family(), "model family: dense, conv, vae (the kind's usual "
+        "body, variational) or one a package registers", param="kind", flag="--kind",
+    ),
+    Setting(
+        "model.network", "", Network(), "your own network instead of the kind's: the import "
+        "path package.module:function of a factory (see aekit.families)",
+        param="network", flag="--network", estimator_default=None,
+    ),
+    Setting(
+        "model.network_kwargs", {}, Keywords(), "keyword arguments of the network's factory "
+        "(a [model.network_kwargs] table)", param="network_kwargs", estimator_default=None,
+        why="scikit-learn's convention: no mutable default (a dict would be shared by every "
+        "estimator); None stands for no arguments",
+    ),
+    Setting(
+        "model.variational", False, Bool(), "encode to a Gaussian and sample the code while "
+        "training (a VAE), whatever the family", param="variational", flag="--variational",
+    ),
     Setting(
         "model.latent_dim", 2, Int(1, high=MAX_WIDTH), "size of the code", param="latent_dim",
         flag="--latent-dim",

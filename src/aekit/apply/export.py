@@ -114,7 +114,8 @@ def export_onnx(
     description = {
         "format_version": FORMAT_VERSION,
         "opset": OPSET,
-        "kind": type(model).__name__,
+        "model": model.architecture.describe(),
+        "architecture": model.architecture.to_dict(),
         "variational": bool(model.variational),
         "sample_shape": shape,
         "latent_dim": ae.latent_dim,
@@ -192,7 +193,7 @@ def _readme(description: dict[str, Any]) -> str:
     lines = [
         "ONNX files exported by aekit; export.json holds the same in machine-readable form.",
         "",
-        f"Model: {description['kind']}, samples of shape {description['sample_shape']}, codes of "
+        f"Model: {description['model']}, samples of shape {description['sample_shape']}, codes of "
         f"{description['latent_dim']} dimensions. The first dimension of every input is the "
         "batch, of any size.",
         "Inputs are float32 in raw units, as the training data were (pixel values as stored "

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
 
 from aekit.apply.batching import require_shape
 from aekit.apply.fitted import FittedModel
@@ -13,6 +15,27 @@ from aekit.apply.maps import BATCH, feature_names, progress_bar
 from aekit.apply.outputs import Output, check_output
 from aekit.data.store import Store
 from aekit.errors import AekitError
+from aekit.params import Int, require
+
+
+def draw(ae: FittedModel, n_samples: int, random_state: int | None) -> np.ndarray:
+    """``n_samples`` samples of a variational model: codes from N(0, I), decoded to raw units,
+    the same for the same ``random_state`` (None: 0)."""
+    check_is_fitted(ae, "model_")
+    if not ae.model_.variational:
+        raise ValueError("sample needs a generative model: fit with variational=True.")
+    require(Int(1), "n_samples", n_samples)
+    generator = torch.Generator().manual_seed(0 if random_state is None else random_state)
+    z = torch.randn(n_samples, ae.model_.latent_dim, generator=generator)
+    return ae.inverse_transform(z.numpy())
+
+
+def interpolate(ae: FittedModel, a: Any, b: Any, steps: int) -> np.ndarray:
+    """``steps`` samples decoded along the straight line between the codes of ``a`` and ``b``."""
+    require(Int(2), "steps", steps)
+    ends = ae.transform(np.stack([np.asarray(a), np.asarray(b)]))
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return ae.inverse_transform((1 - t) * ends[0] + t * ends[1])
 
 
 def generate_file(
@@ -21,7 +44,7 @@ def generate_file(
     """Write ``n`` samples of a VAE to ``out``, drawn block by block (bounded memory)."""
     if not ae.model_.variational:
         raise AekitError(
-            "generate needs a variational run (model.kind = 'vae'); use "
+            "generate needs a variational run (model.variational = true, or kind 'vae'); use "
             "'aekit generate RUN --interpolate' to walk between samples instead."
         )
     if n < 1:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aekit.cli.command import add_command
 from aekit.errors import AekitError
-from aekit.params import SETTINGS, Choice, Int, Real, Setting, Threads, Widths
+from aekit.params import SETTINGS, Bool, Choice, Int, Real, Setting, Threads, Widths
 
 # config key -> setting, for the settings that have a flag here
 FLAGS = {key: setting for key, setting in SETTINGS.items() if setting.flag}
@@ -90,6 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _flag_type(setting: Setting) -> dict[str, Any]:
     rule = setting.rule
+    if isinstance(rule, Bool):  # a switch: given, it sets True; absent, the config decides
+        return {"action": "store_const", "const": True}
     if isinstance(rule, Choice):
         return {"choices": rule.allowed}
     if isinstance(rule, Widths):

@@ -1,123 +1,122 @@
-"""Autoencoder families, one module each, and the registry that builds them by name."""
+"""Autoencoder families and the one function that builds a model from its architecture.
+
+A family is a factory of two modules (see :mod:`aekit.families`); :func:`build_model`
+calls it and wraps its modules in an :class:`AutoencoderModule`, which adds the scaling, the
+code and the output.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import pairwise
-
 import numpy as np
+import torch
+from torch import nn
 
-from aekit.errors import SettingError
+from aekit.errors import AekitError, SettingError
 from aekit.memory import require_memory
+from aekit.models.architecture import Architecture, auto_activation, auto_hidden
 from aekit.models.base import ACTIVATIONS, AutoencoderModule
-from aekit.models.conv import ConvAutoencoder
-from aekit.models.dense import DenseAutoencoder
+from aekit.models.conv import ChannelsFirst, ChannelsLast
 from aekit.models.scaling import Standardizer
 from aekit.params import KINDS
 
 
-def auto_hidden(
-    kind: str, hidden: Sequence[int] | str, sample_shape: Sequence[int]
-) -> tuple[int, ...]:
-    """The dense widths ``hidden`` stands for: itself, or for ``'auto'`` (128,) after
-    convolutions, (64,) for inputs of at most 32 features and (512, 256) for larger ones."""
-    if hidden != "auto":
-        return tuple(int(w) for w in hidden)
-    if kind == "conv" or (kind == "vae" and len(sample_shape) == 3):
-        return (128,)
-    return (64,) if int(np.prod(sample_shape)) <= 32 else (512, 256)
-
-
-def auto_activation(activation: str, sample_shape: Sequence[int]) -> str:
-    """The nonlinearity ``activation`` stands for: for ``'auto'``, tanh on small tables (at most
-    32 features, where its smoothness gave steadier codes) and GELU otherwise."""
-    if activation != "auto":
-        return activation
-    small_table = len(sample_shape) == 1 and int(np.prod(sample_shape)) <= 32
-    return "tanh" if small_table else "gelu"
-
-
-def _parameter_count(
-    sample_shape: Sequence[int],
-    latent_dim: int,
-    hidden: Sequence[int],
-    conv_channels: Sequence[int],
-) -> int:
-    """About how many weights the encoder and its mirrored decoder hold (biases aside): what
-    the memory check needs, before any tensor is made."""
-    n, width = 0, int(np.prod(sample_shape))
-    if conv_channels and len(sample_shape) == 3:  # 3x3 convolutions, each halving H and W
-        channels = [sample_shape[-1], *conv_channels]
-        n += sum(9 * a * b for a, b in pairwise(channels))
-        stride = 2 ** len(conv_channels)
-        width = (sample_shape[0] // stride) * (sample_shape[1] // stride) * conv_channels[-1]
-    widths = [width, *hidden, 2 * latent_dim]
-    n += sum(a * b for a, b in pairwise(widths))
-    return 2 * n
-
-
 def build_model(
-    kind: str,
-    sample_shape: Sequence[int],
-    latent_dim: int,
-    *,
-    hidden: Sequence[int],
-    conv_channels: Sequence[int],
-    activation: str,
+    architecture: Architecture,
     mean: np.ndarray,
     std: np.ndarray,
-    output: str = "standardized",
+    *,
     low: np.ndarray | None = None,
     high: np.ndarray | None = None,
 ) -> AutoencoderModule:
-    """The model a kind names. ``vae`` is variational on a convolutional body for images and a
-    dense one for tables."""
-    if kind not in KINDS:
-        raise SettingError(f"unknown kind '{kind}'; use one of {', '.join(KINDS)}.")
-    images = len(sample_shape) == 3
-    variational = kind == "vae"
-    convolutional = kind == "conv" or (variational and images)
-    n = _parameter_count(sample_shape, latent_dim, hidden, conv_channels if convolutional else ())
-    # weights, gradients and AdamW's two moments, float32
+    """The model ``architecture`` describes, its scaling from the statistics ``mean`` and
+    ``std`` (and ``low``, ``high``) in raw units, its weights drawn from torch's global RNG.
+
+    The weights are drawn in the order the data flow, features, code layer(s), decoder, however
+    the factory made its modules (where each module with weights can draw them again), so that a
+    seed gives the same model as when the built-in families were classes of their own.
+    """
+    _check_memory(architecture)
+    state = torch.get_rng_state()
+    features, decoder = _parts(architecture)
+    model = AutoencoderModule(architecture, features, decoder, mean, std, low=low, high=high)
+    heads = [model.to_code, *([model.to_logvar] if architecture.variational else [])]
+    if all(_redrawable(m) for m in (features, decoder)):
+        torch.set_rng_state(state)
+        for module in (features, *heads, decoder):
+            _redraw(module)
+    return model
+
+
+def _parts(architecture: Architecture) -> tuple[nn.Module, nn.Module]:
+    """The family's ``(features, decoder)``, checked to be two modules."""
+    factory = architecture.factory()
+    kwargs = architecture.factory_kwargs()
+    try:
+        parts = factory(architecture.sample_shape, architecture.latent_dim, **kwargs)
+    except AekitError:
+        raise
+    except TypeError as exc:  # most often arguments the factory does not take
+        raise SettingError(
+            f"network {architecture.label}: calling it with sample_shape "
+            f"{architecture.sample_shape}, latent_dim {architecture.latent_dim} and "
+            f"network_kwargs {kwargs} failed ({exc}); check network_kwargs against its "
+            "signature."
+        ) from exc
+    if not (
+        isinstance(parts, tuple)
+        and len(parts) == 2
+        and all(isinstance(p, nn.Module) for p in parts)
+    ):
+        raise SettingError(
+            f"network {architecture.label} must return two modules, (features, decoder); it "
+            f"returned {type(parts).__name__}."
+        )
+    return parts
+
+
+def _check_memory(architecture: Architecture) -> None:
+    """Refuse a model whose weights, gradients and AdamW's two moments (float32) cannot fit,
+    before any of them is made: the parts are built on the meta device to count them."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            features, decoder = _parts(architecture)
+            model = AutoencoderModule(architecture, features, decoder, np.zeros(1), np.ones(1))
+    except AekitError:
+        raise
+    except Exception:  # a network the meta device cannot build: counted when built for real
+        return
+    n = sum(p.numel() for p in model.parameters())
     require_memory(
         16 * n,
-        f"a {kind} model of about {n:,} parameters",
-        "lower --hidden, --latent-dim or --conv-channels",
+        f"a {architecture.describe()} model of about {n:,} parameters",
+        "lower --hidden, --latent-dim or --conv-channels"
+        if architecture.built_in
+        else "make the network smaller",
     )
-    if convolutional:
-        return ConvAutoencoder(
-            sample_shape,
-            latent_dim,
-            conv_channels,
-            hidden,
-            activation,
-            mean,
-            std,
-            variational,
-            output,
-            low=low,
-            high=high,
-        )
-    return DenseAutoencoder(
-        sample_shape,
-        latent_dim,
-        hidden,
-        activation,
-        mean,
-        std,
-        variational,
-        output,
-        low=low,
-        high=high,
+
+
+def _redrawable(module: nn.Module) -> bool:
+    """Whether every module within ``module`` that holds weights can draw them again."""
+    return all(
+        hasattr(m, "reset_parameters")
+        for m in module.modules()
+        if next(m.parameters(recurse=False), None) is not None
     )
+
+
+def _redraw(module: nn.Module) -> None:
+    for m in module.modules():
+        if next(m.parameters(recurse=False), None) is not None:
+            m.reset_parameters()  # type: ignore[operator]
 
 
 __all__ = [
     "ACTIVATIONS",
     "KINDS",
+    "Architecture",
     "AutoencoderModule",
-    "ConvAutoencoder",
-    "DenseAutoencoder",
+    "ChannelsFirst",
+    "ChannelsLast",
     "Standardizer",
     "auto_activation",
     "auto_hidden",

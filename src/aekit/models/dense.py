@@ -1,4 +1,4 @@
-"""Fully connected autoencoder of any depth."""
+"""The dense family: fully connected, of any depth."""
 
 from __future__ import annotations
 
@@ -7,36 +7,21 @@ from collections.abc import Sequence
 import numpy as np
 from torch import nn
 
-from aekit.models.base import AutoencoderModule, mlp
+from aekit.models.base import mlp
 
 
-class DenseAutoencoder(AutoencoderModule):
-    """Encoder ``prod(sample_shape) -> *hidden -> latent_dim`` and its mirror image as decoder.
+def dense_network(
+    sample_shape: Sequence[int], latent_dim: int, *, hidden: Sequence[int], activation: str
+) -> tuple[nn.Module, nn.Module]:
+    """Encoder ``prod(sample_shape) -> *hidden`` and its mirror image ``latent_dim -> *hidden
+    reversed -> prod(sample_shape)`` as decoder.
 
-    The code layer and the output layer are linear: a ReLU on the code (the usual tutorial
-    choice) silently kills latent dimensions, and a squashing output cannot reach standardised
-    values beyond its range. Samples of any shape are flattened.
+    The code layer (aekit's) and the output layer are linear: a ReLU on the code (the usual
+    tutorial choice) silently kills latent dimensions, and a squashing output cannot reach
+    standardised values beyond its range. Samples of any shape are flattened.
     """
-
-    def __init__(
-        self,
-        sample_shape: Sequence[int],
-        latent_dim: int,
-        hidden: Sequence[int],
-        activation: str,
-        mean: np.ndarray,
-        std: np.ndarray,
-        variational: bool = False,
-        output: str = "standardized",
-        *,
-        low: np.ndarray | None = None,
-        high: np.ndarray | None = None,
-    ) -> None:
-        super().__init__(
-            sample_shape, latent_dim, mean, std, variational, output, low=low, high=high
-        )
-        n_in = int(np.prod(self.sample_shape))
-        widths = [n_in, *hidden]
-        self.features = nn.Sequential(nn.Flatten(), *mlp(widths, activation, last_activation=True))
-        self._build_code(widths[-1])
-        self.decoder = mlp([latent_dim, *reversed(hidden), n_in], activation, last_activation=False)
+    n_in = int(np.prod(sample_shape))
+    widths = [n_in, *hidden]
+    features = nn.Sequential(nn.Flatten(), *mlp(widths, activation, last_activation=True))
+    decoder = mlp([latent_dim, *reversed(hidden), n_in], activation, last_activation=False)
+    return features, decoder

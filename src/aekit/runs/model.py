@@ -2,8 +2,11 @@
 
 ``RUN/model.safetensors`` holds every tensor of the model, the input scaling and the early copy
 the anomaly score reads (``early.*``) included;
-``RUN/model.json`` holds what is needed to rebuild it (kind, sample shape, estimator
-parameters). :func:`load` rebuilds an :class:`~aekit.Autoencoder` from the two.
+``RUN/model.json`` holds what is needed to rebuild it: its architecture (the family by name or
+import path, and its arguments), the estimator's parameters, the fit's history and the
+calibrated threshold. :func:`load` rebuilds an :class:`~aekit.Autoencoder` from the two; a
+family given by import path is imported (which runs that module, as any import does), and
+nothing else from the run is executed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,36 +23,45 @@ from safetensors.torch import load_file, save_file
 from aekit.atomic import published, write_text
 from aekit.errors import AekitError
 from aekit.estimator import Autoencoder
-from aekit.models import auto_activation, auto_hidden, build_model
-from aekit.models.base import AutoencoderModule
+from aekit.families import name_of
+from aekit.models import Architecture, AutoencoderModule, build_model
 from aekit.runs.folder import RunFolder
+from aekit.training.calibrate import Calibration
+from aekit.training.fitting import Result
 
-FORMAT_VERSION = 1
+# 2: the architecture record and the fit's history; runs of format 1 still load
+FORMAT_VERSION = 2
 
 
 def save_model(ae: Autoencoder, out: str | Path) -> None:
     """Write ``out/model.safetensors`` and ``out/model.json`` for a fitted estimator."""
+    description = _description(ae)  # first: a network that cannot be saved writes nothing
     tensors = {k: v.detach().cpu().contiguous() for k, v in ae.model_.state_dict().items()}
     with published(RunFolder(out).weights) as tmp:
         save_file(tensors, str(tmp))
-    save_description(ae, out)
+    write_text(RunFolder(out).description, description)
 
 
 def save_description(ae: Autoencoder, out: str | Path) -> None:
     """Write ``out/model.json``: how to rebuild the model, and its calibrated threshold."""
+    write_text(RunFolder(out).description, _description(ae))
+
+
+def _description(ae: Autoencoder) -> str:
     params = ae.get_params()
     description = {
         "format_version": FORMAT_VERSION,
-        "kind": ae.kind,
-        "output": ae.model_.output,
-        "sample_shape": list(ae.model_.sample_shape),
+        "architecture": ae.model_.architecture.to_dict(),
         "n_features_in": int(ae.n_features_in_),
         "params": {
             **params,
             "hidden": params["hidden"] if params["hidden"] == "auto" else list(params["hidden"]),
             "conv_channels": list(params["conv_channels"]),
+            "network": None if params["network"] is None else name_of(params["network"]),
         },
+        "loss": ae.loss_,
         "stop_reason": getattr(ae, "stop_reason_", None),
+        "history": getattr(ae, "history_", []),
         # The epoch of the early copy the anomaly score reads (0: none; see aekit.anomaly)
         "early_epoch": ae.model_.early_epoch,
     }
@@ -57,7 +70,13 @@ def save_description(ae: Autoencoder, out: str | Path) -> None:
     if hasattr(ae, "threshold_"):
         description["threshold"] = {"value": ae.threshold_, **ae.threshold_info_}
         description["latent_std"] = [float(v) for v in ae.latent_std_]
-    write_text(RunFolder(out).description, json.dumps(description, indent=2) + "\n")
+    try:
+        return json.dumps(description, indent=2) + "\n"
+    except TypeError as exc:  # network_kwargs holding an object JSON cannot write
+        raise AekitError(
+            f"the model cannot be saved: network_kwargs must hold numbers, strings, lists and "
+            f"mappings only, which model.json can record ({exc})."
+        ) from exc
 
 
 def load(run: str | Path, device: str | None = None) -> Autoencoder:
@@ -65,7 +84,7 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
 
     ``device`` ('cpu', 'cuda', 'auto') is where it computes. By default, the run's own device
     setting; a run trained on a GPU loads on the CPU where there is none (the weights are saved
-    from the CPU, so they load anywhere).
+    from the CPU, so they load anywhere). A network given by import path is imported.
 
     Examples
     --------
@@ -81,9 +100,10 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
         )
     try:
         description = json.loads(description_path.read_text())
-        ae, model = _rebuild(description, description_path)
-        model.load_state_dict(load_file(str(weights_path)))
-        _restore_fitted(ae, model.eval(), description, description_path)
+        params = _params(description, description_path)
+        model = _rebuild(description, params)
+        _load_weights(model, weights_path)
+        ae = Autoencoder.from_result(_result(model.eval(), description), params)
     except AekitError:
         raise
     except Exception as exc:  # edited, swapped or truncated files: say which, not a traceback
@@ -91,28 +111,81 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
             f"{run}: model.json and model.safetensors do not make a model aekit wrote "
             f"({type(exc).__name__}: {exc}); retrain, or restore the run's files."
         ) from exc
+    if hasattr(ae, "threshold_"):
+        _check_calibration(ae, description_path)
     if device is None:
         device = ae.device if ae.device == "auto" or torch.cuda.is_available() else "cpu"
     return ae.to(device)
 
 
-def _restore_fitted(
-    ae: Autoencoder, model: AutoencoderModule, description: dict, path: Path
-) -> None:
-    """Give ``ae`` the fitted attributes that ``model.json`` saved."""
-    ae.model_ = model
-    ae.sample_shape_ = tuple(description["sample_shape"])
-    ae.loss_ = "bce" if description["output"] == "bernoulli" else "mse"
-    ae.n_features_in_ = int(description["n_features_in"])
-    ae.stop_reason_ = str(description.get("stop_reason") or "unknown")
-    if description.get("feature_names"):
-        ae.feature_names_in_ = np.asarray(description["feature_names"], dtype=object)
+def _params(description: dict, path: Path) -> dict[str, Any]:
+    """The estimator's parameters as ``model.json`` records them."""
+    if description.get("format_version", 0) > FORMAT_VERSION:
+        raise AekitError(f"{path} was written by a newer aekit; upgrade aekit.")
+    params = dict(description["params"])
+    if params["hidden"] != "auto":
+        params["hidden"] = tuple(params["hidden"])
+    params["conv_channels"] = tuple(params["conv_channels"])
+    return params
+
+
+def _rebuild(description: dict, params: dict[str, Any]) -> AutoencoderModule:
+    """The untrained model ``model.json`` describes (its weights are loaded next)."""
+    if "architecture" in description:
+        architecture = Architecture.from_dict(description["architecture"])
+    else:  # format 1: the architecture follows from the parameters, as it did when fitted
+        shape = description["sample_shape"]
+        architecture = Architecture.from_settings(
+            Autoencoder(**params), shape, description["output"]
+        )
+    zeros = np.zeros(architecture.sample_shape[-1])  # placeholders: the saved buffers replace them
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
+        model = build_model(architecture, zeros, zeros + 1)
+    if description.get("early_epoch"):  # placeholders again, replaced by the saved tensors
+        model.keep_early(copy.deepcopy(model), description["early_epoch"], torch.ones(2))
+    return model
+
+
+def _load_weights(model: AutoencoderModule, path: Path) -> None:
+    """The saved tensors into ``model``; one that is missing, extra or of another shape is
+    named (the network's code changed since the run was saved, or the files were swapped)."""
+    saved = load_file(str(path))
+    own = model.state_dict()
+    wrong = [
+        f"{k}: missing" for k in own if k not in saved
+    ] + [
+        f"{k}: not in the network" for k in saved if k not in own
+    ] + [
+        f"{k}: {tuple(saved[k].shape)} saved, {tuple(own[k].shape)} built"
+        for k in own if k in saved and saved[k].shape != own[k].shape
+    ]  # fmt: skip
+    if wrong:
+        raise AekitError(
+            f"{path}: the weights do not fit the network {model.architecture.label} rebuilt from "
+            f"model.json ({len(wrong)} tensor(s); {wrong[0]}); restore the network's code as it "
+            "was when the run was trained, or retrain."
+        )
+    model.load_state_dict(saved)
+
+
+def _result(model: AutoencoderModule, description: dict) -> Result:
+    """What the fit returned, as ``model.json`` recorded it."""
+    calibration = None
     if "threshold" in description:
         info = dict(description["threshold"])
-        ae.threshold_ = float(info.pop("value"))
-        ae.threshold_info_ = info
-        ae.latent_std_ = np.asarray(description["latent_std"], dtype=np.float32)
-        _check_calibration(ae, path)
+        calibration = Calibration(
+            float(info.pop("value")), info, np.asarray(description["latent_std"], np.float32)
+        )
+    loss = description.get("loss") or ("bce" if model.output == "bernoulli" else "mse")
+    return Result(
+        model,
+        loss,
+        list(description.get("history") or []),
+        str(description.get("stop_reason") or "unknown"),
+        model.sample_shape,
+        calibration,
+        description.get("feature_names") or None,
+    )
 
 
 def _check_calibration(ae: Autoencoder, path: Path) -> None:
@@ -129,30 +202,3 @@ def _check_calibration(ae: Autoencoder, path: Path) -> None:
             f"{path}: latent_std must hold {ae.latent_dim} finite numbers > 0 (calibration "
             f"writes at least 1e-8); it holds {std.tolist()}: restore it, or retrain."
         )
-
-
-def _rebuild(description: dict, path: Path) -> tuple[Autoencoder, AutoencoderModule]:
-    """The estimator and its untrained model as ``model.json`` describes them."""
-    if description.get("format_version", 0) > FORMAT_VERSION:
-        raise AekitError(f"{path} was written by a newer aekit; upgrade aekit.")
-    params = dict(description["params"])
-    if params["hidden"] != "auto":
-        params["hidden"] = tuple(params["hidden"])
-    params["conv_channels"] = tuple(params["conv_channels"])
-    ae = Autoencoder(**params)
-    shape = tuple(description["sample_shape"])
-    zeros = np.zeros(shape[-1])  # placeholders: the saved buffers replace them
-    model = build_model(
-        ae.kind,
-        shape,
-        ae.latent_dim,
-        hidden=auto_hidden(ae.kind, ae.hidden, shape),
-        conv_channels=ae.conv_channels,
-        activation=auto_activation(ae.activation, shape),
-        mean=zeros,
-        std=zeros + 1,
-        output=description["output"],
-    )
-    if description.get("early_epoch"):  # placeholders again, replaced by the saved tensors
-        model.keep_early(copy.deepcopy(model), description["early_epoch"], torch.ones(2))
-    return ae, model

@@ -174,7 +174,8 @@ def _run_section(
     rows = [
         ("data", f"{data.path} ({data.n} samples of shape {tuple(data.sample_shape)})"
          if data is not None else "not available (pass --store)"),
-        ("model", f"{ae.kind}, latent {ae.latent_dim}, {n_params:,} parameters, loss {ae.loss_}"),
+        ("model", f"{ae.model_.architecture.describe()}, latent {ae.latent_dim}, "
+                  f"{n_params:,} parameters, loss {ae.loss_}"),
     ]  # fmt: skip
     if ae.noise or ae.sparsity:
         rows.append(("objective", ", ".join(

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from aekit.config import RunConfig, save_config
+from aekit.config import RunConfig, params_from_config, save_config
 from aekit.data.store import open_store
 from aekit.errors import AekitError, DivergenceError
 from aekit.estimator import Autoencoder
@@ -109,7 +109,7 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
         last = folder.latest_checkpoint()
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise DivergenceError(f"{exc} Training stopped; {where}.") from exc
-    ae = Autoencoder.from_result(config, result)
+    ae = Autoencoder.from_result(result, params_from_config(config))
     if d.is_main:
         save_model(ae, folder.path)
         store = getattr(p.sources.train, "store", None)

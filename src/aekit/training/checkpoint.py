@@ -118,9 +118,13 @@ class Checkpointer(Callback):
                 "sample_count": state.sample_count if batch else 0,
             },
             "history": state.history,
-            # torch's global generator, for any draw a user's callback or loss makes; the
-            # objective's own (noise, VAE samples) is GeneratorState's, data orders need none
-            "rng": {"torch": torch.get_rng_state()},
+            # torch's global generators, for any draw a network's layers (a dropout), a
+            # callback or a loss makes; the objective's own (noise, VAE samples) is
+            # GeneratorState's, data orders need none
+            "rng": {
+                "torch": torch.get_rng_state(),
+                **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_initialized() else {}),
+            },
             "config": self.config,
         }
         path = self.folder / f"step-{state.step:09d}.pt"
@@ -150,3 +154,5 @@ def restore(state: TrainingState, payload: dict[str, Any], checkpointer: Checkpo
     state.sample_count = payload["running"]["sample_count"]
     state.history = list(payload["history"])
     torch.set_rng_state(payload["rng"]["torch"])
+    if "cuda" in payload["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state(payload["rng"]["cuda"])

@@ -26,7 +26,7 @@ from aekit.data.store import Store
 from aekit.data.stream import StoreBatches, inference_batch
 from aekit.errors import SettingError
 from aekit.memory import give_back_freed_memory
-from aekit.models import AutoencoderModule, auto_activation, auto_hidden, build_model
+from aekit.models import Architecture, AutoencoderModule, build_model
 from aekit.objectives import Noise, Objective, Sparsity
 from aekit.training.budget import auto_batch_size, budget_note, resolve_budget
 from aekit.training.calibrate import Calibration, calibrate
@@ -195,24 +195,19 @@ def pick_loss(loss: str, stats: dict[str, Any]) -> str:
 
 def build(config: RunConfig, sources: Sources, seed: int) -> tuple[AutoencoderModule, str]:
     """The model a config describes for these data, initialised from ``seed``, and its loss."""
-    m, shape = config.model, sources.sample_shape
-    loss = pick_loss(m.loss, sources.stats)
+    loss = pick_loss(config.model.loss, sources.stats)
+    output = "bernoulli" if loss == "bce" else "standardized"
+    architecture = Architecture.from_settings(config.model, sources.sample_shape, output)
     stats = sources.stats
     # fork_rng keeps the caller's global torch RNG untouched while seeding the init
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(
-            m.kind,
-            shape,
-            m.latent_dim,
-            hidden=auto_hidden(m.kind, m.hidden, shape),
-            conv_channels=tuple(m.conv_channels),
-            activation=auto_activation(m.activation, shape),
-            mean=np.asarray(stats["mean"]),
-            std=np.asarray(stats["std"]),
+            architecture,
+            np.asarray(stats["mean"]),
+            np.asarray(stats["std"]),
             low=np.asarray(stats["min"]),
             high=np.asarray(stats["max"]),
-            output="bernoulli" if loss == "bce" else "standardized",
         )
     return model, loss
 
@@ -234,6 +229,9 @@ class Plan:
     threads: int = 0  # torch's intra-op threads during the fit; 0 leaves torch's choice
     threads_note: str = ""  # how many, and why: printed at the start
     budget_note: str = ""  # the batch, epochs and patience, and which were chosen from the data
+    # Seeds torch's global RNG for the fit: what a network's own layers draw while training (a
+    # dropout) is then a function of the seed and the rank, as everything else is
+    layer_seed: int = 0
 
     @property
     def notes(self) -> list[str]:
@@ -274,7 +272,7 @@ def plan(
     callbacks: list[Callback] = [GeneratorState(generator), EarlySnapshot(copy_epoch)]
     if m.trim == "early":
         callbacks.append(RobustWarmup(objective, copy_epoch))
-    if m.kind == "vae" and m.kl_warmup:
+    if model.variational and m.kl_warmup:
         callbacks.append(KLWarmup(objective, m.kl_warmup))
     if t.early_stopping_patience:
         callbacks.append(
@@ -292,9 +290,10 @@ def plan(
         threads, threads_note = choice.n, f"compute: {choice.why}"
         if choice.follow:
             callbacks.append(FollowFreeCores())
+    layer_seed = int(np.random.SeedSequence([seed, rank, 1]).generate_state(1)[0])
     return Plan(
         config, sources, model, loss, objective, optimizer, callbacks, monitor, device,
-        threads, threads_note, note,
+        threads, threads_note, note, layer_seed,
     )  # fmt: skip
 
 
@@ -326,8 +325,12 @@ def run(
     previous = torch.get_num_threads()
     if p.threads:
         torch.set_num_threads(p.threads)
+    # The caller's RNG is left as it was; a checkpoint saves and restores the fit's own
+    devices = [p.device] if p.device.type == "cuda" else []
     try:
-        return _run(p, callbacks, loss_fn, resume, reduce, contamination)
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(p.layer_seed)
+            return _run(p, callbacks, loss_fn, resume, reduce, contamination)
     finally:
         torch.set_num_threads(previous)  # the caller's setting again, as an estimator should
 
