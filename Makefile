@@ -4,7 +4,7 @@ VENV := .venv
 PIP := $(VENV)/bin/python -m pip
 PIN := -c constraints.txt
 
-.PHONY: install install-dev demo test lint typecheck bench clean
+.PHONY: install install-dev demo test lint typecheck docs bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,8 @@ demo: install
 	$(VENV)/bin/aekit demo
 
 lint: install-dev
-	$(VENV)/bin/ruff check src tests bench examples
-	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/ruff check src tests bench examples docs
+	$(VENV)/bin/ruff format --check src tests bench examples docs
 
 typecheck: install-dev
 	$(VENV)/bin/mypy
@@ -36,8 +36,12 @@ typecheck: install-dev
 test: lint typecheck
 	$(VENV)/bin/python -m pytest
 
+# The documentation site, warnings as errors (a broken reference or link fails the build)
+docs: install-dev
+	$(VENV)/bin/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 bench: install-dev
 	$(VENV)/bin/python -m bench
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build docs/_build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

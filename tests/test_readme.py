@@ -13,6 +13,21 @@ import pytest
 from tests.s3server import BUCKET, S3Server, _free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = README.parent / "docs"
+
+
+def _guide() -> list[Path]:
+    """The user guide's pages in the order of the site's table of contents."""
+    index = (DOCS / "index.md").read_text()
+    return [DOCS / f"{name}.md" for name in re.findall(r"^(guide/[a-z-]+)$", index, re.M)]
+
+
+def _blocks(language: str, documents: list[Path]) -> list[str]:
+    return [
+        block
+        for document in documents
+        for block in re.findall(rf"```{language}\n(.*?)```", document.read_text(), re.S)
+    ]
 
 
 def test_readme_leads_with_the_two_commands():
@@ -22,18 +37,29 @@ def test_readme_leads_with_the_two_commands():
 
 
 def test_readme_python_examples_run_in_order(tmp_path, monkeypatch):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) >= 2
+    blocks = _blocks("python", [README])
+    assert len(blocks) >= 1
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").mkdir()
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["Z"].shape == (178, 3)
     assert namespace["X_hat"].shape == (178, 13)
     assert namespace["s"].shape == (178,)
-    assert namespace["store"].n == 178 and (tmp_path / "data" / "x.zarr" / "zarr.json").exists()
     assert namespace["ae"].n_features_in_ == 13
+
+
+def test_the_guides_python_examples_run_in_order(tmp_path, monkeypatch):
+    pages = _guide()
+    assert [p.stem for p in pages][:3] == ["getting-started", "data", "models"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    namespace: dict = {}
+    for page in pages:
+        for block in _blocks("python", [page]):
+            exec(compile(block, str(page), "exec"), namespace)
+    assert namespace["store"].n == 178 and (tmp_path / "data" / "x.zarr" / "zarr.json").exists()
+    assert namespace["mine"].transform(namespace["rows"]).shape == (500, 4)  # your own network
 
 
 def test_ci_calls_the_readme_test_command():
@@ -46,7 +72,8 @@ def test_ci_calls_the_readme_test_command():
 
 
 def _bash_blocks() -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", README.read_text(), re.S)
+    """The README's bash blocks, then the guide's, in the order a reader meets them."""
+    return _blocks("bash", [README, *_guide()])
 
 
 def _commands(block: str) -> list[str]:
@@ -147,7 +174,7 @@ def test_every_readme_command_runs_in_order_in_an_empty_folder(tmp_path):
                 capture_output=True, text=True, timeout=900,
             )  # fmt: skip
             assert done.returncode == 0, (
-                f"README block failed:\n{script}\n---\n{done.stderr[-4000:]}"
+                f"README or guide block failed:\n{script}\n---\n{done.stderr[-4000:]}"
             )
     finally:
         server.stop()

@@ -81,8 +81,10 @@ def published(path: str | Path, *, sync: bool = False) -> Iterator[Path]:
 
     Examples
     --------
-    >>> with published("summary.json") as tmp:  # doctest: +SKIP
-    ...     tmp.write_text("{}")
+    >>> with published("summary.json") as tmp:
+    ...     _ = tmp.write_text("{}")
+    >>> Path("summary.json").read_text()
+    '{}'
     """
     path = Path(path)
     tmp = partial_name(path)

@@ -63,7 +63,20 @@ def family_names() -> list[str]:
 
 
 def factory_of(family: str | Factory) -> Factory:
-    """The factory a family names: a registered name, an import path, or the function itself."""
+    """The factory a family names: a registered name, an import path, or the function itself.
+
+    Examples
+    --------
+    >>> features, decoder = factory_of("dense")((6,), 2, hidden=(4,), activation="tanh")
+    >>> features
+    Sequential(
+      (0): Flatten(start_dim=1, end_dim=-1)
+      (1): Linear(in_features=6, out_features=4, bias=True)
+      (2): Tanh()
+    )
+    >>> factory_of("aekit.models.dense:dense_network") is factory_of("dense")
+    True
+    """
     if callable(family):
         return family
     path = registered().get(family, family)

@@ -9,7 +9,7 @@ Examples
 --------
 >>> from aekit.params import SETTINGS
 >>> SETTINGS["model.latent_dim"].rule.describe()
-'an int >= 1'
+'an int from 1 to 1048576'
 """
 
 from __future__ import annotations

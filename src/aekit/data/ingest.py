@@ -70,11 +70,18 @@ def ingest(
         (a stratified one, say); ``val_fraction`` and ``seed`` are then not used.
     on_error : {'fail', 'skip'}
         A bad record stops the ingest naming it, or is skipped and listed in the ingest report.
-    workers : int, optional
-        Processes decoding images (default: all cores).
-    progress : bool, optional
-        Show a progress bar (default: on a terminal). Memory: one block of records (about
-        32 MB), whatever the source's size.
+    workers, progress : int, bool, optional
+        Processes decoding images (default: all cores); a progress bar (default: on a
+        terminal). Memory: one block of records (about 32 MB), whatever the source's size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(100, 4))
+    >>> labels = np.where(X[:, 0] > 0, "high", "low")
+    >>> store = ingest(X, "example.zarr", labels=labels, progress=False)
+    >>> store.n, store.sample_shape, store.class_names
+    (100, (4,), ['high', 'low'])
     """
     started = time.perf_counter()
     check_destination(store)  # before reading a source that may take hours
@@ -85,6 +92,19 @@ def ingest(
     src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
     _name_classes(src, class_names, name)
 
+    split = (validation_rows, seed, val_fraction)
+    path = _write_store(src, store, bad, name, split, progress, started)
+    if bad.count and progress is not False:
+        print(f"ingest: skipped {bad.count} bad record(s); see 'aekit info {path}'")
+    return open_store(path)
+
+
+def _write_store(
+    src: Any, store: str | Path, bad: BadRecords, name: str, split: tuple, progress: Any,
+    started: float,
+) -> str | Path:  # fmt: skip
+    """Write every record of ``src`` and publish the store; on any failure, leave nothing."""
+    validation_rows, seed, val_fraction = split
     written: list[tuple[StoreWriter, RunningStats]] = []
     try:
         split_of = _splitter(validation_rows, seed, val_fraction)
@@ -93,15 +113,12 @@ def ingest(
             raise DataError(f"{name}: no usable record (all {bad.count} were bad, or it is empty).")
         if stats.count == 0:
             raise DataError(f"{name}: no record fell in the training split; lower --val-fraction.")
-        split = _split_description(validation_rows, seed, val_fraction)
-        path = writer.commit(_attributes(src, stats, split, writer.appended, bad, started))
+        described = _split_description(validation_rows, seed, val_fraction)
+        return writer.commit(_attributes(src, stats, described, writer.appended, bad, started))
     except BaseException:
         for writer, _ in written:
             writer.abort()
         raise
-    if bad.count and progress is not False:
-        print(f"ingest: skipped {bad.count} bad record(s); see 'aekit info {path}'")
-    return open_store(path)
 
 
 def _open_source(

@@ -614,7 +614,11 @@ def open_store(path: str | Path) -> Store:
 
     Examples
     --------
-    >>> store = open_store("data/wine.zarr")  # doctest: +SKIP
-    >>> store.n, store.sample_shape, len(store.train_index)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from aekit import ingest
+    >>> _ = ingest(np.zeros((50, 3)), "opened.zarr", progress=False)
+    >>> store = open_store("opened.zarr")
+    >>> store.n, store.sample_shape, len(store.train_index) + len(store.val_index)
+    (50, (3,), 50)
     """
     return Store(path)

@@ -34,6 +34,14 @@ def build_model(
     The weights are drawn in the order the data flow, features, code layer(s), decoder, however
     the factory made its modules (where each module with weights can draw them again), so that a
     seed gives the same model as when the built-in families were classes of their own.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> architecture = Architecture("dense", (20,), 4, hidden=(16,), activation="gelu")
+    >>> model = build_model(architecture, np.zeros(20), np.ones(20))
+    >>> model.encode(torch.zeros(3, 20)).shape
+    torch.Size([3, 4])
     """
     _check_memory(architecture)
     state = torch.get_rng_state()

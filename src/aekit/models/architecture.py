@@ -38,6 +38,13 @@ class Architecture:
         The built-in families' widths, channels and nonlinearity (resolved: never 'auto').
     network_kwargs : mapping
         Keyword arguments of any other family's factory.
+
+    Examples
+    --------
+    >>> Architecture("dense", (20,), 4, hidden=(16,), activation="relu").describe()
+    'dense 16'
+    >>> Architecture("dense", (20,), 4, variational=True).to_dict()["variational"]
+    True
     """
 
     family: str | Factory

@@ -28,7 +28,13 @@ def _halve(size: int) -> int:
 class ChannelsFirst(nn.Sequential):
     """Layers that work on images channels first, ``(B, C, H, W)``, fed samples as stores hold
     them, channels last ``(B, H, W, C)`` (the channels-last memory format on CUDA, where
-    convolutions run fastest so)."""
+    convolutions run fastest so).
+
+    Examples
+    --------
+    >>> ChannelsFirst(nn.Conv2d(3, 8, 3, padding=1))(torch.zeros(2, 5, 5, 3)).shape
+    torch.Size([2, 8, 5, 5])
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 3, 1, 2)
@@ -39,7 +45,13 @@ class ChannelsFirst(nn.Sequential):
 
 class ChannelsLast(nn.Sequential):
     """Layers whose output is channels first, ``(B, C, H, W)``, returned channels last as the
-    samples are, ``(B, H, W, C)``."""
+    samples are, ``(B, H, W, C)``.
+
+    Examples
+    --------
+    >>> ChannelsLast(nn.Conv2d(8, 3, 3, padding=1))(torch.zeros(2, 8, 5, 5)).shape
+    torch.Size([2, 5, 5, 3])
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x).permute(0, 2, 3, 1)

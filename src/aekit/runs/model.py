@@ -34,8 +34,20 @@ FORMAT_VERSION = 2
 
 
 def save_model(ae: Autoencoder, out: str | Path) -> None:
-    """Write ``out/model.safetensors`` and ``out/model.json`` for a fitted estimator."""
+    """Write ``out/model.safetensors`` and ``out/model.json`` for a fitted estimator (its
+    network by name or import path, never pickled); :func:`load` reads them back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import Autoencoder
+    >>> ae = Autoencoder(epochs=1).fit(np.random.default_rng(0).normal(size=(50, 3)))
+    >>> save_model(ae, "saved-run")
+    >>> sorted(p.name for p in Path("saved-run").iterdir())
+    ['model.json', 'model.safetensors']
+    """
     description = _description(ae)  # first: a network that cannot be saved writes nothing
+    Path(out).mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in ae.model_.state_dict().items()}
     with published(RunFolder(out).weights) as tmp:
         save_file(tensors, str(tmp))
@@ -88,8 +100,14 @@ def load(run: str | Path, device: str | None = None) -> Autoencoder:
 
     Examples
     --------
-    >>> ae = aekit.load("runs/digits")  # doctest: +SKIP
-    >>> Z = ae.transform(X)  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from aekit import Autoencoder
+    >>> X = np.random.default_rng(0).normal(size=(200, 5))
+    >>> ae = Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+    >>> save_model(ae, "example-run")
+    >>> again = load("example-run")
+    >>> bool(np.allclose(again.transform(X), ae.transform(X))), again.n_iter_
+    (True, 2)
     """
     folder = RunFolder(run)
     description_path, weights_path = folder.description, folder.weights

@@ -1,0 +1,74 @@
+"""The benchmarks page's generated part: one table per committed result file.
+
+Every ``python -m bench NAME`` run writes ``bench/results/NAME-DATE.json``; a run whose figure
+is quoted is committed. This module turns the newest file of each bench into a table of its
+figures, with the command, commit, date and machine the file records, so that a figure on the
+page can always be traced to its run. Called by ``docs/conf.py`` before each build.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+MAX_ROWS = 40  # a table longer than this is cut (the file holds all of it)
+
+
+def write_results_page(results: Path, out: Path) -> None:
+    newest: dict[str, Path] = {}
+    for path in sorted(results.glob("*.json")):
+        newest[path.stem.rsplit("-", 2)[0]] = path  # names sort by date within a bench
+    parts = []
+    for bench, path in sorted(newest.items()):
+        record = json.loads(path.read_text())
+        parts.append(_section(bench, path, record))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(parts) or "No result file is committed yet.\n")
+
+
+def _section(bench: str, path: Path, record: dict[str, Any]) -> str:
+    run = record.pop("run", None)
+    lines = [f"### `{bench}`", ""]
+    if run:
+        machine = run.get("machine", {})
+        gpu = machine.get("gpu") or "no GPU"
+        lines += [
+            f"`{run.get('command')}`, commit {run.get('commit')}, {run.get('date')}; "
+            f"{machine.get('cpus')} CPUs, {machine.get('memory_gb')} GB, {gpu}, torch "
+            f"{machine.get('torch')}; {run.get('seconds')} s.",
+            "",
+        ]
+    else:
+        lines += ["Written before result files recorded their command and machine "
+                  "(the project's 2-core CPU machine).", ""]  # fmt: skip
+    lines += [f"From `bench/results/{path.name}`:", "", "| figure | value |", "|---|---|"]
+    rows = list(_flatten(record))
+    for key, value in rows[:MAX_ROWS]:
+        lines.append(f"| {key} | {value} |")
+    if len(rows) > MAX_ROWS:
+        lines.append(f"| ... | {len(rows) - MAX_ROWS} more in the file |")
+    return "\n".join(lines) + "\n"
+
+
+def _flatten(value: Any, prefix: str = "") -> Any:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+    elif (
+        isinstance(value, list)
+        and len(value) <= 12
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
+        yield prefix, ", ".join(_number(v) for v in value)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value[:12]):
+            yield from _flatten(inner, f"{prefix}[{i}]")
+    else:
+        yield prefix, _number(value) if isinstance(value, (int, float)) else f"`{value}`"
+
+
+def _number(value: float) -> str:
+    if isinstance(value, bool) or isinstance(value, int):
+        return f"{value:,}" if not isinstance(value, bool) else str(value)
+    return f"{value:,.4g}"
