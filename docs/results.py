@@ -42,13 +42,39 @@ def _section(bench: str, path: Path, record: dict[str, Any]) -> str:
     else:
         lines += ["Written before result files recorded their command and machine "
                   "(the project's 2-core CPU machine).", ""]  # fmt: skip
-    lines += [f"From `bench/results/{path.name}`:", "", "| figure | value |", "|---|---|"]
-    rows = list(_flatten(record))
-    for key, value in rows[:MAX_ROWS]:
-        lines.append(f"| {key} | {value} |")
-    if len(rows) > MAX_ROWS:
-        lines.append(f"| ... | {len(rows) - MAX_ROWS} more in the file |")
+    lines += [f"From `bench/results/{path.name}`:", ""]
+    # Lists of records (one per case, seed or size) read best as tables of their own
+    tables = {k: v for k, v in record.items() if _records(v)}
+    rows = list(_flatten({k: v for k, v in record.items() if k not in tables}))
+    if rows:
+        lines += ["| figure | value |", "|---|---|"]
+        lines += [f"| {key} | {value} |" for key, value in rows[:MAX_ROWS]]
+        if len(rows) > MAX_ROWS:
+            lines.append(f"| ... | {len(rows) - MAX_ROWS} more in the file |")
+        lines.append("")
+    for key, table in tables.items():
+        columns = list(dict.fromkeys(c for row in table for c in row))
+        lines += [f"`{key}`:", "", "| " + " | ".join(columns) + " |"]
+        lines.append("|" + "---|" * len(columns))
+        for row in table[:MAX_ROWS]:
+            cells = [_cell(row.get(c, "")) for c in columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        if len(table) > MAX_ROWS:
+            lines.append(f"| {len(table) - MAX_ROWS} more rows in the file |")
+        lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (int, float)):
+        return _number(value)
+    if isinstance(value, (dict, list)):
+        return f"`{json.dumps(value)[:60]}`"
+    return str(value)
 
 
 def _flatten(value: Any, prefix: str = "") -> Any:
