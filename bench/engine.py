@@ -43,6 +43,10 @@ class _Interleaved:
     def __len__(self) -> int:
         return len(self.data)
 
+    @property
+    def final_share(self) -> tuple[int, float] | None:
+        return self.data.final_share
+
     def batches(self, epoch: int, start: int = 0):
         for i, x in enumerate(self.data.batches(epoch, start)):
             if i and i % self.window == 0:

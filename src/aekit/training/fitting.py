@@ -326,7 +326,9 @@ def run(
     if p.threads:
         torch.set_num_threads(p.threads)
     # The caller's RNG is left as it was; a checkpoint saves and restores the fit's own
-    devices = [p.device] if p.device.type == "cuda" else []
+    devices = []
+    if p.device.type == "cuda":
+        devices = [p.device.index if p.device.index is not None else torch.cuda.current_device()]
     try:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(p.layer_seed)
