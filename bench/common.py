@@ -7,6 +7,7 @@ import ast
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -96,6 +97,28 @@ class TrainStep:
             self.opt.step()
             samples += len(x)
         return time.perf_counter() - started, samples
+
+
+def alternate(
+    steps: dict[str, TrainStep],
+    streams: dict[str, Any],
+    rounds: tuple[int, int],
+    seconds: dict[str, float],
+    samples: dict[str, int],
+) -> dict[str, float]:
+    """Each step on its own stream in turn, ``rounds = (windows, window)``: ``window`` batches at a
+    time, ``windows`` times. This machine's speed drifts by tens of percent within seconds, and
+    short alternating windows let every contender see the same drift. Adds to ``seconds`` and
+    ``samples``; returns this call's seconds per contender."""
+    windows, window = rounds
+    these = dict.fromkeys(steps, 0.0)
+    for _ in range(windows):
+        for name, step in steps.items():
+            t, n = step.run(streams[name], window)
+            these[name] += t
+            seconds[name] += t
+            samples[name] += n
+    return these
 
 
 def fit_batch(ae: Autoencoder, n_train: int) -> int:

@@ -14,7 +14,7 @@ import torch
 
 from aekit.data.arrays import ArrayBatches
 from aekit.data.stream import StoreBatches
-from bench.common import TrainStep, dense_model, feature_store
+from bench.common import TrainStep, alternate, dense_model, feature_store
 
 WINDOW = 25  # steps per timed window
 
@@ -55,13 +55,9 @@ def main(argv: list[str]) -> dict:
     for r in range(args.rounds):
         streams = {name: iter(data.batches(r)) for name, data in sources.items()}
         steps = {name: TrainStep(dense_model(store, seed=r)) for name in sources}
-        round_seconds = {name: 0.0 for name in sources}
-        for _ in range(args.trial_batches // WINDOW):
-            for name in sources:
-                t, n = steps[name].run(streams[name], WINDOW)
-                round_seconds[name] += t
-                seconds[name] += t
-                samples[name] += n
+        round_seconds = alternate(
+            steps, streams, (args.trial_batches // WINDOW, WINDOW), seconds, samples
+        )
         per_round.append(round_seconds["in_memory"] / round_seconds["store"])
         rates = {k: args.trial_batches * args.batch_size / v for k, v in round_seconds.items()}
         print(

@@ -2,44 +2,29 @@
 the user's.
 
 Dense 784-512-256-32 (GELU), batch 256, from a warm float32 store of N x 784 (default 200,000):
-the built-in ``dense`` kind, and the same layers written by hand as a user's factory (defined
-here, outside aekit), each with its own training step, timed in alternating windows of a few
-steps so that both see the same drift of this machine's speed.
+the built-in ``dense`` kind, and the same layers written by hand as a user's factory
+(``tests/networks.py``, outside aekit), each with its own training step, timed in alternating
+windows of a few steps so that both see the same drift of this machine's speed.
 Run: python -m bench user-network [--n 200000] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from itertools import pairwise
 
 import numpy as np
 import torch
-from torch import nn
 
 from aekit.data.stream import StoreBatches
 from aekit.models import Architecture, build_model
-from bench.common import TrainStep, feature_store
+from bench.common import TrainStep, alternate, feature_store
+
+# The user's network: the one the tests train to bitwise the built-in's weights
+from tests.networks import dense_layers
 
 WINDOW = 25  # steps per timed window
 HIDDEN = (512, 256)
 LATENT = 32
-
-
-def users_dense(
-    sample_shape: Sequence[int], latent_dim: int, *, hidden: Sequence[int]
-) -> tuple[nn.Module, nn.Module]:
-    """The built-in dense family's layers, as a user writes them."""
-    widths = [int(np.prod(sample_shape)), *hidden]
-    down: list[nn.Module] = [nn.Flatten()]
-    for a, b in pairwise(widths):
-        down += [nn.Linear(a, b), nn.GELU()]
-    back = [latent_dim, *reversed(widths)]
-    up: list[nn.Module] = []
-    for i, (a, b) in enumerate(pairwise(back)):
-        up += [nn.Linear(a, b)] + ([nn.GELU()] if i < len(back) - 2 else [])
-    return nn.Sequential(*down), nn.Sequential(*up)
 
 
 def main(argv: list[str]) -> dict:
@@ -57,25 +42,22 @@ def main(argv: list[str]) -> dict:
         pass  # warm: the store's pages in memory, as in later epochs
     architectures = {
         "built_in": Architecture("dense", (784,), LATENT, hidden=HIDDEN, activation="gelu"),
-        "users": Architecture(users_dense, (784,), LATENT, network_kwargs={"hidden": HIDDEN}),
+        "users": Architecture(dense_layers, (784,), LATENT, network_kwargs={"hidden": HIDDEN}),
     }
     stats = store.stats
     seconds = dict.fromkeys(architectures, 0.0)
     samples = dict.fromkeys(architectures, 0)
     per_round = []
     for r in range(args.rounds):
-        steps, streams, round_seconds = {}, {}, dict.fromkeys(architectures, 0.0)
+        steps, streams = {}, {}
         for name, architecture in architectures.items():
             torch.manual_seed(r)
             model = build_model(architecture, np.asarray(stats["mean"]), np.asarray(stats["std"]))
             steps[name] = TrainStep(model)
             streams[name] = iter(StoreBatches(store, rows, args.batch_size, seed=r).batches(r))
-        for _ in range(args.batches // WINDOW):
-            for name in architectures:
-                t, n = steps[name].run(streams[name], WINDOW)
-                round_seconds[name] += t
-                seconds[name] += t
-                samples[name] += n
+        round_seconds = alternate(
+            steps, streams, (args.batches // WINDOW, WINDOW), seconds, samples
+        )
         per_round.append(round_seconds["built_in"] / round_seconds["users"])
         print(f"  round {r + 1}: user's network / built-in samples/s {per_round[-1]:.3f}")
     rate = {name: samples[name] / seconds[name] for name in architectures}
