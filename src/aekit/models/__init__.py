@@ -14,7 +14,7 @@ from torch import nn
 from aekit.errors import AekitError, SettingError
 from aekit.memory import require_memory
 from aekit.models.architecture import Architecture, auto_activation, auto_hidden
-from aekit.models.base import ACTIVATIONS, AutoencoderModule
+from aekit.models.base import ACTIVATIONS, AutoencoderModule, flat_width
 from aekit.models.conv import ChannelsFirst, ChannelsLast
 from aekit.models.scaling import Standardizer
 from aekit.params import KINDS
@@ -84,16 +84,18 @@ def _parts(architecture: Architecture) -> tuple[nn.Module, nn.Module]:
 
 def _check_memory(architecture: Architecture) -> None:
     """Refuse a model whose weights, gradients and AdamW's two moments (float32) cannot fit,
-    before any of them is made: the parts are built on the meta device to count them."""
+    before any of them is made: the family's parts are built on the meta device to count them."""
     try:
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
             features, decoder = _parts(architecture)
-            model = AutoencoderModule(architecture, features, decoder, np.zeros(1), np.ones(1))
+            width = _code_input_width(architecture, features)
     except AekitError:
         raise
     except Exception:  # a network the meta device cannot build: counted when built for real
         return
-    n = sum(p.numel() for p in model.parameters())
+    heads = 2 if architecture.variational else 1
+    n = sum(p.numel() for part in (features, decoder) for p in part.parameters())
+    n += heads * (width + 1) * architecture.latent_dim
     require_memory(
         16 * n,
         f"a {architecture.describe()} model of about {n:,} parameters",
@@ -101,6 +103,17 @@ def _check_memory(architecture: Architecture) -> None:
         if architecture.built_in
         else "make the network smaller",
     )
+
+
+def _code_input_width(architecture: Architecture, features: nn.Module) -> int:
+    """F, the width the code layer takes. Known for the built-in bodies; found by a forward
+    pass on the meta device otherwise (which costs the process about 65 MB of torch's meta
+    kernels, so only a user's network pays it)."""
+    if architecture.built_in and architecture.hidden:
+        return architecture.hidden[-1]
+    if architecture.family == "dense":
+        return int(np.prod(architecture.sample_shape))
+    return flat_width(features, architecture.sample_shape)
 
 
 def _redrawable(module: nn.Module) -> bool:

@@ -69,7 +69,7 @@ class AutoencoderModule(nn.Module):
         self.scaler = Standardizer(mean, std, low, high)
         self.features = features
         self.decoder = decoder
-        width = _flat_width(features, self.sample_shape)
+        width = flat_width(features, self.sample_shape)
         self.to_code = nn.Linear(width, self.latent_dim)
         if self.variational:
             self.to_logvar = nn.Linear(width, self.latent_dim)
@@ -131,7 +131,7 @@ def mlp(widths: Sequence[int], activation: str, *, last_activation: bool) -> nn.
     return nn.Sequential(*layers)
 
 
-def _flat_width(features: nn.Module, sample_shape: tuple[int, ...]) -> int:
+def flat_width(features: nn.Module, sample_shape: tuple[int, ...]) -> int:
     """F, the width of ``features``' output, found by one forward pass of a zero sample (in
     evaluation mode: a dropout would draw random numbers)."""
     was_training = features.training
