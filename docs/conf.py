@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from results import write_results_page  # noqa: E402
+from results import plot_odds, write_results_page  # noqa: E402
 
 project = "aekit"
 author = "the aekit developers"
@@ -39,3 +39,4 @@ html_static_path: list[str] = []
 html_use_opensearch = ""
 
 write_results_page(ROOT / "bench" / "results", Path(__file__).parent / "_generated" / "results.md")
+plot_odds(ROOT / "bench" / "results", Path(__file__).parent / "_generated" / "odds.png")

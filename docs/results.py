@@ -27,6 +27,49 @@ def write_results_page(results: Path, out: Path) -> None:
     out.write_text("\n".join(parts) or "No result file is committed yet.\n")
 
 
+def plot_odds(results: Path, out: Path) -> bool:
+    """The newest ``odds`` run as a picture: each set's mean ROC-AUC per detector, both
+    protocols side by side; False where no such run is committed."""
+    files = sorted(results.glob("odds-*.json"))
+    if not files:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = json.loads(files[-1].read_text())["rows"]
+    sets = sorted({r["set"] for r in rows}, reverse=True)
+    detectors = list(dict.fromkeys(r["detector"] for r in rows))
+    protocols = ("unsupervised", "novelty")
+    figure, axes = plt.subplots(1, 2, figsize=(10, 6.5), sharey=True)
+    for axis, protocol in zip(axes, protocols, strict=True):
+        for k, detector in enumerate(detectors):
+            means = []
+            for name in sets:
+                found = [
+                    r["roc_auc"] for r in rows
+                    if r["set"] == name and r["protocol"] == protocol and r["detector"] == detector
+                ]  # fmt: skip
+                means.append(sum(found) / len(found))
+            marker = "o" if detector == "aekit" else "x"
+            size = 60 if detector == "aekit" else 30
+            axis.scatter(
+                means, range(len(sets)), marker=marker, s=size, label=detector, zorder=3 - k
+            )
+        axis.set_title(f"{protocol} (mean ROC-AUC of 5 seeds)")
+        axis.set_xlim(0.3, 1.01)
+        axis.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(sets)), sets)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(detectors), fontsize=9)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=90)
+    plt.close(figure)
+    return True
+
+
 def _section(bench: str, path: Path, record: dict[str, Any]) -> str:
     run = record.pop("run", None)
     lines = [f"### `{bench}`", ""]

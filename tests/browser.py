@@ -57,10 +57,19 @@ def check_page(page: Path, screenshot: Path, *, height: int = 8000) -> PageCheck
     """Open ``page`` in headless Chromium: count its images and the broken ones, list the
     requests it made beyond the file itself, and save a screenshot."""
     exe = chromium()
+    # The probed copy sits beside the page, so that what the page links to relatively (a
+    # site's images and styles) loads as it does for the page itself
+    probe = page.with_name(f".probe-{page.name}")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"))
+    try:
+        return _check(exe, page, probe, screenshot, height)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _check(exe: str, page: Path, probe: Path, screenshot: Path, height: int) -> PageCheck:
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        probe = work_dir / page.name
-        probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"))
         netlog = work_dir / "netlog.json"
         dom = subprocess.run(
             [exe, *FLAGS, f"--user-data-dir={work_dir / 'profile-1'}",
