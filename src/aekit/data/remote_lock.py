@@ -56,8 +56,9 @@ def _take(lock: Remote, dest: Remote) -> None:
 
     if lock.call(f"writing {lock.url}", put, "create"):
         return
-    meta = lock.call(f"reading {lock.url}", obstore.head, lock.client, lock.prefix)
+    # One request gives the holder and the ETag that a takeover must still find
     got = lock.call(f"reading {lock.url}", obstore.get, lock.client, lock.prefix)
+    meta = got.meta
     holder = _parse(bytes(got.bytes()))
     here = holder.get("host") == socket.gethostname()
     if here and not _alive(holder.get("pid")):

@@ -64,15 +64,10 @@ class Architecture:
         shape = tuple(int(s) for s in sample_shape)
         network = getattr(model, "network", None)
         variational = bool(getattr(model, "variational", False)) or model.kind == "vae"
-        if network not in (None, ""):
-            return cls(
-                network, shape, int(model.latent_dim), variational, output,
-                network_kwargs=dict(getattr(model, "network_kwargs", None) or {}),
-            )  # fmt: skip
-        family = model.kind
+        family = model.kind if network in (None, "") else network
         if family == "vae":  # the kind's usual body, variational
             family = "conv" if len(shape) == 3 else "dense"
-        if family not in ("dense", "conv"):  # registered by a package: its own arguments
+        if family not in ("dense", "conv"):  # the user's or a package's: its own arguments
             return cls(
                 family, shape, int(model.latent_dim), variational, output,
                 network_kwargs=dict(getattr(model, "network_kwargs", None) or {}),
