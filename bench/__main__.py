@@ -26,6 +26,7 @@ BENCHES = [
     "mnist",
     "odds",
     "user-network",
+    "smap",
 ]
 
 

@@ -35,3 +35,9 @@ def test_the_image_network_learns_digits_and_keeps_their_shape():
     assert ae.reconstruct(digits).shape == digits.shape
     # Pixels in [0, 1] with variance about 0.19: well below guessing each pixel's mean
     assert result["autoencoder"] < 0.05
+
+
+def test_the_series_network_finds_a_stuck_sensor_step_by_step():
+    result = _example("series_network").main(epochs=3)
+    assert result["window_length"] == 48  # the signal's period, found from the data
+    assert result["roc_auc"] > 0.9

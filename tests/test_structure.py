@@ -117,7 +117,8 @@ def test_class_hierarchies_are_at_most_two_deep():
 
 def test_the_estimator_is_the_scikit_learn_face_only():
     source = (PACKAGE / "estimator.py").read_text()
-    assert len(source.splitlines()) <= 350
+    # the scikit-learn face of tables, images and series (two parameters and three dispatches)
+    assert len(source.splitlines()) <= 400
     # No module outside it reaches into its private members
     for name, path in _modules():
         if name == "aekit.estimator":

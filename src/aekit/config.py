@@ -15,7 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from aekit.atomic import write_text
 from aekit.errors import AekitError, SettingError
-from aekit.params import PARAMS, SETTINGS, Int, Keywords, Network, Real, Spec, Threads, Widths
+from aekit.params import (
+    PARAMS,
+    SETTINGS,
+    Int,
+    Keywords,
+    Network,
+    Real,
+    Spec,
+    Threads,
+    Widths,
+    WindowLength,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,6 +68,8 @@ class DataConfig(_Section):
     batch_size: int | Literal["auto"] = _field("data.batch_size")
     shuffle: str = _field("data.shuffle")
     shuffle_window: int = _field("data.shuffle_window")
+    window_length: int | Literal["auto"] | None = _field("data.window_length")
+    window_stride: int | Literal["auto"] = _field("data.window_stride")
     cache_dir: str = _field("data.cache_dir")
     cache_size: float = _field("data.cache_size")
 
@@ -273,6 +286,8 @@ def config_from_params(params: dict[str, Any]) -> RunConfig:
             value = "auto" if value is None else int(value)  # n_jobs=None: the library decides
         elif isinstance(setting.rule, Keywords):
             value = dict(value or {})
+        elif isinstance(setting.rule, WindowLength):
+            pass  # None (rows), 'auto' or an int, as given
         elif value is None:  # noise=None, sparsity=None, network=None: none, "" in a config
             value = ""
         elif isinstance(setting.rule, Widths) and value != "auto":

@@ -16,6 +16,7 @@ from aekit.anomaly import anomaly_score
 from aekit.apply.batching import as_store, check_samples, code_batches, map_batches, sample_batches
 from aekit.apply.compress import compress_bytes, decompress_bytes
 from aekit.apply.generate import draw, interpolate
+from aekit.apply.series import step_anomaly, step_reconstruction, window_batches
 from aekit.config import config_from_params
 from aekit.objectives import Objective
 from aekit.params import PARAMS, check_param
@@ -27,6 +28,7 @@ from aekit.training.fitting import (
     derive_seed,
     fit,
     resolve_device,
+    series_sources,
     store_sources,
 )
 from aekit.training.progress import Progress
@@ -85,6 +87,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         The AdamW optimiser's learning rate and decoupled weight decay.
     schedule : {'constant', 'cosine', 'onecycle', 'plateau'}, default='constant'
         Cosine decay or one-cycle over the fit's steps; plateau: halved after 5 idle epochs.
+    window_length, window_stride : int, 'auto' or None, default=None, 'auto'
+        Series: None reads a 2-D array as rows. ``'auto'`` (the dominant period of the
+        training data, 16 to 256 steps) or a number reads ``X`` as series: one (T,) or (T, C)
+        array, a list of them, or a series store. Training reads windows of that many steps,
+        ``window_stride`` apart (``'auto'``: 1, or more where an epoch would pass 100,000
+        windows), the last ``validation_fraction`` of each series held out. Then
+        ``anomaly_score``, ``score_samples``, ``decision_function`` and ``predict`` give one
+        value per step, (T,), each step's the mean over the windows that cover it;
+        ``reconstruct`` gives (T, C); ``transform`` one code per window (n_windows, L), and
+        ``inverse_transform`` one window per code (n_windows, W, C).
     validation_fraction, contamination : float, default=0.1, 0.01
         Share of the training samples held out to monitor the loss (0: the training loss), and
         the share of those that ``predict`` flags: it sets ``threshold_`` on the anomaly score.
@@ -107,6 +119,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Per-epoch ``train_loss``, ``val_loss``, ``lr``, ``seconds``, ``samples_per_s``.
     feature_names_in_ : ndarray of str
         Fitted on a DataFrame with string column names, or on a store of a named table.
+    window_length_, window_stride_ : int
+        Fitted on series: the windows' length and stride.
 
     Examples
     --------
@@ -146,6 +160,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         beta: float = 1.0,
         kl_warmup: int = 10,
         contamination: float = 0.01,
+        window_length: int | str | None = None,
+        window_stride: int | str = "auto",
     ) -> None:
         self.latent_dim = latent_dim
         self.kind = kind
@@ -173,6 +189,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.beta = beta
         self.kl_warmup = kl_warmup
         self.contamination = contamination
+        self.window_length = window_length
+        self.window_stride = window_stride
 
     def fit(self, X: Any, y: Any = None, *, callbacks: Sequence[Callback] = ()) -> Autoencoder:
         """Fit the autoencoder; ``y`` is ignored.
@@ -192,14 +210,18 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         config = config_from_params(self.get_params())
         seed = derive_seed(self.random_state)
         device = resolve_device(self.device)
-        store = as_store(X)
-        if store is None:
+        store, window = as_store(X), (self.window_length, self.window_stride)
+        if store is None and self.window_length is not None:
+            series = (self.window_length, self.window_stride)
+            sources = series_sources(X, self.validation_fraction, series, self.batch_size, seed)
+        elif store is None:
             sources = array_sources(
                 check_samples(self, X, reset=True), self.validation_fraction, self.batch_size, seed
             )
         else:
             self.__dict__.pop("feature_names_in_", None)  # a store's names come with the result
-            sources = store_sources(store, self.batch_size, seed, pin_memory=device.type == "cuda")
+            cuda = device.type == "cuda"
+            sources = store_sources(store, self.batch_size, seed, pin_memory=cuda, window=window)
         progress = [Progress("auto")] if self.verbose else []
         result = fit(
             config, sources, seed=seed, device=device, callbacks=[*progress, *callbacks],
@@ -222,6 +244,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_iter_ = len(result.history)
         if result.feature_names is not None:
             self.feature_names_in_ = np.asarray(result.feature_names, dtype=object)
+        for name in ("window_length_", "window_stride_"):
+            self.__dict__.pop(name, None)
+        if result.windows is not None:
+            self.window_length_, self.window_stride_ = result.windows
         if result.calibration is not None:
             self._set_calibration(result.calibration)
         return self
@@ -235,7 +261,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         consecutive batches of raw samples on the model's device (default: about 1 MiB each)."""
         check_is_fitted(self, "model_")
         device = next(self.model_.parameters()).device
-        for batch in sample_batches(self, X, batch_size):
+        series = hasattr(self, "window_length_") and not hasattr(X, "batches")
+        for batch in window_batches(self, X) if series else sample_batches(self, X, batch_size):
             yield batch.to(device, non_blocking=True)
 
     def _map(
@@ -257,7 +284,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self._map(X, lambda model, z: model.decode(z), raw=True)
 
     def reconstruct(self, X: Any) -> np.ndarray:
-        """Encode and decode ``X``: reconstructions in raw units, shaped like the samples."""
+        """Encode and decode ``X``: reconstructions in raw units, shaped like the samples (a
+        series: (T, C), each step the mean over its windows)."""
+        if hasattr(self, "window_length_"):
+            return step_reconstruction(self, X)
         return self._map(X, lambda model, x: model(x))
 
     def denoise(self, X: Any) -> np.ndarray:
@@ -270,7 +300,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self._map(X, Objective(beta=self.beta).per_sample)
 
     def anomaly_score(self, X: Any) -> np.ndarray:
-        """Per-sample anomaly score, higher for more anomalous (see :mod:`aekit.anomaly`)."""
+        """Per-sample anomaly score, higher for more anomalous (see :mod:`aekit.anomaly`); per
+        time step for a series."""
+        if hasattr(self, "window_length_"):
+            check_is_fitted(self, "model_")
+            return step_anomaly(self, X)[:, 0]
         return self._map(X, lambda model, x: anomaly_score(Objective(beta=self.beta), model, x))
 
     def feature_errors(self, X: Any) -> np.ndarray:

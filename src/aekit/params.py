@@ -203,6 +203,17 @@ class Keywords(Rule):
 
 
 @dataclass(frozen=True)
+class WindowLength(Rule):
+    """Steps per window of a series: an int >= 2, 'auto' (from the data), or None (rows)."""
+
+    def check(self, value: Any) -> bool:
+        return value in (None, "auto") or (_is_int(value) and 2 <= value <= MAX_WIDTH)
+
+    def describe(self) -> str:
+        return f"None, 'auto' or an int from 2 to {MAX_WIDTH}"
+
+
+@dataclass(frozen=True)
 class Bool(Rule):
     def check(self, value: Any) -> bool:
         return isinstance(value, bool)
@@ -325,6 +336,18 @@ _LIST = [
     Setting(
         "data.shuffle_window", 0, Int(0),
         "blocks per shuffle window in block order; 0 for as many as 256 MiB of buffers hold",
+    ),
+    Setting(
+        "data.window_length", "auto", WindowLength(), "steps per window of a series store; "
+        "auto: the dominant period of the training part (16 to 256 steps, else 64); ignored "
+        "for stores of rows", param="window_length", flag="--window-length",
+        estimator_default=None, why="a 2-d array stays a table of rows, as before; 'auto' or a "
+        "number makes fit read it as a series",
+    ),
+    Setting(
+        "data.window_stride", "auto", Int(1, auto=True), "steps between the starts of training "
+        "windows; auto: 1, or more where an epoch would exceed 100,000 windows",
+        param="window_stride", flag="--window-stride",
     ),
     Setting(
         "data.cache_dir", "", Anything(),

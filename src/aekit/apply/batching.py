@@ -37,6 +37,12 @@ def as_store(X: Any) -> Store | None:
 
 def require_shape(store: Store, sample_shape: Sequence[int]) -> Store:
     """``store``, refused unless its samples have the shape the model was trained on."""
+    if store.series is not None and tuple(sample_shape[1:]) == tuple(store.sample_shape):
+        raise AekitError(
+            f"{store.path} holds series, and the model reads windows of {sample_shape[0]} of "
+            "their steps: 'aekit score' writes each step's score; for codes per window use "
+            "Python (aekit.load(RUN).transform(STORE))."
+        )
     if tuple(store.sample_shape) != tuple(sample_shape):
         raise AekitError(
             f"{store.path} holds samples of shape {tuple(store.sample_shape)}, but the "

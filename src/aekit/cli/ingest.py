@@ -66,6 +66,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="fail",
         help="stop at a bad record (default) or skip and report it",
     )
+    parser.add_argument(
+        "--series",
+        action="store_true",
+        help="the source is a series (rows are time steps, columns channels) or a folder of "
+        "them, one per file; split by time, trained on as windows",
+    )
+    parser.add_argument("--time-column", help="a series table's column of time stamps")
     parser.add_argument("--workers", type=int, help="image decoding processes (default: cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -113,8 +120,18 @@ def run(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         workers=args.workers,
         progress=False if args.quiet else None,
+        series=args.series,
+        time_column=args.time_column,
     )
     report = store.report
+    if store.series is not None:
+        layout = store.series
+        print(
+            f"wrote {store.path}: {len(layout.names)} series, {store.n} steps of "
+            f"{store.sample_shape[0]} channel(s), the last {int(layout.held_out.sum())} steps "
+            f"held out by time, {report['seconds']:.1f} s"
+        )
+        return 0
     print(
         f"wrote {store.path}: {store.n} samples of shape {store.sample_shape} ({store.dtype}), "
         f"{len(store.train_index)} train / {len(store.val_index)} validation, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from aekit.cli.apply_args import add_run_and_source, report, source_of
 from aekit.cli.command import add_command, out_flag
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     ae = load(args.run_dir)
     calibrating = args.fpr is not None or args.contamination is not None
+    if hasattr(ae, "window_length_"):
+        return _score_series(args, ae, calibrating)
     if not calibrating and (args.normal or args.save_threshold):
         flag = "--normal" if args.normal else "--save-threshold"
         raise AekitError(f"{flag} goes with a new threshold: give --fpr or --contamination too.")
@@ -99,3 +102,33 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {summary['out']} in {summary['seconds']:.1f} s",
         ],
     )
+
+
+def _score_series(args: argparse.Namespace, ae: Any, calibrating: bool) -> int:
+    """A model fitted on series: one row per time step of a series store (see
+    :func:`aekit.apply.series.write_step_scores`)."""
+    from pathlib import Path
+
+    from aekit.apply.outputs import check_output
+    from aekit.apply.series import write_step_scores
+    from aekit.data.store import is_store, open_store
+    from aekit.errors import AekitError
+
+    if calibrating:
+        raise AekitError(
+            "--fpr and --contamination set a threshold on samples; a series model's threshold "
+            "is set on time steps when it is trained (train.contamination): drop the flag."
+        )
+    if not is_store(args.src):
+        raise AekitError(
+            f"{args.src}: the run was trained on series; ingest it first with 'aekit ingest "
+            f"{args.src} STORE --series' and score the store."
+        )
+    out = check_output(Path(args.out), (".parquet", ".csv"))
+    summary = write_step_scores(ae, open_store(args.src), out)
+    share = 100 * summary["flagged"] / max(1, summary["rows"])
+    print(
+        f"threshold {ae.threshold_:.6g} (on time steps); flagged {summary['flagged']} of "
+        f"{summary['rows']} time steps ({share:.2f} %); wrote {summary['out']}"
+    )
+    return 0

@@ -13,7 +13,7 @@ from typing import Any
 
 from aekit.cli.command import add_command
 from aekit.errors import AekitError
-from aekit.params import SETTINGS, Bool, Choice, Int, Real, Setting, Threads, Widths
+from aekit.params import SETTINGS, Bool, Choice, Int, Real, Setting, Threads, Widths, WindowLength
 
 # config key -> setting, for the settings that have a flag here
 FLAGS = {key: setting for key, setting in SETTINGS.items() if setting.flag}
@@ -96,7 +96,7 @@ def _flag_type(setting: Setting) -> dict[str, Any]:
         return {"choices": rule.allowed}
     if isinstance(rule, Widths):
         return {"type": parse_hidden}
-    if isinstance(rule, Threads) or (isinstance(rule, Int) and rule.auto):
+    if isinstance(rule, (Threads, WindowLength)) or (isinstance(rule, Int) and rule.auto):
         return {"type": _or_words(int, "a whole number")}
     if isinstance(rule, Real):
         return {"type": _or_words(float, "a number", rule.words) if rule.words else float}

@@ -24,6 +24,9 @@ class ArrayBatches:
         With the epoch number, fixes the order of every epoch.
     shuffle : bool
         Validation sources keep their order.
+    window_length : int
+        0: a sample is a row. Otherwise ``X`` is series of steps (rows), ``index`` holds the
+        first row of each window, and a sample is the ``window_length`` rows from there.
     """
 
     def __init__(
@@ -33,8 +36,10 @@ class ArrayBatches:
         batch_size: int,
         seed: int,
         shuffle: bool = True,
+        window_length: int = 0,
     ) -> None:
         self._X = torch.from_numpy(np.ascontiguousarray(X))
+        self._steps = torch.arange(window_length) if window_length else None
         self._index = torch.from_numpy(np.asarray(index, dtype=np.int64))
         self.batch_size = batch_size
         self.seed = seed
@@ -59,8 +64,14 @@ class ArrayBatches:
         index = self._index
         if self.shuffle:
             index = index[torch.from_numpy(epoch_order(len(index), self.seed, epoch))]
-        batch_bytes = self.batch_size * self._X[:1].nbytes
+        width = 1 if self._steps is None else len(self._steps)
+        batch_bytes = self.batch_size * self._X[:1].nbytes * width
         block = self.batch_size * max(1, BLOCK_BYTES // max(1, batch_bytes))
         for first in range(start * self.batch_size, len(index), block):
-            rows = self._X.index_select(0, index[first : first + block])
+            picked = index[first : first + block]
+            if self._steps is not None:  # windows: each start with the steps after it
+                picked = (picked[:, None] + self._steps).reshape(-1)
+            rows = self._X.index_select(0, picked)
+            if self._steps is not None:
+                rows = rows.view(-1, width, *self._X.shape[1:])
             yield from rows.split(self.batch_size)

@@ -40,6 +40,8 @@ def ingest(
     on_error: str = "fail",
     workers: int | None = None,
     progress: bool | None = None,
+    series: bool = False,
+    time_column: str | None = None,
 ) -> Store:
     """Read ``source`` once and write it as a store at ``store``; return the opened store.
 
@@ -73,6 +75,13 @@ def ingest(
     workers, progress : int, bool, optional
         Processes decoding images (default: all cores); a progress bar (default: on a
         terminal). Memory: one block of records (about 32 MB), whatever the source's size.
+    series : bool
+        The source is one long series or several (see :mod:`aekit.data.series_sources`): an
+        array (T,) or (T, C), a list of them, a file, or a folder of files, one series each.
+        Rows are time steps, columns channels; the last ``val_fraction`` of each series is the
+        validation split (by time, not by record), and training reads windows of it.
+    time_column : str, optional
+        A series table's column of time stamps, kept as each step's id (not a channel).
 
     Examples
     --------
@@ -89,32 +98,52 @@ def ingest(
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
     table = {"label_column": label_column, "delimiter": delimiter, "names": feature_names}
-    src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
+    if series:
+        if validation_rows is not None or size is not None:
+            raise DataError(f"{name}: a series is split by time; drop validation_rows and size.")
+        table["time"] = time_column
+        src, split_of, described = _series(source, bad, labels, table, dataset, val_fraction)
+    else:
+        if time_column is not None:
+            raise DataError(f"{name}: --time-column applies to series; add --series.")
+        src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
+        split_of = _splitter(validation_rows, seed, val_fraction)
+        described = _split_description(validation_rows, seed, val_fraction)
     _name_classes(src, class_names, name)
-
-    split = (validation_rows, seed, val_fraction)
-    path = _write_store(src, store, bad, name, split, progress, started)
+    path = _write_store(src, store, bad, name, (split_of, described), progress, started)
     if bad.count and progress is not False:
         print(f"ingest: skipped {bad.count} bad record(s); see 'aekit info {path}'")
     return open_store(path)
+
+
+def _series(
+    source: Any, bad: BadRecords, labels: Any, table: dict, dataset: str | None, fraction: float
+) -> tuple[Any, Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    """A series source, the split of its steps (the end of each series) and its description."""
+    from aekit.data.series_sources import open_series
+
+    src = open_series(source, bad, labels, table, dataset, fraction)
+    return src, src.layout.split_of, {"by": "time", "val_fraction": fraction}
 
 
 def _write_store(
     src: Any, store: str | Path, bad: BadRecords, name: str, split: tuple, progress: Any,
     started: float,
 ) -> str | Path:  # fmt: skip
-    """Write every record of ``src`` and publish the store; on any failure, leave nothing."""
-    validation_rows, seed, val_fraction = split
+    """Write every record of ``src`` and publish the store; on any failure, leave nothing.
+    ``split``: the split of each record number, and how it was made."""
+    split_of, described = split
     written: list[tuple[StoreWriter, RunningStats]] = []
     try:
-        split_of = _splitter(validation_rows, seed, val_fraction)
         writer, stats = _write_blocks(src, store, bad, split_of, progress, written)
         if writer is None or stats is None:
             raise DataError(f"{name}: no usable record (all {bad.count} were bad, or it is empty).")
         if stats.count == 0:
             raise DataError(f"{name}: no record fell in the training split; lower --val-fraction.")
-        described = _split_description(validation_rows, seed, val_fraction)
-        return writer.commit(_attributes(src, stats, described, writer.appended, bad, started))
+        attributes = _attributes(src, stats, described, writer.appended, bad, started)
+        if hasattr(src, "layout"):
+            attributes["series"] = src.layout.to_meta()
+        return writer.commit(attributes)
     except BaseException:
         for writer, _ in written:
             writer.abort()

@@ -116,13 +116,26 @@ def _missing(labels: np.ndarray) -> np.ndarray:
     return np.isin(text, ["", "nan", "none"])
 
 
-def from_npy(path: Path, labels: Any = None) -> ArraySource:
-    """A ``.npy`` file of any size, memory-mapped: never loaded whole."""
+def from_npy(path: Path, labels: Any = None, *, series: bool = False) -> ArraySource:
+    """A ``.npy`` file of any size, memory-mapped: never loaded whole. ``series``: a 1-d array
+    is one channel's steps."""
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc}).") from exc
+    if series and data.ndim == 1:
+        data = data[:, None]
     return ArraySource(data, str(path), labels, kind="npy")
+
+
+class _OneChannel:
+    """A 1-d dataset read as (T, 1): one channel's steps, sliced as the source reads them."""
+
+    def __init__(self, data: Any) -> None:
+        self.data, self.dtype, self.shape = data, data.dtype, (data.shape[0], 1)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return np.asarray(self.data[rows])[:, None]
 
 
 def read_labels(path: str | Path) -> np.ndarray:
@@ -151,8 +164,10 @@ def read_labels(path: str | Path) -> np.ndarray:
     return labels
 
 
-def from_hdf5(path: Path, dataset: str | None, labels: Any = None) -> ArraySource:
-    """One dataset of an HDF5 file, read in slices."""
+def from_hdf5(
+    path: Path, dataset: str | None, labels: Any = None, *, series: bool = False
+) -> ArraySource:
+    """One dataset of an HDF5 file, read in slices; ``series``: a 1-d one is one channel."""
     try:
         import h5py
     except ImportError as exc:  # pragma: no cover - h5py is an install option
@@ -174,7 +189,10 @@ def from_hdf5(path: Path, dataset: str | None, labels: Any = None) -> ArraySourc
         raise DataError(
             f"{path}: no dataset '{dataset}'; the datasets are {', '.join(names) or 'none'}."
         )
-    return ArraySource(handle[dataset], f"{path}:{dataset}", labels, kind="hdf5")
+    data = handle[dataset]
+    if series and len(data.shape) == 1:
+        data = _OneChannel(data)
+    return ArraySource(data, f"{path}:{dataset}", labels, kind="hdf5")
 
 
 def from_memory(

@@ -37,6 +37,7 @@ from aekit.data.blockcache import BlockCache
 from aekit.data.chunkmap import ALIGNMENT, ChunkMap
 from aekit.data.order import index_dtype
 from aekit.data.remote import Remote, RemoteError, is_remote, temporary_sibling
+from aekit.data.series import SeriesLayout
 from aekit.data.split import TRAIN, VALIDATION
 from aekit.data.uncached import read_uncached
 from aekit.data.uncached import supported as can_read_uncached
@@ -376,6 +377,15 @@ class Store:
             return f"dtype says {self.dtype}; x holds {self._x.dtype}"
         if self._plain_bytes() and self._x.chunks[0] != self.chunk_rows:  # chunk files read raw
             return f"chunk_rows says {self.chunk_rows}; x is chunked by {self._x.chunks[0]} rows"
+        series = self.meta.get("series")
+        if series is not None:
+            lengths = np.asarray(series.get("lengths", []), dtype=np.int64)
+            held = np.asarray(series.get("held_out", []), dtype=np.int64)
+            names = series.get("names", [])
+            if lengths.sum() != self.n or len(names) != len(lengths) or held.shape != lengths.shape:
+                return f"series.lengths add up to {int(lengths.sum())} steps; x holds {self.n}"
+            if (lengths <= 0).any() or (held < 0).any() or (held >= lengths).any():
+                return "series.lengths and series.held_out must leave each series a training part"
         width = self.sample_shape[-1] if self.sample_shape else 1
         for name, values in self.stats.items():
             if values.shape != (width,) or not np.isfinite(values).all():
@@ -483,6 +493,12 @@ class Store:
     @property
     def val_index(self) -> np.ndarray:
         return np.flatnonzero(self.split == VALIDATION).astype(index_dtype(self.n))
+
+    @property
+    def series(self) -> SeriesLayout | None:
+        """Where each series lies and its time split, for a store of series (else None)."""
+        meta = self.meta.get("series")
+        return None if meta is None else SeriesLayout.from_meta(meta)
 
     @property
     def report(self) -> dict[str, Any]:

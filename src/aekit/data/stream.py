@@ -188,6 +188,12 @@ class StoreBatches:
         Whether whole blocks are read through the page cache. None: not when the store is
         larger than the available memory, which it could not stay in (see
         :mod:`aekit.data.uncached`); the file system may still refuse, and then they are.
+    window_length : int
+        0: a sample is a row. Otherwise the store holds series (see :mod:`aekit.data.series`),
+        ``index`` holds the first row of each window, and a sample is the ``window_length``
+        rows from there, gathered at batch time (the store holds each step once). Windows are
+        gathered in global order or in order: a block of rows holds whole windows only away
+        from its ends.
 
     Notes
     -----
@@ -218,6 +224,7 @@ class StoreBatches:
         block_bytes: int = BLOCK_BYTES,
         warm: bool = True,
         page_cache: bool | None = None,
+        window_length: int = 0,
     ) -> None:
         require(Choice(ORDERS, auto=True), "order", order, "StoreBatches")
         require(Int(0), "shuffle_window", shuffle_window, "StoreBatches")
@@ -232,6 +239,7 @@ class StoreBatches:
         self.prefetch_depth = prefetch_depth
         self.pin_memory = pin_memory
         self.warm = warm
+        self.window_length = window_length
         row_bytes = store.nbytes // max(1, store.n)
         self.layout = BlockLayout.for_rows(store.n, store.chunk_rows, row_bytes, block_bytes)
         block_size = self.layout.block_rows * row_bytes
@@ -252,6 +260,11 @@ class StoreBatches:
     def _choose(self, order: str) -> tuple[str, str]:
         if not self.shuffle:
             return "sequential", "no shuffle: rows served in order, read in whole blocks"
+        if self.window_length:
+            return "global", (
+                f"global shuffle of windows of {self.window_length} steps, each gathered from "
+                "the store's mapped chunks (the store holds each step once)"
+            )
         if order == "auto" and self.store.remote is not None:
             return "block", (
                 "block shuffle: the store is on object storage, where whole blocks are read by "
@@ -313,7 +326,9 @@ class StoreBatches:
             share = rank_share(np.arange(len(order)), self.rank, self.world_size, pad=True)
             return order[share], np.searchsorted(ends, share, side="right")
         rows = rank_share(self.index, self.rank, self.world_size, pad=False)
-        if np.any(rows[1:] < rows[:-1]):  # rows in no particular order: a block each is waste
+        if self.window_length or np.any(
+            rows[1:] < rows[:-1]
+        ):  # rows in no particular order: a block each is waste
             return rows, None
         return rows, sorted_windows(rows, self.layout, self.window)
 
@@ -343,7 +358,14 @@ class StoreBatches:
             # except that padding (rows from ``real`` on) stays last (see final_share)
             cut = min(max(real, start), start + self.batch_size)
             batch = np.concatenate([np.sort(rows[start:cut]), rows[cut : start + self.batch_size]])
-            yield self._batch([self.store.read(batch)])
+            yield self._batch([self._read(batch)])
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        """The samples at ``rows``: rows, or the windows that start there."""
+        if not self.window_length:
+            return self.store.read(rows)
+        steps = (rows.astype(np.int64)[:, None] + np.arange(self.window_length)).reshape(-1)
+        return self.store.read(steps).reshape(len(rows), self.window_length, -1)
 
     def _batch(self, parts: list[np.ndarray]) -> torch.Tensor:
         batch = joined(parts)

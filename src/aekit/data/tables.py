@@ -83,11 +83,13 @@ class TableSource:
         label_column: str | None,
         bad: BadRecords,
         delimiter: str | None = None,
+        time_column: str | None = None,
     ) -> None:
         import pyarrow.parquet as pq
 
         self.path = path
         self.label_column = label_column
+        self.time_column = time_column
         self.bad = bad
         self.is_parquet = path.suffix.lower() in (".parquet", ".pq")
         self.delimiter: str | None = None
@@ -114,7 +116,12 @@ class TableSource:
                 f"{path}: no column named '{label_column}' for --label-column; the columns are "
                 f"{', '.join(names)}."
             )
-        self.features = [c for c in names if c != label_column]
+        if time_column is not None and time_column not in names:
+            raise DataError(
+                f"{path}: no column named '{time_column}' for --time-column; the columns are "
+                f"{', '.join(names)}."
+            )
+        self.features = [c for c in names if c not in (label_column, time_column)]
         if not self.features:
             raise DataError(f"{path}: no feature column besides the label column.")
         self.sample_shape: tuple[int, ...] = (len(self.features),)
@@ -134,6 +141,7 @@ class TableSource:
             "path": str(self.path),
             "feature_names": self.features,
             "label_column": self.label_column,
+            **({"time_column": self.time_column} if self.time_column else {}),
             **({"delimiter": self.delimiter} if self.delimiter else {}),
         }
 
@@ -170,7 +178,7 @@ class TableSource:
             ragged.append(row)
             return "skip"
 
-        names = [*self.features] + ([self.label_column] if self.label_column else [])
+        names = [*self.features] + [c for c in (self.label_column, self.time_column) if c]
         reader = pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
@@ -193,7 +201,11 @@ class TableSource:
             record = np.arange(start, start + n, dtype=np.int64)
             x, keep = self._features(batch, record)
             y = self._labels(batch) if self.has_labels else None
-            block = Block(x, y, None, record)
+            ids = None
+            if self.time_column:  # each step's time, as the file writes it
+                times = batch.column(self.time_column).cast("string")
+                ids = np.asarray(times.to_numpy(zero_copy_only=False), dtype=object)
+            block = Block(x, y, ids, record)
             yield block if keep.all() else block.take(keep)
             self._started = True
             start += n

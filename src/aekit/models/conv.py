@@ -1,9 +1,12 @@
-"""The conv family: convolutional, for 2-D images of any size and channel count."""
+"""The conv family: convolutional, for 2-D images of any size and channel count, and for windows
+of series (steps, channels), with 1-D convolutions along time."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,8 +40,8 @@ class ChannelsFirst(nn.Sequential):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 3, 1, 2)
-        if x.is_cuda:
+        x = x.movedim(-1, 1)  # (B, H, W, C) -> (B, C, H, W); (B, T, C) -> (B, C, T)
+        if x.is_cuda and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return super().forward(x)
 
@@ -54,7 +57,7 @@ class ChannelsLast(nn.Sequential):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x).permute(0, 2, 3, 1)
+        return super().forward(x).movedim(1, -1)
 
 
 def conv_network(
@@ -65,50 +68,53 @@ def conv_network(
     hidden: Sequence[int],
     activation: str,
 ) -> tuple[nn.Module, nn.Module]:
-    """Strided 3x3 convolutions down (each halving height and width), optional dense layers
+    """Strided convolutions of width 3 down (each halving every side), optional dense layers
     (``hidden``), and the mirror image up from the code, with transposed convolutions to
-    exactly the input's size (odd sizes included). Samples are ``(H, W, C)``."""
-    if len(sample_shape) != 3:
+    exactly the input's size (odd sizes included). Samples are images ``(H, W, C)`` (2-D
+    convolutions) or windows of a series ``(T, C)`` (1-D convolutions along time)."""
+    if len(sample_shape) not in (2, 3):
         raise SettingError(
-            f"the conv kind needs image samples (height, width, channels); got samples of "
-            f"shape {tuple(sample_shape)}: ingest images, or pass arrays of shape "
-            "(n, height, width[, channels]), or use kind='dense'."
+            f"the conv kind needs image samples (height, width, channels) or windows of a "
+            f"series (steps, channels); got samples of shape {tuple(sample_shape)}: ingest "
+            "images or series, or use kind='dense'."
         )
-    height, width, n_channels = sample_shape
-    sizes = [(height, width)]
+    *sides, n_channels = sample_shape
+    conv, transposed = (nn.Conv2d, nn.ConvTranspose2d) if len(sides) == 2 else (
+        nn.Conv1d, nn.ConvTranspose1d
+    )  # fmt: skip
+    sizes = [tuple(sides)]
     for _ in channels:
-        sizes.append((_halve(sizes[-1][0]), _halve(sizes[-1][1])))
+        sizes.append(tuple(_halve(side) for side in sizes[-1]))
     if min(sizes[-2]) < 2:
-        most = _most_stages(min(height, width))
+        most = _most_stages(min(sides))
         fix = (
             f"use at most {most} conv channels entries"
             if most
             else "they cannot be downsampled at all: use kind='dense'"
         )
-        raise SettingError(
-            f"images of {height}x{width} are too small for {len(channels)} downsampling "
-            f"stages; {fix}."
-        )
+        what = "images of " + "x".join(map(str, sides)) if len(sides) == 2 else (
+            f"windows of {sides[0]} steps"
+        )  # fmt: skip
+        raise SettingError(f"{what} are too small for {len(channels)} downsampling stages; {fix}.")
     act = ACTIVATIONS[activation]
     down: list[nn.Module] = []
     for c_in, c_out in zip([n_channels, *channels[:-1]], channels, strict=True):
-        down += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), act()]
-    h, w = sizes[-1]
-    flat = channels[-1] * h * w
+        down += [conv(c_in, c_out, 3, stride=2, padding=1), act()]
+    flat = channels[-1] * int(np.prod(sizes[-1]))
     # Dense layers between the convolutions and the code, mirrored in the decoder
     features = ChannelsFirst(
         *down, nn.Flatten(), *mlp([flat, *hidden], activation, last_activation=True)
     )
     up: list[nn.Module] = [
         *mlp([latent_dim, *reversed(hidden), flat], activation, last_activation=True),
-        nn.Unflatten(1, (channels[-1], h, w)),
+        nn.Unflatten(1, (channels[-1], *sizes[-1])),
     ]
     outs = [*reversed(channels[:-1]), n_channels]
     for i, (c_in, c_out) in enumerate(zip(reversed(channels), outs, strict=True)):
-        (h_in, w_in), (h_out, w_out) = sizes[-1 - i], sizes[-2 - i]
+        into, out = sizes[-1 - i], sizes[-2 - i]
         # output_padding picks the odd or even size the matching encoder stage came from
-        pad = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))
-        up.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad))
+        pad: Any = tuple(o - (2 * n - 1) for n, o in zip(into, out, strict=True))
+        up.append(transposed(c_in, c_out, 3, stride=2, padding=1, output_padding=pad))
         if i < len(channels) - 1:
             up.append(act())
     return features, ChannelsLast(*up)

@@ -79,6 +79,8 @@ def _description(ae: Autoencoder) -> str:
     }
     if hasattr(ae, "feature_names_in_"):
         description["feature_names"] = [str(name) for name in ae.feature_names_in_]
+    if hasattr(ae, "window_length_"):  # fitted on series: windows in, values per step out
+        description["windows"] = {"length": ae.window_length_, "stride": ae.window_stride_}
     if hasattr(ae, "threshold_"):
         description["threshold"] = {"value": ae.threshold_, **ae.threshold_info_}
         description["latent_std"] = [float(v) for v in ae.latent_std_]
@@ -203,7 +205,24 @@ def _result(model: AutoencoderModule, description: dict) -> Result:
         model.sample_shape,
         calibration,
         description.get("feature_names") or None,
+        _windows(description, model.sample_shape),
     )
+
+
+def _windows(description: dict, sample_shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """A series model's window length and stride, refused where they disagree with the
+    samples the model takes (an edited file)."""
+    windows = description.get("windows")
+    if windows is None:
+        return None
+    length, stride = windows.get("length"), windows.get("stride")
+    ok = all(isinstance(v, int) and v >= 1 for v in (length, stride))
+    if not ok or len(sample_shape) != 2 or length != sample_shape[0]:
+        raise AekitError(
+            f"model.json: windows says length {length} and stride {stride}, but the model takes "
+            f"samples of shape {tuple(sample_shape)}; the file was edited: restore it, or retrain."
+        )
+    return length, stride
 
 
 def _check_calibration(ae: Autoencoder, path: Path) -> None:

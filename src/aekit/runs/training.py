@@ -67,6 +67,7 @@ def plan_for(config: RunConfig, rank: int = 0, world_size: int = 1) -> Plan:
         rank=rank,
         world_size=world_size,
         pin_memory=device.type == "cuda",
+        window=(config.data.window_length, config.data.window_stride),
     )
     return plan(config, sources, seed=seed, device=device, rank=rank)
 

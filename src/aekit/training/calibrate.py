@@ -79,21 +79,48 @@ def calibrate(
     if not len(errors):
         raise SettingError("calibrating a threshold needs at least one sample.")
     scores = errors.values()
-    # 'higher' keeps the flagged share of the calibration data at most the asked share
-    threshold = float(np.quantile(scores, 1 - float(share), method="higher"))
-    info = {
-        "method": method,
-        "share": float(share),
-        "samples": len(scores),
-        "score": score_name(model),
-    }
-    above = len(scores) * float(share)
-    if above < STABLE_ABOVE:
-        info["caution"] = (
-            f"set on {len(scores)} samples, of which {above:.3g} lie above a {method} of "
-            f"{share:g}: too few for the rate to hold on new data; calibrate on at least "
-            f"{int(np.ceil(STABLE_ABOVE / float(share)))} normal samples (aekit score "
-            f"--{method} {share:g} --normal SRC)"
-        )
+    threshold, info = _threshold(scores, method, float(share), score_name(model))
     latent_std = np.maximum(codes.std, 1e-8).astype(np.float32)
     return Calibration(threshold, info, latent_std)
+
+
+def _threshold(
+    scores: np.ndarray, method: str, share: float, score: str, unit: str = "samples"
+) -> tuple[float, dict[str, Any]]:
+    """The upper ``share`` quantile of ``scores`` and how it was chosen."""
+    # 'higher' keeps the flagged share of the calibration data at most the asked share
+    threshold = float(np.quantile(scores, 1 - share, method="higher"))
+    info: dict[str, Any] = {
+        "method": method,
+        "share": share,
+        "samples": len(scores),
+        "score": score,
+    }
+    if unit != "samples":  # what the count counts
+        info["unit"] = unit
+    above = len(scores) * share
+    if above < STABLE_ABOVE:
+        enough = int(np.ceil(STABLE_ABOVE / share))
+        how = (
+            f"calibrate on at least {enough} normal {unit} (aekit score --{method} {share:g} "
+            "--normal SRC)"
+            if unit == "samples"
+            else f"hold out at least {enough} normal {unit} (a larger --val-fraction at ingest)"
+        )
+        info["caution"] = (
+            f"set on {len(scores)} {unit}, of which {above:.3g} lie above a {method} of "
+            f"{share:g}: too few for the rate to hold on new data; {how}"
+        )
+    return threshold, info
+
+
+def with_threshold(calibration: Calibration, scores: np.ndarray, share: float) -> Calibration:
+    """``calibration`` with its threshold set on the scores of time steps instead (a series:
+    see :mod:`aekit.training.series`), at the upper ``share`` (contamination) quantile."""
+    if not len(scores):
+        raise SettingError("calibrating a threshold needs at least one time step.")
+    score = f"{calibration.info['score']}, per time step (the mean over its windows)"
+    threshold, info = _threshold(scores, "contamination", share, score, "time steps")
+    return Calibration(
+        threshold, {**info, "data": calibration.info.get("data")}, calibration.latent_std
+    )

@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from aekit.anomaly import SCALE_SAMPLES
 from aekit.config import RunConfig
 from aekit.data.arrays import ArrayBatches
+from aekit.data.series import SeriesLayout
 from aekit.data.stats import RunningStats
 from aekit.data.store import Store
 from aekit.data.stream import StoreBatches, inference_batch
@@ -29,7 +30,7 @@ from aekit.memory import give_back_freed_memory
 from aekit.models import Architecture, AutoencoderModule, build_model
 from aekit.objectives import Noise, Objective, Sparsity
 from aekit.training.budget import auto_batch_size, budget_note, resolve_budget
-from aekit.training.calibrate import Calibration, calibrate
+from aekit.training.calibrate import Calibration, calibrate, with_threshold
 from aekit.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -42,6 +43,12 @@ from aekit.training.callbacks import (
 )
 from aekit.training.distributed import per_rank_batch
 from aekit.training.loop import BatchSource, LossFn, Reduce, single_process, train
+from aekit.training.series import (
+    Windows,
+    check_series,
+    resolve_windows,
+    series_step_scores,
+)
 from aekit.training.snapshot import EarlySnapshot, RobustWarmup, early_epoch, keep_early
 from aekit.training.threads import choose_threads, step_flops
 
@@ -76,6 +83,7 @@ class Sources:
     batch_size: int  # the global batch (all processes together), 'auto' resolved
     order_note: str = ""  # how the training data are ordered, and why: printed at the start
     feature_names: list[str] | None = None  # a table store's column names, carried to the model
+    windows: Windows | None = None  # series: the windows read, and the steps they come from
 
 
 def array_sources(
@@ -109,6 +117,58 @@ def array_sources(
     )
 
 
+def series_sources(
+    X: Any,
+    validation_fraction: float,
+    window: tuple[int | str, int | str],
+    batch_size: int | str,
+    seed: int,
+) -> Sources:
+    """Sources over series in memory: one (T,) or (T, C) array or a list of them, the last
+    ``validation_fraction`` of each held out (see :func:`array_series_sources`)."""
+    steps, lengths = check_series(X)
+    names = [f"series {i + 1}" for i in range(len(lengths))]
+    layout = SeriesLayout.split(names, lengths, validation_fraction)
+    return array_series_sources(steps, layout, window, batch_size, seed)
+
+
+def array_series_sources(
+    X: np.ndarray,
+    layout: SeriesLayout,
+    window: tuple[int | str, int | str],
+    batch_size: int | str,
+    seed: int,
+) -> Sources:
+    """Sources over series held in memory: ``X`` (steps, C), the series back to back as
+    ``layout`` says, read as windows of ``window`` = (length, stride), each 'auto' or a
+    number (see :mod:`aekit.data.series`). Memory: ``X`` once; batches are gathered windows."""
+    windows = resolve_windows(*window, layout, lambda first, n: X[first : first + n])
+    train, val = windows.starts("train"), windows.starts("validation")
+    stats = RunningStats(X.shape[-1])
+    for first, steps in layout.parts("train"):
+        stats.update(X[first : first + steps])
+    length = windows.length
+    batch = auto_batch_size(len(train)) if batch_size == "auto" else int(batch_size)
+    in_order = inference_batch((length, *X.shape[1:]))
+
+    def source(starts: np.ndarray, size: int, shuffle: bool = False) -> ArrayBatches:
+        return ArrayBatches(X, starts, size, seed, shuffle=shuffle, window_length=length)
+
+    held = val if len(val) else train
+    return Sources(
+        train=source(train, batch, shuffle=True),
+        val=source(val, in_order),
+        held_out=source(held, in_order),
+        held_out_name=f"the {'validation' if len(val) else 'training'} part of each series",
+        scale_sample=source(scale_rows(train, seed), batch),
+        stats=stats.to_dict(),
+        sample_shape=(length, *X.shape[1:]),
+        batch_size=batch,
+        order_note="; ".join(windows.notes),
+        windows=windows,
+    )
+
+
 def store_sources(
     store: Store,
     batch_size: int | str,
@@ -119,6 +179,7 @@ def store_sources(
     rank: int = 0,
     world_size: int = 1,
     pin_memory: bool = False,
+    window: tuple[int | str | None, int | str] = ("auto", "auto"),
 ) -> Sources:
     """Sources streaming from a store's own split, this process's share of every epoch.
 
@@ -126,33 +187,70 @@ def store_sources(
     global batch ('auto': chosen from the training rows, see :mod:`aekit.training.budget`).
     ``order`` and ``shuffle_window`` are ``data.shuffle`` and ``data.shuffle_window`` (see
     :class:`~aekit.data.stream.StoreBatches`). Memory is bounded by the batches in flight and
-    the shuffle window, whatever the store's size.
+    the shuffle window, whatever the store's size. ``window``: a series store's window length
+    and stride (see :mod:`aekit.data.series`; a length of None reads it as rows).
     """
+    windows = store_windows(store, window)
+    train_rows = store.train_index if windows is None else windows.starts("train")
+    val_rows = store.val_index if windows is None else windows.starts("validation")
     if batch_size == "auto":
-        batch_size = auto_batch_size(len(store.train_index), world_size)
+        batch_size = auto_batch_size(len(train_rows), world_size)
     batch = per_rank_batch(int(batch_size), world_size)
     shared: dict[str, Any] = {"rank": rank, "world_size": world_size, "pin_memory": pin_memory}
+    shared["window_length"] = 0 if windows is None else windows.length
     train = StoreBatches(
-        store, store.train_index, batch, seed, order=order, shuffle_window=shuffle_window, **shared
+        store, train_rows, batch, seed, order=order, shuffle_window=shuffle_window, **shared
     )
     # Validation and calibration batches as large as training ones keep the memory bound of the
     # epoch: larger ones (4096 rows of 784 floats) left holes in C's heap that grew the process
     # by kilobytes per row calibrated
     held_out, held_out_name = store_held_out(store, batch)
+    if windows is not None:
+        held = val_rows if len(val_rows) else train_rows
+        held_out = StoreBatches(store, held, batch, 0, shuffle=False, **shared)
     return Sources(
         train=train,
-        val=StoreBatches(store, store.val_index, batch, seed, shuffle=False, **shared),
+        val=StoreBatches(store, val_rows, batch, seed, shuffle=False, **shared),
         held_out=held_out,
         held_out_name=held_out_name,
         # Not a shuffled stream, which would hold window buffers again after the epoch's
         scale_sample=StoreBatches(
-            store, scale_rows(store.train_index, seed), batch, seed, shuffle=False, prefetch_depth=0
+            store,
+            scale_rows(train_rows, seed),
+            batch,
+            seed,
+            shuffle=False,
+            prefetch_depth=0,
+            **shared,
         ),
         stats=store.stats,
-        sample_shape=tuple(store.sample_shape),
+        sample_shape=tuple(
+            store.sample_shape if windows is None else (windows.length, *store.sample_shape)
+        ),
         batch_size=int(batch_size),
-        order_note=f"data order: {train.order_choice}",
+        order_note="; ".join(
+            [f"data order: {train.order_choice}", *(windows.notes if windows else [])]
+        ),
         feature_names=store.meta.get("source", {}).get("feature_names"),
+        windows=windows,
+    )
+
+
+def store_windows(store: Store, window: tuple[int | str | None, int | str]) -> Windows | None:
+    """The windows of a series store (None for a store of rows, or a length of None)."""
+    length, stride = window
+    layout = store.series
+    if layout is None:
+        if isinstance(length, int):
+            raise SettingError(
+                f"window_length is {length}, but {store.path} is a store of rows, not of series; "
+                "ingest the series with 'aekit ingest --series', or drop window_length."
+            )
+        return None
+    if length is None:
+        return None
+    return resolve_windows(
+        length, stride, layout, lambda first, n: store.read(np.arange(first, first + n))
     )
 
 
@@ -308,6 +406,7 @@ class Result:
     sample_shape: tuple[int, ...]
     calibration: Calibration | None
     feature_names: list[str] | None = None
+    windows: tuple[int, int] | None = None  # a fit on series: its windows' length and stride
 
 
 def run(
@@ -375,6 +474,12 @@ def _run(
             contamination=contamination,
         )
         calibration.info["data"] = p.sources.held_out_name
+        if p.sources.windows is not None:
+            # The threshold is on each time step's score, what a series is scored by
+            windows = p.sources.windows
+            part = "validation" if len(windows.starts("validation")) else "train"
+            steps = series_step_scores(p.model, p.config.model.beta, windows, part)
+            calibration = with_threshold(calibration, steps, contamination)
     return Result(
         p.model,
         p.loss,
@@ -383,6 +488,7 @@ def _run(
         p.sources.sample_shape,
         calibration,
         p.sources.feature_names,
+        None if p.sources.windows is None else (p.sources.windows.length, p.sources.windows.stride),
     )
 
 

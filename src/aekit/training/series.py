@@ -1,0 +1,169 @@
+"""Series on the training side: the windows a fit reads, and values per time point.
+
+A fit on series trains on windows (see :mod:`aekit.data.series`); what a user reads is per time
+point. :func:`per_step` runs a function over the windows of a stretch of steps, in order and in
+bounded memory, and gives back each step's mean over the windows that cover it, stretch by
+stretch as the steps are complete. The anomaly score of a step is the score of its windows
+spread over their steps: a window's step gets its share of the window's reconstruction error
+(summed over channels, times the window length, so that a window's steps average to its
+score) plus an equal share of anything else in the score (a variational model's KL term).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from aekit.anomaly import score_terms
+from aekit.data.series import SeriesLayout, auto_stride, auto_window_length, window_starts
+from aekit.errors import SettingError
+from aekit.models import AutoencoderModule
+from aekit.objectives import Objective
+
+Read = Callable[[int, int], np.ndarray]
+"""``read(first, count)``: rows ``first:first + count`` of the stored steps, (count, C)."""
+
+PIECE_WINDOWS = 4096
+"""Windows computed at once by :func:`per_step` (in batches): its memory is this many windows'
+steps, whatever the series' length."""
+
+
+@dataclass
+class Windows:
+    """The windows a fit on series reads: their length and stride, why, and where they lie."""
+
+    length: int
+    stride: int
+    layout: SeriesLayout
+    read: Read
+    notes: list[str] = field(default_factory=list)
+
+    def starts(self, part: str) -> np.ndarray:
+        return self.layout.windows(part, self.length, self.stride)
+
+
+def resolve_windows(
+    length: int | str, stride: int | str, layout: SeriesLayout, read: Read
+) -> Windows:
+    """The windows of ``length`` and ``stride`` ('auto': chosen from the training parts)."""
+    notes = []
+    if length == "auto":
+        parts = [read(first, min(steps, 20_000)) for first, steps in layout.parts("train")[:64]]
+        length, why = auto_window_length(parts)
+        notes.append(f"window length {why}")
+    length = int(length)
+    layout.check_length(length)
+    if stride == "auto":
+        stride, why = auto_stride(layout, length)
+        notes.append(f"window stride {why}")
+    if int(stride) > length:
+        raise SettingError(
+            f"window_stride ({stride}) is longer than window_length ({length}): steps between "
+            "windows would never be trained on; choose a stride of at most the length."
+        )
+    return Windows(length, int(stride), layout, read, notes)
+
+
+def check_series(X: Any, channels: int | None = None) -> tuple[np.ndarray, list[int]]:
+    """``X`` (one array (T,) or (T, C), or a list of them) as its steps back to back, float32
+    (steps, C), and each series' length; refused, naming the series, unless every one is 1-d
+    or 2-d with ``channels`` channels (those of the first when None) and finite."""
+    arrays = list(X) if isinstance(X, (list, tuple)) else [X]
+    if not arrays:
+        raise ValueError("no series given; give a (T,) or (T, C) array, or a list of them.")
+    checked = []
+    for i, a in enumerate(arrays):
+        a = np.asarray(a, dtype=np.float32)
+        a = a[:, None] if a.ndim == 1 else a
+        channels = a.shape[-1] if channels is None and a.ndim == 2 else channels
+        if a.ndim != 2 or a.shape[1] != channels or not len(a):
+            raise ValueError(
+                f"series {i + 1} has shape {np.shape(arrays[i])}; give series of {channels} "
+                f"channel(s) as (T, {channels}) arrays"
+                + (" or (T,)" if channels == 1 else "")
+                + ", T >= 1."
+            )
+        if not np.isfinite(a).all():
+            raise ValueError(f"series {i + 1} holds NaN or infinite values; fill the gaps first.")
+        checked.append(a)
+    return np.concatenate(checked), [len(a) for a in checked]
+
+
+def per_step(
+    read: Read,
+    first: int,
+    steps: int,
+    length: int,
+    stride: int,
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int = 256,
+) -> Iterator[np.ndarray]:
+    """``fn`` over the windows of rows ``first:first + steps`` (each (B, length, C) -> (B,
+    length, K)), brought back to the steps: blocks of (n, K), in order, n adding up to
+    ``steps``, each step the mean over the windows that cover it."""
+    starts = window_starts(steps, length, stride)
+    if not len(starts):
+        raise SettingError(
+            f"a series of {steps} steps is shorter than the window ({length} steps); give "
+            "longer series or a model with a shorter window_length."
+        )
+    done = 0  # steps given back so far; windows of a piece start at or after it
+    carry: tuple[np.ndarray, np.ndarray] | None = None  # sums and counts of steps after it
+    for a in range(0, len(starts), PIECE_WINDOWS):
+        piece = starts[a : a + PIECE_WINDOWS]
+        high = int(piece[-1]) + length
+        x = read(first + done, high - done)
+        counts = np.zeros(high - done)
+        sums: np.ndarray | None = None
+        for b in range(0, len(piece), batch_size):
+            local = piece[b : b + batch_size] - done
+            windows = torch.from_numpy(np.stack([x[s : s + length] for s in local]))
+            values = np.asarray(fn(windows), dtype=np.float64)
+            if sums is None:
+                sums = np.zeros((high - done, values.shape[-1]))
+                if carry is not None:
+                    sums[: len(carry[1])], counts[: len(carry[1])] = carry
+            at = (local[:, None] + np.arange(length)).ravel()
+            counts += np.bincount(at, minlength=len(counts))
+            for k in range(values.shape[-1]):
+                sums[:, k] += np.bincount(at, values[..., k].ravel(), minlength=len(counts))
+        assert sums is not None
+        # Steps before the next piece's first window are complete
+        ready = (
+            int(starts[a + PIECE_WINDOWS]) if a + PIECE_WINDOWS < len(starts) else steps
+        ) - done
+        yield sums[:ready] / counts[:ready, None]
+        carry, done = (sums[ready:], counts[ready:]), done + ready
+
+
+def step_scores(model: AutoencoderModule, beta: float, x: torch.Tensor) -> torch.Tensor:
+    """Each window step's anomaly score and its channels' parts, (B, W, 1 + C), for windows
+    ``x`` (B, W, C) in raw units (see the module's docstring)."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        parts, total = score_terms(Objective(beta=beta), model, x.to(device))
+    b, w = x.shape[:2]
+    channels = parts.view(b, w, -1) * w
+    rest = (total - parts.sum(1))[:, None, None]  # the KL term, spread evenly
+    score = channels.sum(-1, keepdim=True) + rest
+    return torch.cat([score, channels], dim=-1).float().cpu()
+
+
+def series_step_scores(
+    model: AutoencoderModule, beta: float, windows: Windows, part: str
+) -> np.ndarray:
+    """The anomaly score of every step of each series' ``part``, (steps,), series after
+    series."""
+    out = []
+    for first, steps in windows.layout.parts(part):
+        if steps >= windows.length:
+            for block in per_step(
+                windows.read, first, steps, windows.length, windows.stride,
+                lambda x: step_scores(model, beta, x)[..., :1],
+            ):  # fmt: skip
+                out.append(block[:, 0])
+    return np.concatenate(out) if out else np.zeros(0)
