@@ -212,8 +212,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         device = resolve_device(self.device)
         store, window = as_store(X), (self.window_length, self.window_stride)
         if store is None and self.window_length is not None:
-            series = (self.window_length, self.window_stride)
-            sources = series_sources(X, self.validation_fraction, series, self.batch_size, seed)
+            sources = series_sources(X, self.validation_fraction, window, self.batch_size, seed)
         elif store is None:
             sources = array_sources(
                 check_samples(self, X, reset=True), self.validation_fraction, self.batch_size, seed

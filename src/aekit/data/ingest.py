@@ -75,13 +75,8 @@ def ingest(
     workers, progress : int, bool, optional
         Processes decoding images (default: all cores); a progress bar (default: on a
         terminal). Memory: one block of records (about 32 MB), whatever the source's size.
-    series : bool
-        The source is one long series or several (see :mod:`aekit.data.series_sources`): an
-        array (T,) or (T, C), a list of them, a file, or a folder of files, one series each.
-        Rows are time steps, columns channels; the last ``val_fraction`` of each series is the
-        validation split (by time, not by record), and training reads windows of it.
-    time_column : str, optional
-        A series table's column of time stamps, kept as each step's id (not a channel).
+    series, time_column : bool, str, optional
+        Series (:mod:`aekit.data.series_sources`), each one's end held out; their time stamps.
 
     Examples
     --------
@@ -98,32 +93,40 @@ def ingest(
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
     bad = BadRecords(name, on_error)
     table = {"label_column": label_column, "delimiter": delimiter, "names": feature_names}
-    if series:
-        if validation_rows is not None or size is not None:
-            raise DataError(f"{name}: a series is split by time; drop validation_rows and size.")
-        table["time"] = time_column
-        src, split_of, described = _series(source, bad, labels, table, dataset, val_fraction)
-    else:
-        if time_column is not None:
-            raise DataError(f"{name}: --time-column applies to series; add --series.")
-        src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
-        split_of = _splitter(validation_rows, seed, val_fraction)
-        described = _split_description(validation_rows, seed, val_fraction)
+    table["time"], split = time_column, (validation_rows, seed, val_fraction)
+    opening = (source, bad, labels, table, dataset, split, size)
+    src, *how = _series(*opening) if series else _records(*opening, channels, workers)
     _name_classes(src, class_names, name)
-    path = _write_store(src, store, bad, name, (split_of, described), progress, started)
+    path = _write_store(src, store, bad, name, tuple(how), progress, started)
     if bad.count and progress is not False:
         print(f"ingest: skipped {bad.count} bad record(s); see 'aekit info {path}'")
     return open_store(path)
 
 
 def _series(
-    source: Any, bad: BadRecords, labels: Any, table: dict, dataset: str | None, fraction: float
-) -> tuple[Any, Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    source: Any, bad: BadRecords, labels: Any, table: dict, dataset: str | None, split: tuple,
+    size: Any,
+) -> tuple[Any, Callable[[np.ndarray], np.ndarray], dict[str, Any]]:  # fmt: skip
     """A series source, the split of its steps (the end of each series) and its description."""
     from aekit.data.series_sources import open_series
 
+    validation_rows, _, fraction = split
+    if validation_rows is not None or size is not None:
+        raise DataError(f"{bad.source}: a series is split by time; drop validation_rows, size.")
     src = open_series(source, bad, labels, table, dataset, fraction)
     return src, src.layout.split_of, {"by": "time", "val_fraction": fraction}
+
+
+def _records(
+    source: Any, bad: BadRecords, labels: Any, table: dict, dataset: str | None, split: tuple,
+    size: Any, channels: int, workers: int | None,
+) -> tuple[Any, Callable[[np.ndarray], np.ndarray], dict[str, Any]]:  # fmt: skip
+    """A source of records, the split of each (by ``split``'s rows, or hashed by its seed)
+    and its description."""
+    if table["time"] is not None:
+        raise DataError(f"{bad.source}: --time-column applies to series; add --series.")
+    src = _open_source(source, bad, labels, size, channels, table, dataset, workers)
+    return src, _splitter(*split), _split_description(*split)
 
 
 def _write_store(

@@ -326,9 +326,8 @@ class StoreBatches:
             share = rank_share(np.arange(len(order)), self.rank, self.world_size, pad=True)
             return order[share], np.searchsorted(ends, share, side="right")
         rows = rank_share(self.index, self.rank, self.world_size, pad=False)
-        if self.window_length or np.any(
-            rows[1:] < rows[:-1]
-        ):  # rows in no particular order: a block each is waste
+        # Windows are gathered, as are rows in no particular order (a block each is waste)
+        if self.window_length or np.any(rows[1:] < rows[:-1]):
             return rows, None
         return rows, sorted_windows(rows, self.layout, self.window)
 

@@ -120,16 +120,19 @@ def array_sources(
 def series_sources(
     X: Any,
     validation_fraction: float,
-    window: tuple[int | str, int | str],
+    window: tuple[int | str | None, int | str],
     batch_size: int | str,
     seed: int,
 ) -> Sources:
     """Sources over series in memory: one (T,) or (T, C) array or a list of them, the last
     ``validation_fraction`` of each held out (see :func:`array_series_sources`)."""
     steps, lengths = check_series(X)
+    length, stride = window
+    if length is None:
+        raise SettingError("series need a window_length: 'auto' or a number of steps.")
     names = [f"series {i + 1}" for i in range(len(lengths))]
     layout = SeriesLayout.split(names, lengths, validation_fraction)
-    return array_series_sources(steps, layout, window, batch_size, seed)
+    return array_series_sources(steps, layout, (length, stride), batch_size, seed)
 
 
 def array_series_sources(
