@@ -34,7 +34,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from aekit import Autoencoder
-from aekit.data.series import StepMeans, window_starts
+from aekit.data.series import StepMeans, cut_windows, window_rows, window_starts
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "smap_msl" / "SMAP.tar.gz"
 CHUNK = 512  # windows scored at once by the baselines
@@ -54,7 +54,8 @@ def entities(folder: Path) -> list[dict]:
 
 
 def windows_of(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    return np.stack([x[s : s + length] for s in starts]).reshape(len(starts), -1)
+    """The windows flattened, as PCA and IForest read them."""
+    return cut_windows(x, starts, length).reshape(len(starts), -1)
 
 
 def baseline_scores(
@@ -95,7 +96,7 @@ def baseline_scores(
     t0 = time.perf_counter()
     step = (test_z**2).sum(1)
     means = StepMeans(len(test))
-    means.add(test_starts, step[test_starts[:, None] + np.arange(length)])
+    means.add(test_starts, step[window_rows(test_starts, length)])
     out["raw"] = (means.result()[:, 0], time.perf_counter() - t0)
     return out
 

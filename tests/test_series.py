@@ -116,7 +116,7 @@ def test_per_step_values_are_the_mean_of_the_windows_that_cover_each_step(monkey
     def fn(windows):  # a value that depends on the step's place in its window
         return np.asarray(windows) * (1 + np.arange(windows.shape[1]))[None, :, None]
 
-    brute = StepMeans(301, 3)
+    brute = StepMeans(301)
     starts = window_starts(301, 20, 7)
     brute.add(starts, np.stack([fn(X[None, s : s + 20])[0] for s in starts]))
     monkeypatch.setattr(training_series, "PIECE_WINDOWS", 5)  # many pieces, each completed

@@ -18,7 +18,7 @@ import torch
 
 from aekit.apply.batching import as_store
 from aekit.atomic import partial_name
-from aekit.data.series import SeriesLayout, window_starts
+from aekit.data.series import SeriesLayout, cut_windows, window_starts
 from aekit.data.store import Store
 from aekit.data.stream import inference_batch
 from aekit.training.series import Read, check_series, per_step, step_scores
@@ -52,7 +52,7 @@ def as_series(X: Any, channels: int) -> SeriesInput:
                 f"{store.path} holds series of {store.sample_shape[0]} channel(s); the model "
                 f"was fitted on {channels}."
             )
-        return SeriesInput(layout, lambda first, n: store.read(np.arange(first, first + n)), store)
+        return SeriesInput(layout, store.read_span, store)
     steps, lengths = check_series(X, channels)
     names = [f"series {i + 1}" for i in range(len(lengths))]
     return SeriesInput(SeriesLayout.split(names, lengths, 0.0), lambda a, n: steps[a : a + n])
@@ -68,8 +68,7 @@ def window_batches(estimator: Any, X: Any) -> Iterator[torch.Tensor]:
         for a in range(0, len(starts), batch):
             local = starts[a : a + batch]
             x = series.read(first + int(local[0]), int(local[-1]) - int(local[0]) + length)
-            offsets = local - local[0]
-            yield torch.from_numpy(np.stack([x[s : s + length] for s in offsets]))
+            yield torch.from_numpy(cut_windows(x, local - local[0], length))
 
 
 def over_steps(estimator: Any, X: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:

@@ -205,12 +205,24 @@ def auto_stride(layout: SeriesLayout, length: int) -> tuple[int, str]:
     )
 
 
-class StepMeans:
-    """Per-window values, ``(n, length[, C])``, brought back to the ``steps`` time points they
-    cover: each step gets the mean over its windows. Fed batch by batch; memory ``steps * C``."""
+def window_rows(starts: np.ndarray, length: int) -> np.ndarray:
+    """The rows of each window: (n, length), window ``i`` being ``starts[i]`` and the
+    ``length - 1`` rows after it."""
+    return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length)
 
-    def __init__(self, steps: int, channels: int = 1) -> None:
-        self.sums = np.zeros((steps, channels))
+
+def cut_windows(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """The windows of ``length`` rows of ``x`` starting at ``starts``: (n, length, ...)."""
+    return x[window_rows(starts, length)]
+
+
+class StepMeans:
+    """Per-window values, ``(n, length[, K])``, brought back to the ``steps`` time points they
+    cover: each step gets the mean over its windows. Fed batch by batch; memory ``steps * K``
+    (K is that of the first values added)."""
+
+    def __init__(self, steps: int) -> None:
+        self.sums: np.ndarray | None = None
         self.counts = np.zeros(steps)
 
     def add(self, starts: np.ndarray, values: np.ndarray) -> None:
@@ -218,13 +230,29 @@ class StepMeans:
         values = np.asarray(values, dtype=np.float64)
         n, length = values.shape[:2]
         values = values.reshape(n * length, -1)
-        at = (np.asarray(starts)[:, None] + np.arange(length)).ravel()
+        if self.sums is None:
+            self.sums = np.zeros((len(self.counts), values.shape[1]))
+        at = window_rows(starts, length).ravel()
         steps = len(self.counts)
         self.counts += np.bincount(at, minlength=steps)
-        for c in range(values.shape[1]):
-            self.sums[:, c] += np.bincount(at, weights=values[:, c], minlength=steps)
+        for k in range(values.shape[1]):
+            self.sums[:, k] += np.bincount(at, weights=values[:, k], minlength=steps)
 
-    def result(self) -> np.ndarray:
-        """(steps, C): the mean of each step's windows (NaN where no window covers it)."""
+    def result(self, steps: int | None = None) -> np.ndarray:
+        """(steps, K): the mean of each of the first ``steps`` steps' windows (all by default;
+        NaN where no window covers a step)."""
+        assert self.sums is not None, "no values were added"
+        steps = len(self.counts) if steps is None else steps
         with np.errstate(invalid="ignore", divide="ignore"):
-            return self.sums / self.counts[:, None]
+            return self.sums[:steps] / self.counts[:steps, None]
+
+    def rest(self, done: int, steps: int) -> StepMeans:
+        """An accumulator of ``steps`` steps that begins with what this one holds from step
+        ``done`` on: the next stretch of a series read piece by piece."""
+        following = StepMeans(steps)
+        kept = len(self.counts) - done
+        following.counts[:kept] = self.counts[done:]
+        if self.sums is not None:
+            following.sums = np.zeros((steps, self.sums.shape[1]))
+            following.sums[:kept] = self.sums[done:]
+        return following

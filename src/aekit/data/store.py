@@ -517,6 +517,10 @@ class Store:
             self._through_zarr("x", lambda: self._x.get_orthogonal_selection((rows,)))
         )
 
+    def read_span(self, start: int, count: int) -> np.ndarray:
+        """The ``count`` consecutive samples from ``start`` (the steps of a series' stretch)."""
+        return self.read(np.arange(start, start + count))
+
     def _read_remote_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows from object storage: one request per chunk touched, for just those rows (a
         Zarr read would fetch whole chunks)."""

@@ -21,6 +21,7 @@ from aekit.data.order import (
     sorted_windows,
 )
 from aekit.data.prefetch import prefetch
+from aekit.data.series import window_rows
 from aekit.data.store import Store
 from aekit.memory import available_memory
 from aekit.params import ORDERS, Choice, Int, require
@@ -363,7 +364,7 @@ class StoreBatches:
         """The samples at ``rows``: rows, or the windows that start there."""
         if not self.window_length:
             return self.store.read(rows)
-        steps = (rows.astype(np.int64)[:, None] + np.arange(self.window_length)).reshape(-1)
+        steps = window_rows(rows, self.window_length).reshape(-1)
         return self.store.read(steps).reshape(len(rows), self.window_length, -1)
 
     def _batch(self, parts: list[np.ndarray]) -> torch.Tensor:

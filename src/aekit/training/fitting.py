@@ -252,9 +252,7 @@ def store_windows(store: Store, window: tuple[int | str | None, int | str]) -> W
         return None
     if length is None:
         return None
-    return resolve_windows(
-        length, stride, layout, lambda first, n: store.read(np.arange(first, first + n))
-    )
+    return resolve_windows(length, stride, layout, store.read_span)
 
 
 def scale_rows(index: np.ndarray, seed: int) -> np.ndarray:

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from aekit.anomaly import score_terms
-from aekit.data.series import SeriesLayout, auto_stride, auto_window_length, window_starts
+from aekit.data.series import (
+    SeriesLayout,
+    StepMeans,
+    auto_stride,
+    auto_window_length,
+    cut_windows,
+    window_starts,
+)
 from aekit.errors import SettingError
 from aekit.models import AutoencoderModule
 from aekit.objectives import Objective
@@ -111,33 +118,23 @@ def per_step(
             f"a series of {steps} steps is shorter than the window ({length} steps); give "
             "longer series or a model with a shorter window_length."
         )
-    done = 0  # steps given back so far; windows of a piece start at or after it
-    carry: tuple[np.ndarray, np.ndarray] | None = None  # sums and counts of steps after it
+    done = ready = 0  # steps given back so far, the last of them in the piece before
+    means = StepMeans(0)
     for a in range(0, len(starts), PIECE_WINDOWS):
-        piece = starts[a : a + PIECE_WINDOWS]
+        piece = starts[a : a + PIECE_WINDOWS]  # its windows start at ``done`` or after
         high = int(piece[-1]) + length
         x = read(first + done, high - done)
-        counts = np.zeros(high - done)
-        sums: np.ndarray | None = None
+        # The steps from ``done`` on: what the piece before left incomplete, then this one's
+        means = means.rest(ready, high - done)
         for b in range(0, len(piece), batch_size):
             local = piece[b : b + batch_size] - done
-            windows = torch.from_numpy(np.stack([x[s : s + length] for s in local]))
-            values = np.asarray(fn(windows), dtype=np.float64)
-            if sums is None:
-                sums = np.zeros((high - done, values.shape[-1]))
-                if carry is not None:
-                    sums[: len(carry[1])], counts[: len(carry[1])] = carry
-            at = (local[:, None] + np.arange(length)).ravel()
-            counts += np.bincount(at, minlength=len(counts))
-            for k in range(values.shape[-1]):
-                sums[:, k] += np.bincount(at, values[..., k].ravel(), minlength=len(counts))
-        assert sums is not None
+            means.add(local, np.asarray(fn(torch.from_numpy(cut_windows(x, local, length)))))
         # Steps before the next piece's first window are complete
         ready = (
             int(starts[a + PIECE_WINDOWS]) if a + PIECE_WINDOWS < len(starts) else steps
         ) - done
-        yield sums[:ready] / counts[:ready, None]
-        carry, done = (sums[ready:], counts[ready:]), done + ready
+        yield means.result(ready)
+        done += ready
 
 
 def step_scores(model: AutoencoderModule, beta: float, x: torch.Tensor) -> torch.Tensor:
