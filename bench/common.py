@@ -56,10 +56,39 @@ def feature_store(n: int, n_features: int = 784, name: str | None = None) -> Sto
     return open_store(path)
 
 
-def dense_model(store: Store, seed: int = 0) -> AutoencoderModule:
+def series_store(steps: int, channels: int) -> Store:
+    """A float32 series store of one series of ``steps`` x ``channels`` made once under
+    bench/data: sines of several periods plus noise, written through ``aekit.ingest`` from a
+    memory-mapped .npy (deleted after)."""
+    path = DATA / f"series-{steps}x{channels}.zarr"
+    if path.exists():
+        return open_store(path)
+    from aekit import ingest
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    raw = DATA / f"series-{steps}x{channels}.npy"
+    x = np.lib.format.open_memmap(raw, mode="w+", dtype=np.float32, shape=(steps, channels))
+    rng = np.random.default_rng(0)
+    periods = rng.uniform(20, 200, channels)
+    for start in range(0, steps, 1 << 20):
+        t = np.arange(start, min(steps, start + (1 << 20)))[:, None]
+        noise = 0.1 * rng.standard_normal((len(t), channels), np.float32)
+        x[start : start + len(t)] = np.sin(2 * np.pi * t / periods) + noise
+    x.flush()
+    del x
+    try:
+        return ingest(raw, path, series=True, progress=False)
+    finally:
+        raw.unlink()
+
+
+def dense_model(store: Store, seed: int = 0, length: int = 0) -> AutoencoderModule:
+    """Dense, one layer of 128 each way: over a sample, or over a window of ``length`` steps
+    (flattened) of a series store."""
     torch.manual_seed(seed)
+    shape = (length, *store.sample_shape) if length else store.sample_shape
     return build_model(
-        Architecture("dense", store.sample_shape, 128, hidden=(), activation="relu"),
+        Architecture("dense", shape, 128, hidden=(), activation="relu"),
         store.stats["mean"],
         store.stats["std"],
     )

@@ -14,9 +14,17 @@ on the train series and scores each step of the test series, in one run:
   way.
 
 Per entity: ROC-AUC and average precision (AUC-PR) over the test steps, and wall seconds per
-detector. The data: ``../shared/data/smap_msl/SMAP.tar.gz`` (unpacked into a temporary folder),
-or ``--data`` an unpacked ``SMAP`` folder.
-Run: python -m bench smap [--limit N] [--no-pyod]
+detector.
+
+``--dev`` leaves every test series untouched, for choosing settings: each detector is fitted on
+the first three quarters of the train series and scores the last quarter, into which three
+stretches of made-up anomalies go on the telemetry channel (column 0), each a twentieth of that
+quarter long: a level shift of two standard deviations, noise of one, and a flat line held at
+the stretch's first value.
+
+The data: ``../shared/data/smap_msl/SMAP.tar.gz`` (unpacked into a temporary folder), or
+``--data`` an unpacked ``SMAP`` folder.
+Run: python -m bench smap [--dev] [--every N] [--limit N] [--no-pyod] [--set PARAM=VALUE]
 """
 
 from __future__ import annotations
@@ -101,12 +109,38 @@ def baseline_scores(
     return out
 
 
-def run_entity(folder: Path, entity: dict, seed: int, pyod: bool) -> dict:
+def dev_split(train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first three quarters of a train series, its last quarter with made-up anomalies on
+    channel 0, and their labels (see the module's docstring)."""
+    cut = len(train) * 3 // 4
+    fit, tail = train[:cut], train[cut:].copy()
+    labels = np.zeros(len(tail), dtype=np.int8)
+    rng = np.random.default_rng(seed)
+    spread = max(float(fit[:, 0].std()), 1e-3)
+    span = max(len(tail) // 20, 10)
+    for k, a in enumerate(rng.choice(np.arange(0, len(tail) - span, span), 3, replace=False)):
+        stretch = slice(int(a), int(a) + span)
+        if k == 0:
+            tail[stretch, 0] += 2 * spread * rng.choice([-1, 1])
+        elif k == 1:
+            tail[stretch, 0] += rng.normal(0, spread, span).astype(np.float32)
+        else:
+            tail[stretch, 0] = tail[stretch.start, 0]
+        labels[stretch] = 1
+    return fit, tail, labels
+
+
+def run_entity(
+    folder: Path, entity: dict, seed: int, pyod: bool, dev: bool, settings: dict
+) -> dict:
     train = np.load(folder / "train" / f"{entity['name']}.npy").astype(np.float32)
-    test = np.load(folder / "test" / f"{entity['name']}.npy").astype(np.float32)
-    labels = entity["labels"][: len(test)]
+    if dev:
+        train, test, labels = dev_split(train, seed)
+    else:
+        test = np.load(folder / "test" / f"{entity['name']}.npy").astype(np.float32)
+        labels = entity["labels"][: len(test)]
     t0 = time.perf_counter()
-    ae = Autoencoder(window_length="auto", random_state=seed).fit(train)
+    ae = Autoencoder(window_length="auto", random_state=seed, **settings).fit(train)
     scores = {"aekit": (ae.anomaly_score(test), 0.0)}
     scores["aekit"] = (scores["aekit"][0], time.perf_counter() - t0)
     scores.update(baseline_scores(train, test, ae.window_length_, ae.latent_dim, seed, pyod))
@@ -145,13 +179,29 @@ def summary(rows: list[dict], detectors: list[str]) -> dict:
     return out
 
 
+def _value(text: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a word, such as conv
+
+
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench smap")
     parser.add_argument("--data", type=Path, help="an unpacked SMAP folder")
     parser.add_argument("--limit", type=int, default=0, help="the first N entities only")
+    parser.add_argument("--every", type=int, default=1, help="every Nth entity only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-pyod", action="store_true", help="without IForest (PyOD)")
+    parser.add_argument(
+        "--dev", action="store_true", help="made-up anomalies in the train series' last quarter"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="PARAM=VALUE",
+        help="an Autoencoder setting other than the default (a study)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    settings = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.data
         if folder is None:
@@ -159,10 +209,11 @@ def main(argv: list[str]) -> dict:
                 archive.extractall(scratch, filter="data")
             folder = Path(scratch) / "SMAP"
         todo = entities(folder)
+        todo = todo[:: args.every]
         todo = todo[: args.limit] if args.limit else todo
         rows = []
         for entity in todo:
-            row = run_entity(folder, entity, args.seed, not args.no_pyod)
+            row = run_entity(folder, entity, args.seed, not args.no_pyod, args.dev, settings)
             rows.append(row)
             detectors = [k for k in ("aekit", "pca", "iforest", "raw") if k in row]
             print(
@@ -173,7 +224,12 @@ def main(argv: list[str]) -> dict:
                 ),
                 flush=True,
             )
-    result = {"rows": rows, "summary": summary(rows, detectors)}
+    result = {
+        "protocol": "dev" if args.dev else "test",
+        "settings": settings,
+        "rows": rows,
+        "summary": summary(rows, detectors),
+    }
     for group, means in result["summary"].items():
         print(
             f"{group} ({means['entities']}): "

@@ -1,7 +1,10 @@
 """Streaming from a store vs the same loop on an in-memory tensor.
 
 Dense 784-128-784 autoencoder, batch 256, float32 store of N x 784 (default 1,000,000) on disk.
-Run: python -m bench stream [--n 1000000] [--rounds 2]
+``--series``: a series store of N steps x 8 channels (default 4,000,000; 128 MB), trained on as
+windows of 64 steps at stride 1 cut at batch time, against the same windows cut from the series
+in memory; dense 512-128-512 on the flattened windows.
+Run: python -m bench stream [--series] [--n 1000000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -13,22 +16,27 @@ import numpy as np
 import torch
 
 from aekit.data.arrays import ArrayBatches
+from aekit.data.series import window_starts
 from aekit.data.stream import StoreBatches
-from bench.common import TrainStep, alternate, dense_model, feature_store
+from bench.common import TrainStep, alternate, dense_model, feature_store, series_store
 
 WINDOW = 25  # steps per timed window
+LENGTH = 64  # steps per series window (--series)
 
 
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench stream")
-    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--n", type=int, default=0, help="rows (steps of a series)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--trial-batches", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--series", action="store_true", help="windows over a series store")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
-    store = feature_store(args.n)
+    n = args.n if args.n else (4_000_000 if args.series else 1_000_000)
+    store = series_store(n, 8) if args.series else feature_store(n)
+    length = LENGTH if args.series else 0
     everything = np.arange(store.n)
     # The baseline holds every sample in memory (loading it is not timed)
     X = store.read(everything)
@@ -44,17 +52,18 @@ def main(argv: list[str]) -> dict:
     # speed drifts by tens of percent over seconds here, and short alternating windows make
     # both sources see the same drift. Both run the same training step on their own model.
     rng = np.random.default_rng(0)
-    subset = np.sort(rng.choice(store.n, args.trial_batches * args.batch_size, replace=False))
+    firsts = window_starts(store.n, length, 1) if length else everything
+    subset = np.sort(rng.choice(firsts, args.trial_batches * args.batch_size, replace=False))
     sources = {
-        "in_memory": ArrayBatches(X, subset, args.batch_size, seed=0),
-        "store": StoreBatches(store, subset, args.batch_size, seed=0),
+        "in_memory": ArrayBatches(X, subset, args.batch_size, seed=0, window_length=length),
+        "store": StoreBatches(store, subset, args.batch_size, seed=0, window_length=length),
     }
     seconds = {name: 0.0 for name in sources}
     samples = {name: 0 for name in sources}
     per_round = []
     for r in range(args.rounds):
         streams = {name: iter(data.batches(r)) for name, data in sources.items()}
-        steps = {name: TrainStep(dense_model(store, seed=r)) for name in sources}
+        steps = {name: TrainStep(dense_model(store, seed=r, length=length)) for name in sources}
         round_seconds = alternate(
             steps, streams, (args.trial_batches // WINDOW, WINDOW), seconds, samples
         )
@@ -66,13 +75,20 @@ def main(argv: list[str]) -> dict:
         )
     rate = {k: samples[k] / seconds[k] for k in sources}
     ratio = rate["store"] / rate["in_memory"]
+    data = (
+        f"{n:,} steps x 8 series store, windows of {length}, dense 512-128-512"
+        if length
+        else f"{n:,} x 784 float32 store, dense 784-128-784"
+    )
     print(
         f"stream/in-memory throughput: {ratio:.3f} (store {rate['store']:,.0f} vs in-memory "
-        f"{rate['in_memory']:,.0f} samples/s over {args.rounds} rounds; {args.n:,} x 784 float32 "
-        f"store, dense 784-128-784, batch {args.batch_size})"
+        f"{rate['in_memory']:,.0f} samples/s over {args.rounds} rounds; {data}, batch "
+        f"{args.batch_size})"
     )
     return {
-        "n": args.n,
+        "n": n,
+        "series": bool(length),
+        "window_length": length,
         "batch_size": args.batch_size,
         "rates": rate,
         "per_round": per_round,

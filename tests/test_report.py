@@ -201,3 +201,24 @@ def test_a_report_written_again_says_it_replaced_the_earlier_one(table_run, tmp_
     assert main(["report", str(table_run), "--out", str(tmp_path / "r.txt")]) == 2
     assert "must end in .html" in capsys.readouterr().err
     assert not (tmp_path / "r.txt").exists()
+
+
+def test_series_report_draws_scores_over_time_beside_pca_and_the_worst_windows(tmp_path):
+    t = np.arange(6000)
+    rng = np.random.default_rng(0)
+    signal = np.stack([np.sin(2 * np.pi * t / 50), np.cos(2 * np.pi * t / 50)], axis=1)
+    signal = (signal + 0.05 * rng.normal(size=signal.shape)).astype(np.float32)
+    labels = np.zeros(6000, dtype=np.int64)
+    labels[5500:5540] = 1  # in the held-out end: a stuck sensor
+    signal[5500:5540, 0] = signal[5500, 0]
+    ingest(signal, tmp_path / "s.zarr", labels=labels, series=True, progress=False)
+    run = _train(tmp_path / "s.zarr", tmp_path / "run", "--window-length", "50",
+                 "--set", "train.epochs=4")  # fmt: skip
+    assert main(["report", str(run)]) == 0
+    page = run / "report.html"
+    assert _sections(page) == ["The run", "Loss curves", "Scores over time", "Worst windows"]
+    text = page.read_text()
+    aekit_auc = float(re.search(r"aekit: ROC-AUC / AUC-PR per step</td><td[^>]*>([\d.]+)", text)[1])
+    assert "PCA, same windows: ROC-AUC / AUC-PR per step" in text
+    assert aekit_auc > 0.9  # the stuck stretch stands out over 6,000 steps
+    _check_in_browser(page, "report-series")

@@ -18,6 +18,7 @@ from aekit.data.series import SeriesLayout, StepMeans, auto_window_length, windo
 from aekit.data.store import open_store
 from aekit.data.stream import StoreBatches
 from aekit.errors import AekitError, DataError
+from aekit.runs import save_model
 from aekit.training import series as training_series
 from aekit.training.series import per_step
 
@@ -176,9 +177,8 @@ def test_a_series_run_writes_one_row_per_step_and_loads_as_fitted(tmp_path):
     done = cli("train", "m.zarr", "--out", "run", "--epochs", "2", "--window-length", "32",
                "--kind", "conv")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert json.loads((tmp_path / "run" / "model.json").read_text())["windows"] == {
-        "length": 32, "stride": 1,
-    }  # fmt: skip
+    windows = json.loads((tmp_path / "run" / "model.json").read_text())["windows"]
+    assert (windows["length"], windows["stride"], len(windows["channel_weights"])) == (32, 1, 2)
     done = cli("score", "run", "m.zarr", "--out", "scores.parquet")
     assert done.returncode == 0, done.stderr
     table = pq.read_table(tmp_path / "scores.parquet").to_pandas()
@@ -190,7 +190,18 @@ def test_a_series_run_writes_one_row_per_step_and_loads_as_fitted(tmp_path):
     np.testing.assert_allclose(
         ae.anomaly_score(open_store(tmp_path / "m.zarr")), table["score"], rtol=1e-5
     )
-    refused = cli("encode", "run", "m.zarr", "--out", "codes.npy")
+    done = cli("encode", "run", "m.zarr", "--out", "codes.parquet")
+    assert done.returncode == 0, done.stderr
+    codes = pq.read_table(tmp_path / "codes.parquet").to_pandas()
+    assert list(codes.columns) == ["series", "start", "end", "z0", "z1"]
+    assert codes["series"].value_counts().to_dict() == {"m1": 800 - 31, "m2": 600 - 31}
+    assert codes[["start", "end"]].iloc[[0, 800 - 32, 800 - 31]].values.tolist() == [
+        [0, 31], [768, 799], [0, 31],
+    ]  # fmt: skip
+    np.testing.assert_allclose(
+        codes[["z0", "z1"]], ae.transform(open_store(tmp_path / "m.zarr")), rtol=1e-5
+    )
+    refused = cli("reconstruct", "run", "m.zarr", "--out", "x.npy")
     assert refused.returncode == 2 and "aekit score" in refused.stderr
     refused = cli("train", "m.zarr", "--out", "run2", "--window-length", "2000")
     assert refused.returncode == 2 and "window_length is 2000" in refused.stderr
@@ -204,3 +215,36 @@ def test_an_edited_series_layout_is_refused(tmp_path):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(AekitError, match=r"series\.lengths add up to 299"):
         open_store(tmp_path / "e.zarr")
+
+
+def test_a_deviation_in_a_smooth_channel_outranks_a_sparse_channels_routine_spikes(tmp_path):
+    # a smooth sensor beside an on/off flag that fires now and then, in training as in test
+    rng = np.random.default_rng(0)
+
+    def telemetry(steps: int) -> np.ndarray:
+        x = cycle(steps, channels=1)
+        flag = (rng.random(steps) < 0.01).astype(np.float32)
+        return np.concatenate([x, flag[:, None]], axis=1)
+
+    train, test = telemetry(4000), telemetry(2000)
+    fault = np.zeros(2000, dtype=bool)
+    fault[1000:1040] = True
+    test[fault, 0] += 0.5
+    ae = Autoencoder(window_length=40, epochs=6, random_state=0).fit(train)
+    # the flag, standardised, spikes to ~10 units: it weighs less than the sensor
+    assert ae.channel_weights_[0] > 3 * ae.channel_weights_[1]
+    scores = ae.anomaly_score(test)
+    assert roc_auc_score(fault, scores) > 0.95
+    unweighted = ae.channel_weights_
+    ae.channel_weights_ = None
+    assert roc_auc_score(fault, ae.anomaly_score(test)) < roc_auc_score(fault, scores)
+    ae.channel_weights_ = unweighted
+    # saved with the run and read back; an edited weight is refused, naming the field
+    save_model(ae, tmp_path / "run")
+    np.testing.assert_allclose(load(tmp_path / "run").anomaly_score(test), scores, rtol=1e-5)
+    path = tmp_path / "run" / "model.json"
+    description = json.loads(path.read_text())
+    description["windows"]["channel_weights"] = [1.0, -1.0]
+    path.write_text(json.dumps(description))
+    with pytest.raises(AekitError, match=r"windows\.channel_weights"):
+        load(tmp_path / "run")

@@ -121,6 +121,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Fitted on a DataFrame with string column names, or on a store of a named table.
     window_length_, window_stride_ : int
         Fitted on series: the windows' length and stride.
+    channel_weights_ : ndarray of shape (n_channels,)
+        Fitted on series: each channel's weight in a step's score, one over its mean error on
+        the training steps (see :mod:`aekit.training.series`).
 
     Examples
     --------
@@ -243,10 +246,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_iter_ = len(result.history)
         if result.feature_names is not None:
             self.feature_names_in_ = np.asarray(result.feature_names, dtype=object)
-        for name in ("window_length_", "window_stride_"):
+        for name in ("window_length_", "window_stride_", "channel_weights_"):
             self.__dict__.pop(name, None)
         if result.windows is not None:
             self.window_length_, self.window_stride_ = result.windows
+            self.channel_weights_ = result.channel_weights
         if result.calibration is not None:
             self._set_calibration(result.calibration)
         return self

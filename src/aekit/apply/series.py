@@ -84,7 +84,10 @@ def over_steps(estimator: Any, X: Any, fn: Callable[[torch.Tensor], torch.Tensor
 
 def step_anomaly(estimator: Any, X: Any) -> np.ndarray:
     """Each step's anomaly score and its channels' parts: (steps, 1 + C)."""
-    return over_steps(estimator, X, lambda x: step_scores(estimator.model_, estimator.beta, x))
+    weights = getattr(estimator, "channel_weights_", None)
+    return over_steps(
+        estimator, X, lambda x: step_scores(estimator.model_, estimator.beta, x, weights)
+    )
 
 
 def step_reconstruction(estimator: Any, X: Any) -> np.ndarray:
@@ -97,6 +100,34 @@ def step_reconstruction(estimator: Any, X: Any) -> np.ndarray:
             return model(x.to(device)).float().cpu()
 
     return over_steps(estimator, X, reconstruct)
+
+
+def write_window_codes(estimator: Any, X: Any, out: Path) -> dict[str, Any]:
+    """One row per window of ``X``'s series, at the fitted stride, to ``out`` (.parquet, or
+    .csv): ``series``, ``start`` and ``end`` (the times of its first and last step, as
+    :func:`write_step_scores` gives them) and ``z0`` ... (its code; the mean code of a
+    variational model). Written under a temporary name and renamed when complete. Memory: the
+    codes and each step's time."""
+    import pyarrow as pa
+
+    series = as_series(X, estimator.sample_shape_[-1])
+    length, stride = estimator.window_length_, estimator.window_stride_
+    codes = estimator.transform(X if series.store is None else series.store)
+    times = _times(series)
+    names, first, last = [], [], []
+    for name, (begin, steps) in zip(series.layout.names, series.parts(), strict=True):
+        starts = begin + window_starts(steps, length, stride)
+        names.extend([name] * len(starts))
+        first.append(times[starts])
+        last.append(times[starts + length - 1])
+    columns: dict[str, Any] = {
+        "series": np.asarray(names, dtype=object),
+        "start": np.concatenate(first),
+        "end": np.concatenate(last),
+    }
+    columns.update({f"z{i}": codes[:, i] for i in range(codes.shape[1])})
+    _write_table(pa.table(columns), out)
+    return {"rows": len(codes), "out": str(out)}
 
 
 def write_step_scores(estimator: Any, X: Any, out: Path) -> dict[str, Any]:
@@ -112,7 +143,7 @@ def write_step_scores(estimator: Any, X: Any, out: Path) -> dict[str, Any]:
     score, parts = values[:, 0], values[:, 1:]
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.nan_to_num(parts / parts.sum(1, keepdims=True))
-    names = _channel_names(series.store, parts.shape[1])
+    names = channel_names(series.store, parts.shape[1])
     columns: dict[str, Any] = {
         "time": _times(series),
         "series": np.repeat(np.asarray(series.layout.names, dtype=object), series.layout.lengths),
@@ -122,7 +153,12 @@ def write_step_scores(estimator: Any, X: Any, out: Path) -> dict[str, Any]:
     if series.store is not None and series.store.labels is not None:
         columns["label"] = series.store.labels
     columns.update({f"share_{name}": shares[:, i] for i, name in enumerate(names)})
-    table = pa.table(columns)
+    _write_table(pa.table(columns), out)
+    return {"rows": len(score), "flagged": int(columns["anomaly"].sum()), "out": str(out)}
+
+
+def _write_table(table: Any, out: Path) -> None:
+    """``table`` to ``out`` (.csv, else Parquet) under a temporary name, renamed when complete."""
     tmp = partial_name(out)
     try:
         if out.suffix == ".csv":
@@ -136,7 +172,6 @@ def write_step_scores(estimator: Any, X: Any, out: Path) -> dict[str, Any]:
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
-    return {"rows": len(score), "flagged": int(columns["anomaly"].sum()), "out": str(out)}
 
 
 def _times(series: SeriesInput) -> np.ndarray:
@@ -148,6 +183,7 @@ def _times(series: SeriesInput) -> np.ndarray:
     return np.arange(series.layout.n_steps) - starts
 
 
-def _channel_names(store: Store | None, channels: int) -> list[str]:
+def channel_names(store: Store | None, channels: int) -> list[str]:
+    """The store's channel names (its table's columns), else the channels' numbers."""
     names = None if store is None else store.meta.get("source", {}).get("feature_names")
     return list(names) if names and len(names) == channels else [str(i) for i in range(channels)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from aekit.cli.apply_args import add_run_and_source, report, source_of
 from aekit.cli.command import add_command, out_flag
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from aekit.runs import load
 
     ae = load(args.run_dir)
+    if hasattr(ae, "window_length_"):
+        return _series(args, ae)
     if args.task == "denoise" and not ae.noise:
         print(
             f"aekit denoise: note: {args.run_dir} was trained without noise; its outputs are plain "
@@ -60,3 +63,33 @@ def run(args: argparse.Namespace) -> int:
             f"({summary['samples_per_s']} samples/s)"
         ],
     )
+
+
+def _series(args: argparse.Namespace, ae: Any) -> int:
+    """A model fitted on series: ``encode`` writes one code per window of a series store (see
+    :func:`aekit.apply.series.write_window_codes`); the other tasks are per step."""
+    from pathlib import Path
+
+    from aekit.apply.outputs import check_output
+    from aekit.apply.series import write_window_codes
+    from aekit.data.store import is_store, open_store
+    from aekit.errors import AekitError
+
+    if args.task != "encode":
+        raise AekitError(
+            f"aekit {args.task}: the run was trained on series; 'aekit score' writes each time "
+            f"step's score and its channels' shares, and Python gives each step's "
+            "reconstruction (aekit.load(RUN).reconstruct(STORE))."
+        )
+    if not is_store(args.src):
+        raise AekitError(
+            f"{args.src}: the run was trained on series; ingest it first with 'aekit ingest "
+            f"{args.src} STORE --series' and encode the store."
+        )
+    out = check_output(Path(args.out), (".parquet", ".csv"))
+    summary = write_window_codes(ae, open_store(args.src), out)
+    print(
+        f"wrote {summary['out']}: one code per window, {summary['rows']} windows of "
+        f"{ae.window_length_} steps at stride {ae.window_stride_}"
+    )
+    return 0

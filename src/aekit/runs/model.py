@@ -81,6 +81,8 @@ def _description(ae: Autoencoder) -> str:
         description["feature_names"] = [str(name) for name in ae.feature_names_in_]
     if hasattr(ae, "window_length_"):  # fitted on series: windows in, values per step out
         description["windows"] = {"length": ae.window_length_, "stride": ae.window_stride_}
+        if ae.channel_weights_ is not None:
+            description["windows"]["channel_weights"] = [float(w) for w in ae.channel_weights_]
     if hasattr(ae, "threshold_"):
         description["threshold"] = {"value": ae.threshold_, **ae.threshold_info_}
         description["latent_std"] = [float(v) for v in ae.latent_std_]
@@ -206,7 +208,26 @@ def _result(model: AutoencoderModule, description: dict) -> Result:
         calibration,
         description.get("feature_names") or None,
         _windows(description, model.sample_shape),
+        _channel_weights(description, model.sample_shape),
     )
+
+
+def _channel_weights(description: dict, sample_shape: tuple[int, ...]) -> np.ndarray | None:
+    """A series model's channel weights (None where the run has none: saved before them),
+    refused unless they are one finite number > 0 per channel (an edited file)."""
+    weights = (description.get("windows") or {}).get("channel_weights")
+    if weights is None:
+        return None
+    ok = isinstance(weights, list) and all(
+        isinstance(w, int | float) and not isinstance(w, bool) for w in weights
+    )
+    values = np.asarray(weights if ok else [], dtype=np.float32)
+    if len(values) != sample_shape[-1] or not (np.isfinite(values) & (values > 0)).all():
+        raise AekitError(
+            f"model.json: windows.channel_weights must hold {sample_shape[-1]} finite numbers "
+            f"> 0, one per channel; it holds {weights!r}: restore the file, or retrain."
+        )
+    return values
 
 
 def _windows(description: dict, sample_shape: tuple[int, ...]) -> tuple[int, int] | None:

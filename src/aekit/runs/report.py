@@ -69,11 +69,12 @@ def write_report(
     ae = load(folder.path)
     history = folder.history()
     data = _store_for(folder, store)
-    if data is not None:
+    series = hasattr(ae, "window_length_")
+    if data is not None and not series:
         require_shape(data, ae.sample_shape_)
     page = Page(f"aekit report: {folder.path.name}")
     samples, missing = None, None
-    if data is not None:
+    if data is not None and not series:
         try:
             samples = _samples(data, ae, max_samples, seed)
         except _NoFigures as exc:
@@ -83,6 +84,10 @@ def write_report(
         _curves_section(page, ae, history, samples)
     if samples is not None:
         _data_sections(page, ae, data, samples, seed)
+    elif series and data is not None:
+        from aekit.runs.series_report import series_sections
+
+        series_sections(page, ae, data, seed)
     elif missing:
         page.add("Data", paragraph(missing))
     destination = folder.report if out is None else Path(out)

@@ -45,6 +45,7 @@ from aekit.training.distributed import per_rank_batch
 from aekit.training.loop import BatchSource, LossFn, Reduce, single_process, train
 from aekit.training.series import (
     Windows,
+    channel_weights,
     check_series,
     resolve_windows,
     series_step_scores,
@@ -408,6 +409,7 @@ class Result:
     calibration: Calibration | None
     feature_names: list[str] | None = None
     windows: tuple[int, int] | None = None  # a fit on series: its windows' length and stride
+    channel_weights: np.ndarray | None = None  # and each channel's weight in the step score
 
 
 def run(
@@ -466,6 +468,10 @@ def _run(
     scale_sample = _on_device(p.sources.scale_sample, p.device)
     keep_early(p.model, snapshot, p.config.model.beta, scale_sample)
     give_back_freed_memory()
+    windows = p.sources.windows
+    weights = None
+    if windows is not None:
+        weights = channel_weights(p.model, p.config.model.beta, windows)
     calibration = None
     if contamination is not None:
         calibration = calibrate(
@@ -475,12 +481,11 @@ def _run(
             contamination=contamination,
         )
         calibration.info["data"] = p.sources.held_out_name
-        if p.sources.windows is not None:
+        if windows is not None:
             # The threshold is on each time step's score, what a series is scored by
-            windows = p.sources.windows
             part = "validation" if len(windows.starts("validation")) else "train"
-            steps = series_step_scores(p.model, p.config.model.beta, windows, part)
-            calibration = with_threshold(calibration, steps, contamination)
+            steps = series_step_scores(p.model, p.config.model.beta, windows, part, weights)
+            calibration = with_threshold(calibration, steps[:, 0], contamination)
     return Result(
         p.model,
         p.loss,
@@ -489,7 +494,8 @@ def _run(
         p.sources.sample_shape,
         calibration,
         p.sources.feature_names,
-        None if p.sources.windows is None else (p.sources.windows.length, p.sources.windows.stride),
+        None if windows is None else (windows.length, windows.stride),
+        weights,
     )
 
 

@@ -7,6 +7,17 @@ stretch as the steps are complete. The anomaly score of a step is the score of i
 spread over their steps: a window's step gets its share of the window's reconstruction error
 (summed over channels, times the window length, so that a window's steps average to its
 score) plus an equal share of anything else in the score (a variational model's KL term).
+
+Each channel's part of a step's error is weighted by :func:`channel_weights`: one over the
+channel's mean error on the training steps. Telemetry mixes channels the model reconstructs
+closely (a smooth sensor) with channels it cannot (sparse on/off flags, standardised into rare
+spikes of tens of units): unweighted, the flags' routine spikes drown a deviation of a few units
+in a smooth channel. Weighted, each channel counts by how unusual its error is for that channel,
+a diagonal whitening of the residual. The mean is floored at a tenth of the channels' average,
+so that a channel reconstructed almost exactly does not weigh without bound. On the made-up
+anomalies of ``bench smap --dev`` (fitted on the first three quarters of each train series,
+test series untouched) it raised the mean AUC-PR from 0.216 to 0.230 (14 entities; a floor of a
+hundredth: 0.229).
 """
 
 from __future__ import annotations
@@ -137,30 +148,52 @@ def per_step(
         done += ready
 
 
-def step_scores(model: AutoencoderModule, beta: float, x: torch.Tensor) -> torch.Tensor:
+CHANNEL_FLOOR = 0.1
+"""A channel's mean training error counts as at least this share of the channels' average (see
+the module's docstring)."""
+
+
+def step_scores(
+    model: AutoencoderModule, beta: float, x: torch.Tensor, weights: np.ndarray | None = None
+) -> torch.Tensor:
     """Each window step's anomaly score and its channels' parts, (B, W, 1 + C), for windows
-    ``x`` (B, W, C) in raw units (see the module's docstring)."""
+    ``x`` (B, W, C) in raw units, each channel's part times its weight (see the module's
+    docstring; ``None``: unweighted)."""
     device = next(model.parameters()).device
     with torch.no_grad():
         parts, total = score_terms(Objective(beta=beta), model, x.to(device))
     b, w = x.shape[:2]
-    channels = parts.view(b, w, -1) * w
     rest = (total - parts.sum(1))[:, None, None]  # the KL term, spread evenly
+    channels = parts.view(b, w, -1) * w
+    if weights is not None:
+        channels = channels * torch.as_tensor(weights, dtype=channels.dtype, device=device)
     score = channels.sum(-1, keepdim=True) + rest
     return torch.cat([score, channels], dim=-1).float().cpu()
 
 
 def series_step_scores(
-    model: AutoencoderModule, beta: float, windows: Windows, part: str
+    model: AutoencoderModule,
+    beta: float,
+    windows: Windows,
+    part: str,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The anomaly score of every step of each series' ``part``, (steps,), series after
-    series."""
+    """The anomaly score of every step of each series' ``part`` and its channels' parts, (steps,
+    1 + C), series after series."""
     out = []
     for first, steps in windows.layout.parts(part):
         if steps >= windows.length:
-            for block in per_step(
+            out.extend(per_step(
                 windows.read, first, steps, windows.length, windows.stride,
-                lambda x: step_scores(model, beta, x)[..., :1],
-            ):  # fmt: skip
-                out.append(block[:, 0])
-    return np.concatenate(out) if out else np.zeros(0)
+                lambda x: step_scores(model, beta, x, weights),
+            ))  # fmt: skip
+    return np.concatenate(out) if out else np.zeros((0, 1))
+
+
+def channel_weights(model: AutoencoderModule, beta: float, windows: Windows) -> np.ndarray:
+    """Each channel's weight in the score: one over its mean error on the training steps,
+    floored (see the module's docstring). (C,)"""
+    means = series_step_scores(model, beta, windows, "train")[:, 1:].mean(0)
+    return (1.0 / np.maximum(means, max(CHANNEL_FLOOR * float(means.mean()), 1e-12))).astype(
+        np.float32
+    )
