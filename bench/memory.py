@@ -7,7 +7,11 @@ on the small one.
 Each run is a fresh process (training: one epoch of dense 784-128-784, batch 256) under
 ``ulimit -d 1500000`` (1.43 GiB of data segment), so anything that pulled the 6 GB store into
 process memory would fail outright.
-Run: python -m bench memory [--small-gb 0.5] [--large-gb 6] [--orders-only]
+
+``--series``: ``aekit train`` on a series store of 50,000,000 steps x 8 channels (1.6 GB as
+float32; ``--series-steps``), one epoch at the default window and stride, under the same limit,
+and the store's size on disk against the series' own.
+Run: python -m bench memory [--small-gb 0.5] [--large-gb 6] [--orders-only | --series]
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import feature_store
+from bench.common import feature_store, series_store
 
 LIMIT_KIB = 1_500_000
 
@@ -138,6 +142,30 @@ def _score_all(million: Path, run_store: Path) -> dict:
     return r
 
 
+def _series(steps: int) -> dict:
+    """Peak RssAnon of ``aekit train`` (defaults, one epoch) on a series store of ``steps`` x 8,
+    and the store's bytes on disk against the series' float32 bytes."""
+    store = series_store(steps, 8)
+    on_disk = sum(f.stat().st_size for f in Path(store.path).rglob("*") if f.is_file())
+    work = Path(tempfile.mkdtemp(prefix="aekit-bench-", dir=Path(store.path).parent))
+    try:
+        args = ["--", "train", str(store.path), "--out", str(work / "run"), "--epochs", "1"]
+        r = _probe([*args, "--quiet"], "series training")
+        r["windows"] = json.loads((work / "run" / "model.json").read_text())["windows"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    r.update(steps=steps, channels=8, store_bytes=on_disk, series_bytes=steps * 8 * 4)
+    r["store_over_series"] = on_disk / r["series_bytes"]
+    print(
+        f"  aekit train, a series of {steps:,} steps x 8 channels, one epoch (window "
+        f"{r['windows']['length']}, stride {r['windows']['stride']}): peak RssAnon "
+        f"{r['epochs_peak_rss_anon_mib']:.0f} MiB in the epoch, {r['peak_rss_anon_mib']:.0f} MiB "
+        f"over the command, {r['seconds']:.0f} s, under ulimit -d {LIMIT_KIB}; the store is "
+        f"{r['store_over_series']:.3f} of the series' float32 bytes"
+    )
+    return r
+
+
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench memory")
     parser.add_argument("--small-gb", type=float, default=0.5)
@@ -148,7 +176,11 @@ def main(argv: list[str]) -> dict:
         action="store_true",
         help="only aekit train in both epoch orders, and the million-row score",
     )
+    parser.add_argument("--series", action="store_true", help="only training on a series")
+    parser.add_argument("--series-steps", type=int, default=50_000_000)
     args = parser.parse_args(argv)
+    if args.series:
+        return {"series": _series(args.series_steps), "ulimit_d_kib": LIMIT_KIB}
 
     runs = {}
     stores = {}

@@ -1,9 +1,10 @@
 """The benchmarks page's generated part: one table per committed result file.
 
 Every ``python -m bench NAME`` run writes ``bench/results/NAME-DATE.json``; a run whose figure
-is quoted is committed. This module turns the newest file of each bench into a table of its
-figures, with the command, commit, date and machine the file records, so that a figure on the
-page can always be traced to its run. Called by ``docs/conf.py`` before each build.
+is quoted is committed. This module turns the newest file of each bench and mode (``--dev``,
+``--series``, ...) into a table of its figures, with the command, commit, date and machine the
+file records, so that a figure on the page can always be traced to its run. Called by
+``docs/conf.py`` before each build.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from typing import Any
 MAX_ROWS = 40  # a table longer than this is cut (the file holds all of it)
 
 
+MODES = ("--dev", "--series", "--orders-only", "--apply-only")
+"""Flags that make a bench measure something else: each mode's newest run is kept apart."""
+
+
 def write_results_page(results: Path, out: Path) -> None:
-    newest: dict[str, Path] = {}
-    for path in sorted(results.glob("*.json")):
-        newest[path.stem.rsplit("-", 2)[0]] = path  # names sort by date within a bench
-    parts = []
-    for bench, path in sorted(newest.items()):
+    newest: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted(results.glob("*.json")):  # names sort by date within a bench
         record = json.loads(path.read_text())
+        command = str(record.get("run", {}).get("command", "")).split()
+        name = " ".join([path.stem.rsplit("-", 2)[0], *(f for f in command if f in MODES)])
+        newest[name] = (path, record)
+    parts = []
+    for bench, (path, record) in sorted(newest.items()):
         parts.append(_section(bench, path, record))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts) or "No result file is committed yet.\n")

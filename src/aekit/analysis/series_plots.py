@@ -12,14 +12,22 @@ import numpy as np
 from aekit.analysis.plots import _new_figure
 
 
-def _stretches(mask: np.ndarray) -> list[tuple[int, int]]:
-    """The runs of True in ``mask`` as (first, last + 1) pairs."""
+def _stretches(mask: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """The runs of True in ``mask`` as (first, last + 1) pairs, runs fewer than ``gap`` steps
+    apart joined (a long series' scattered flags would otherwise be thousands of shapes, none
+    visible at its width)."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+    runs: list[tuple[int, int]] = []
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if runs and a - runs[-1][1] < gap:
+            runs[-1] = (runs[-1][0], int(b))
+        else:
+            runs.append((int(a), int(b)))
+    return runs
 
 
 def _shade(ax: Any, mask: np.ndarray, color: str, label: str) -> None:
-    for i, (a, b) in enumerate(_stretches(mask)):
+    for i, (a, b) in enumerate(_stretches(mask, max(1, len(mask) // 1000))):
         ax.axvspan(a, b, color=color, alpha=0.25, lw=0, label=label if i == 0 else None)
 
 
