@@ -20,16 +20,21 @@ MODES = ("--dev", "--series", "--orders-only", "--apply-only")
 """Flags that make a bench measure something else: each mode's newest run is kept apart."""
 
 
-def write_results_page(results: Path, out: Path) -> None:
+def newest_runs(results: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The newest result file of each bench and mode ("stream", "stream --series"), read."""
     newest: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in sorted(results.glob("*.json")):  # names sort by date within a bench
         record = json.loads(path.read_text())
         command = str(record.get("run", {}).get("command", "")).split()
-        name = " ".join([path.stem.rsplit("-", 2)[0], *(f for f in command if f in MODES)])
-        newest[name] = (path, record)
+        modes = sorted(f for f in command if f in MODES)
+        newest[" ".join([path.stem.rsplit("-", 2)[0], *modes])] = (path, record)
+    return newest
+
+
+def write_results_page(results: Path, out: Path) -> None:
     parts = []
-    for bench, (path, record) in sorted(newest.items()):
-        parts.append(_section(bench, path, record))
+    for bench, (path, record) in sorted(newest_runs(results).items()):
+        parts.append(_section(bench, path, dict(record)))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts) or "No result file is committed yet.\n")
 

@@ -93,3 +93,16 @@ def test_a_page_renders_and_loads_nothing_from_the_network(site, page, tmp_path)
     assert checked.remote_requests == [], checked.remote_requests
     assert checked.broken_images == 0
     assert checked.screenshot.stat().st_size > 10_000  # drawn, not a blank page
+
+
+def test_the_readme_headline_table_is_the_one_made_from_the_committed_results():
+    sys.path.insert(0, str(DOCS))
+    try:
+        import headline
+    finally:
+        sys.path.remove(str(DOCS))
+    readme = (DOCS.parent / "README.md").read_text()
+    made = headline.table()
+    assert headline.with_table(readme, made) == readme, "run: python docs/headline.py"
+    # every measured row found its file: none left out
+    assert made.count("\n| ") == len(headline.ROWS) + len(headline.BY_HAND)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from aekit import Autoencoder, ingest, load
 from aekit.data.series import SeriesLayout, StepMeans, auto_window_length, window_starts
@@ -218,27 +218,29 @@ def test_an_edited_series_layout_is_refused(tmp_path):
 
 
 def test_a_deviation_in_a_smooth_channel_outranks_a_sparse_channels_routine_spikes(tmp_path):
-    # a smooth sensor beside an on/off flag that fires now and then, in training as in test
+    # a smooth sensor beside an on/off flag that is on a tenth of the time, at random, in
+    # training as in test
     rng = np.random.default_rng(0)
 
     def telemetry(steps: int) -> np.ndarray:
         x = cycle(steps, channels=1)
-        flag = (rng.random(steps) < 0.01).astype(np.float32)
+        flag = (rng.random(steps) < 0.1).astype(np.float32)
         return np.concatenate([x, flag[:, None]], axis=1)
 
     train, test = telemetry(4000), telemetry(2000)
     fault = np.zeros(2000, dtype=bool)
     fault[1000:1040] = True
-    test[fault, 0] += 0.5
+    test[fault, 0] += 0.6
     ae = Autoencoder(window_length=40, epochs=6, random_state=0).fit(train)
-    # the flag, standardised, spikes to ~10 units: it weighs less than the sensor
+    # the flag, standardised, spikes to 3 units at random: it weighs less than the sensor
     assert ae.channel_weights_[0] > 3 * ae.channel_weights_[1]
     scores = ae.anomaly_score(test)
     assert roc_auc_score(fault, scores) > 0.95
-    unweighted = ae.channel_weights_
-    ae.channel_weights_ = None
-    assert roc_auc_score(fault, ae.anomaly_score(test)) < roc_auc_score(fault, scores)
-    ae.channel_weights_ = unweighted
+    weights = ae.channel_weights_
+    ae.channel_weights_ = None  # unweighted, the flag's spikes rank above more fault steps
+    assert average_precision_score(fault, scores) > 0.7
+    assert average_precision_score(fault, ae.anomaly_score(test)) < 0.3
+    ae.channel_weights_ = weights
     # saved with the run and read back; an edited weight is refused, naming the field
     save_model(ae, tmp_path / "run")
     np.testing.assert_allclose(load(tmp_path / "run").anomaly_score(test), scores, rtol=1e-5)
