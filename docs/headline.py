@@ -9,7 +9,6 @@ README's markers; a test checks that the README holds what this module makes.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +93,12 @@ ROWS = [
         lambda r: (f"{r['orders']['784-128-784, global']['peak_rss_anon_mib']:.0f} MiB peak",
                    "the epochs' own peak",
                    f"{r['orders']['784-128-784, global']['after_over_epochs']:.2f}")),
+    Row("Memory of `aekit train` on a series of 50M steps x 8 (`memory --series`)",
+        "memory --series",
+        lambda r: (f"{r['series']['peak_rss_anon_mib']:.0f} MiB peak",
+                   f"the series in memory, {r['series']['series_bytes'] / 2**20:,.0f} MiB",
+                   f"{r['series']['peak_rss_anon_mib'] * 2**20 / r['series']['series_bytes']:.2f}"
+                   f"; the store {r['series']['store_over_series']:.3f} x the series")),
     Row("Compression of digits at no more distortion (`compress`)", "compress",
         lambda r: next((f"{row['aekit_bytes']:,} bytes", f"PCA({row['pca_k']}) coefficients "
                         "as float16", f"{row['ratio']:.3f}")

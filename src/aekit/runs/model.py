@@ -80,9 +80,10 @@ def _description(ae: Autoencoder) -> str:
     if hasattr(ae, "feature_names_in_"):
         description["feature_names"] = [str(name) for name in ae.feature_names_in_]
     if hasattr(ae, "window_length_"):  # fitted on series: windows in, values per step out
-        description["windows"] = {"length": ae.window_length_, "stride": ae.window_stride_}
+        windows: dict[str, Any] = {"length": ae.window_length_, "stride": ae.window_stride_}
         if ae.channel_weights_ is not None:
-            description["windows"]["channel_weights"] = [float(w) for w in ae.channel_weights_]
+            windows["channel_weights"] = [float(w) for w in ae.channel_weights_]
+        description["windows"] = windows
     if hasattr(ae, "threshold_"):
         description["threshold"] = {"value": ae.threshold_, **ae.threshold_info_}
         description["latent_std"] = [float(v) for v in ae.latent_std_]

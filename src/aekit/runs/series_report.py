@@ -62,10 +62,13 @@ def series_sections(page: Page, ae: Any, store: Store, seed: int) -> None:
 def _score(ae: Any, store: Store, seed: int) -> _Scored | None:
     layout = store.series
     assert layout is not None
-    names, lengths, arrays, labels = [], [], [], []
+    names: list[str] = []
+    lengths: list[int] = []
+    arrays: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
     total = 0
-    for name, (first, steps) in zip(layout.names, layout.parts("all"), strict=True):
-        take = min(steps, MAX_STEPS - total)
+    for name, (first, count) in zip(layout.names, layout.parts("all"), strict=True):
+        take = min(count, MAX_STEPS - total)
         if take < ae.window_length_:
             continue
         names.append(name)
@@ -114,10 +117,11 @@ def _pca_steps(
         error = (z - pca.inverse_transform(pca.transform(z))) ** 2
         return torch.from_numpy(error.reshape(x.shape).sum(-1, keepdims=True))
 
-    standard = steps.astype(np.float32)
-    out, first = [], 0
+    values = steps.astype(np.float32, copy=False)
+    out: list[np.ndarray] = []
+    first = 0
     for n in lengths:
-        read = lambda a, count: standard[a : a + count]  # noqa: E731
+        read = lambda a, count: values[a : a + count]  # noqa: E731
         out.extend(block[:, 0] for block in per_step(read, first, n, length, stride, errors))
         first += n
     return np.concatenate(out)
@@ -152,7 +156,7 @@ def _series_figures(ae: Any, store: Store, scored: _Scored) -> list[str]:
     names = channel_names(store, scored.steps.shape[1])
     bounds = np.concatenate([[0], np.cumsum(scored.lengths)])
     peaks = [scored.values[a:b, 0].max() for a, b in itertools.pairwise(bounds)]
-    out = []
+    out: list[str] = []
     for i in np.argsort(peaks)[::-1][:SHOWN]:
         a, b = bounds[i], bounds[i + 1]
         top = np.argsort(scored.values[a:b, 1:].sum(0))[::-1][:CHANNELS]
@@ -177,7 +181,8 @@ def _worst_windows(ae: Any, store: Store, scored: _Scored) -> str:
     length = ae.window_length_
     bounds = np.concatenate([[0], np.cumsum(scored.lengths)])
     score = scored.values[:, 0].copy()
-    starts, titles = [], []
+    starts: list[int] = []
+    titles: list[str] = []
     while len(starts) < WORST and np.isfinite(score).any():
         peak = int(np.nanargmax(score))
         i = int(np.searchsorted(bounds, peak, side="right")) - 1

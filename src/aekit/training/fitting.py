@@ -485,7 +485,7 @@ def _run(
             # The threshold is on each time step's score, what a series is scored by
             part = "validation" if len(windows.starts("validation")) else "train"
             steps = series_step_scores(p.model, p.config.model.beta, windows, part, weights)
-            calibration = with_threshold(calibration, steps[:, 0], contamination)
+            calibration = with_threshold(calibration, steps, contamination)
     return Result(
         p.model,
         p.loss,

@@ -170,6 +170,25 @@ def step_scores(
     return torch.cat([score, channels], dim=-1).float().cpu()
 
 
+def _step_blocks(
+    model: AutoencoderModule,
+    beta: float,
+    windows: Windows,
+    part: str,
+    weights: np.ndarray | None,
+    parts: bool,
+) -> Iterator[np.ndarray]:
+    """Each series' ``part``, stretch by stretch: its steps' scores, (n, 1), and with ``parts``
+    the channels' parts after them, (n, 1 + C)."""
+    width = None if parts else 1
+    for first, steps in windows.layout.parts(part):
+        if steps >= windows.length:
+            yield from per_step(
+                windows.read, first, steps, windows.length, windows.stride,
+                lambda x: step_scores(model, beta, x, weights)[..., :width],
+            )  # fmt: skip
+
+
 def series_step_scores(
     model: AutoencoderModule,
     beta: float,
@@ -177,22 +196,21 @@ def series_step_scores(
     part: str,
     weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The anomaly score of every step of each series' ``part`` and its channels' parts, (steps,
-    1 + C), series after series."""
-    out = []
-    for first, steps in windows.layout.parts(part):
-        if steps >= windows.length:
-            out.extend(per_step(
-                windows.read, first, steps, windows.length, windows.stride,
-                lambda x: step_scores(model, beta, x, weights),
-            ))  # fmt: skip
-    return np.concatenate(out) if out else np.zeros((0, 1))
+    """The anomaly score of every step of each series' ``part``, (steps,), series after
+    series. Memory: 4 bytes a step, and :func:`per_step`'s."""
+    blocks = [b[:, 0] for b in _step_blocks(model, beta, windows, part, weights, parts=False)]
+    return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
 
 
 def channel_weights(model: AutoencoderModule, beta: float, windows: Windows) -> np.ndarray:
     """Each channel's weight in the score: one over its mean error on the training steps,
-    floored (see the module's docstring). (C,)"""
-    means = series_step_scores(model, beta, windows, "train")[:, 1:].mean(0)
+    floored (see the module's docstring). (C,) Memory: :func:`per_step`'s, whatever the number
+    of steps."""
+    total, count = 0.0, 0
+    for block in _step_blocks(model, beta, windows, "train", None, parts=True):
+        total = total + block[:, 1:].sum(0, dtype=np.float64)
+        count += len(block)
+    means = np.asarray(total) / max(count, 1)
     return (1.0 / np.maximum(means, max(CHANNEL_FLOOR * float(means.mean()), 1e-12))).astype(
         np.float32
     )
