@@ -56,3 +56,20 @@ def source_of(args: argparse.Namespace, ae: Any) -> Any:
         usual_label_column=usual,
         on_error=args.on_error,
     )
+
+
+def series_store_and_output(args: argparse.Namespace, verb: str) -> tuple[Any, Path]:
+    """``args.src`` opened as a series store, and ``args.out`` checked (.parquet or .csv), for a
+    run trained on series; a source that is not a store is refused, naming the ingest to run
+    first (``verb``: what the command does to the store)."""
+    from aekit.apply.outputs import check_output
+    from aekit.data.store import is_store, open_store
+    from aekit.errors import AekitError
+
+    if not is_store(args.src):
+        raise AekitError(
+            f"{args.src}: the run was trained on series; ingest it first with 'aekit ingest "
+            f"{args.src} STORE --series' and {verb} the store."
+        )
+    out = check_output(Path(args.out), (".parquet", ".csv"))
+    return open_store(args.src), out

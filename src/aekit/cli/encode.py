@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aekit.cli.apply_args import add_run_and_source, report, source_of
+from aekit.cli.apply_args import add_run_and_source, report, series_store_and_output, source_of
 from aekit.cli.command import add_command, out_flag
 
 HELP = {
@@ -68,11 +68,7 @@ def run(args: argparse.Namespace) -> int:
 def _series(args: argparse.Namespace, ae: Any) -> int:
     """A model fitted on series: ``encode`` writes one code per window of a series store (see
     :func:`aekit.apply.series.write_window_codes`); the other tasks are per step."""
-    from pathlib import Path
-
-    from aekit.apply.outputs import check_output
     from aekit.apply.series import write_window_codes
-    from aekit.data.store import is_store, open_store
     from aekit.errors import AekitError
 
     if args.task != "encode":
@@ -81,13 +77,7 @@ def _series(args: argparse.Namespace, ae: Any) -> int:
             f"step's score and its channels' shares, and Python gives each step's "
             "reconstruction (aekit.load(RUN).reconstruct(STORE))."
         )
-    if not is_store(args.src):
-        raise AekitError(
-            f"{args.src}: the run was trained on series; ingest it first with 'aekit ingest "
-            f"{args.src} STORE --series' and encode the store."
-        )
-    out = check_output(Path(args.out), (".parquet", ".csv"))
-    summary = write_window_codes(ae, open_store(args.src), out)
+    summary = write_window_codes(ae, *series_store_and_output(args, "encode"))
     print(
         f"wrote {summary['out']}: one code per window, {summary['rows']} windows of "
         f"{ae.window_length_} steps at stride {ae.window_stride_}"

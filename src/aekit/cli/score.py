@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from aekit.cli.apply_args import add_run_and_source, report, source_of
+from aekit.cli.apply_args import add_run_and_source, report, series_store_and_output, source_of
 from aekit.cli.command import add_command, out_flag
 
 EXAMPLES = """examples:
@@ -107,11 +107,7 @@ def run(args: argparse.Namespace) -> int:
 def _score_series(args: argparse.Namespace, ae: Any, calibrating: bool) -> int:
     """A model fitted on series: one row per time step of a series store (see
     :func:`aekit.apply.series.write_step_scores`)."""
-    from pathlib import Path
-
-    from aekit.apply.outputs import check_output
     from aekit.apply.series import write_step_scores
-    from aekit.data.store import is_store, open_store
     from aekit.errors import AekitError
 
     if calibrating:
@@ -119,13 +115,7 @@ def _score_series(args: argparse.Namespace, ae: Any, calibrating: bool) -> int:
             "--fpr and --contamination set a threshold on samples; a series model's threshold "
             "is set on time steps when it is trained (train.contamination): drop the flag."
         )
-    if not is_store(args.src):
-        raise AekitError(
-            f"{args.src}: the run was trained on series; ingest it first with 'aekit ingest "
-            f"{args.src} STORE --series' and score the store."
-        )
-    out = check_output(Path(args.out), (".parquet", ".csv"))
-    summary = write_step_scores(ae, open_store(args.src), out)
+    summary = write_step_scores(ae, *series_store_and_output(args, "score"))
     share = 100 * summary["flagged"] / max(1, summary["rows"])
     print(
         f"threshold {ae.threshold_:.6g} (on time steps); flagged {summary['flagged']} of "
