@@ -24,7 +24,7 @@ the stretch's first value.
 
 The data: ``../shared/data/smap_msl/SMAP.tar.gz`` (unpacked into a temporary folder), or
 ``--data`` an unpacked ``SMAP`` folder.
-Run: python -m bench smap [--dev] [--every N] [--limit N] [--no-pyod] [--set PARAM=VALUE]
+Run: python -m bench smap [--dev] [--every N] [--limit N] [--no-pyod] [--param KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from aekit import Autoencoder
 from aekit.data.series import StepMeans, cut_windows, window_rows, window_starts
+from bench.common import parameter
 
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "smap_msl" / "SMAP.tar.gz"
 CHUNK = 512  # windows scored at once by the baselines
@@ -179,13 +180,6 @@ def summary(rows: list[dict], detectors: list[str]) -> dict:
     return out
 
 
-def _value(text: str) -> object:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text  # a word, such as conv
-
-
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench smap")
     parser.add_argument("--data", type=Path, help="an unpacked SMAP folder")
@@ -197,11 +191,11 @@ def main(argv: list[str]) -> dict:
         "--dev", action="store_true", help="made-up anomalies in the train series' last quarter"
     )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="PARAM=VALUE",
+        "--param", action="append", default=[], metavar="KEY=VALUE",
         help="an Autoencoder setting other than the default (a study)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    settings = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    settings = dict(parameter(text) for text in args.param)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.data
         if folder is None:
