@@ -46,6 +46,9 @@ class AutoencoderModule(nn.Module):
     features: nn.Module
     decoder: nn.Module
     score_scale: torch.Tensor
+    feature_weight: torch.Tensor
+    code_mean: torch.Tensor
+    code_precision: torch.Tensor
 
     def __init__(
         self,
@@ -78,6 +81,8 @@ class AutoencoderModule(nn.Module):
         # it was taken after (0: none); set together by keep_early only
         self.early: AutoencoderModule | None = None
         self.early_epoch = 0
+        # The anomaly score's weights (see aekit.anomaly); set by keep_score_weights only
+        self.score_weighted = False
 
     def encode_distribution(self, x_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, log-variance) of the code; log-variance is zero for a plain autoencoder."""
@@ -118,6 +123,18 @@ class AutoencoderModule(nn.Module):
         self.early = early
         self.early_epoch = int(epoch)
         self.register_buffer("score_scale", scale.to(next(self.parameters()).device))
+
+    def keep_score_weights(
+        self, feature_weight: torch.Tensor, code_mean: torch.Tensor, code_precision: torch.Tensor
+    ) -> None:
+        """Keep the anomaly score's weights of this model's errors, measured on training data:
+        each feature's (F,), and the code's mean (L,) and precision (L, L) (see
+        :mod:`aekit.anomaly`). Saved with the weights."""
+        device = next(self.parameters()).device
+        self.register_buffer("feature_weight", feature_weight.float().to(device))
+        self.register_buffer("code_mean", code_mean.float().to(device))
+        self.register_buffer("code_precision", code_precision.float().to(device))
+        self.score_weighted = True
 
 
 def mlp(widths: Sequence[int], activation: str, *, last_activation: bool) -> nn.Sequential:

@@ -76,6 +76,8 @@ def _description(ae: Autoencoder) -> str:
         "history": getattr(ae, "history_", []),
         # The epoch of the early copy the anomaly score reads (0: none; see aekit.anomaly)
         "early_epoch": ae.model_.early_epoch,
+        # The score weighs each feature's error and adds the code's distance (aekit.anomaly)
+        "score_weighted": ae.model_.score_weighted,
     }
     if hasattr(ae, "feature_names_in_"):
         description["feature_names"] = [str(name) for name in ae.feature_names_in_]
@@ -166,6 +168,10 @@ def _rebuild(description: dict, params: dict[str, Any]) -> AutoencoderModule:
         model = build_model(architecture, zeros, zeros + 1)
     if description.get("early_epoch"):  # placeholders again, replaced by the saved tensors
         model.keep_early(copy.deepcopy(model), description["early_epoch"], torch.ones(2))
+    if description.get("score_weighted"):
+        features, code = int(np.prod(architecture.sample_shape)), architecture.latent_dim
+        for part in (model, model.early) if model.early is not None else (model,):
+            part.keep_score_weights(torch.ones(features), torch.zeros(code), torch.eye(code))
     return model
 
 

@@ -50,6 +50,7 @@ from aekit.training.series import (
     resolve_windows,
     series_step_scores,
 )
+from aekit.anomaly import weigh_score
 from aekit.training.snapshot import EarlySnapshot, RobustWarmup, early_epoch, keep_early
 from aekit.training.threads import choose_threads, step_flops
 
@@ -465,10 +466,11 @@ def _run(
     p.model.eval()
     give_back_freed_memory()  # what follows adds its buffers to the memory of the epochs only
     snapshot = next(cb for cb in p.callbacks if isinstance(cb, EarlySnapshot))
-    scale_sample = _on_device(p.sources.scale_sample, p.device)
-    keep_early(p.model, snapshot, p.config.model.beta, scale_sample)
-    give_back_freed_memory()
+    keep_early(p.model, snapshot, p.config.model.beta, _on_device(p.sources.scale_sample, p.device))
     windows = p.sources.windows
+    if windows is None:  # a series' steps weigh each channel instead (channel_weights)
+        weigh_score(p.model, lambda: _on_device(p.sources.scale_sample, p.device))
+    give_back_freed_memory()
     weights = None
     if windows is not None:
         weights = channel_weights(p.model, p.config.model.beta, windows)

@@ -91,5 +91,5 @@ def keep_early(
     early = copy.deepcopy(model)
     early.load_state_dict(snapshot.weights)
     early.eval()
-    scale = median_losses(Objective(None, None, beta), (model, early), training)
+    scale = median_losses(Objective(None, None, beta).per_sample, (model, early), training)
     model.keep_early(early, snapshot.epoch, scale)
