@@ -41,8 +41,9 @@ def test_fit_calibrates_threshold_on_held_out_data(blobs):
     caution = ae.threshold_info_.pop("caution")
     assert ae.threshold_info_ == {
         "method": "contamination", "share": 0.05, "samples": 18,
-        "score": "reconstruction error of the final model and of its copy after epoch 10, each "
-                 "over its median on training data, averaged",
+        "score": "squared residual weighted per feature, plus the code's Mahalanobis "
+                 "distance, of the final model and of its copy after epoch 10, each over its "
+                 "median on training data, averaged",
         "data": "the validation split",
     }  # fmt: skip
     assert "set on 18 samples" in caution and "at least 200 normal samples" in caution
@@ -131,7 +132,9 @@ def test_score_recalibrates_and_records_the_threshold(table_run, capsys):
     assert saved["data"] == f"the validation split of {store.path}"
     table = pq.read_table(out).to_pandas()
     assert [c for c in table.columns if c.startswith("error_")] == [f"error_{i}" for i in range(6)]
-    np.testing.assert_allclose(table.filter(like="error_").sum(axis=1), table.score, rtol=1e-5)
+    # Each feature's part of the score, then the code's: together, the score
+    parts = table.filter(like="error_").sum(axis=1) + table.code
+    np.testing.assert_allclose(parts, table.score, rtol=1e-5)
     np.testing.assert_allclose(table.score, load(run).anomaly_score(X), rtol=1e-5)
     np.testing.assert_array_equal(table.anomaly, table.score > saved["value"])
     # On the held-out split it was calibrated on, at most 5 % are flagged

@@ -71,7 +71,8 @@ def apply_to_store(
         ``score`` writes each sample's ``score`` (the anomaly score of :mod:`aekit.anomaly`,
         from reconstruction errors or a VAE's negative ELBO), ``anomaly`` (score above the
         run's threshold) and, for tables, each feature's part of the score
-        (``error_<feature>``, summing to the score's reconstruction term).
+        (``error_<feature>``, summing to the score's reconstruction term; then ``code``, how
+        unusual the code is, for a weighted score: the columns sum to the score).
     contributions : bool
         Write the per-feature parts for tables (``score`` only).
 
@@ -148,13 +149,22 @@ def _task(
     with_parts = contributions and len(store.sample_shape) == 1
     labels = names or [str(i) for i in range(int(np.prod(store.sample_shape)))]
 
+    # A weighted score adds how unusual the code is to the errors: its own column, so that the
+    # columns still sum to the score
+    rest = ["code"] if model.score_weighted else []
+
     def score(x: torch.Tensor) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         parts, total = score_terms(objective, model, x)
         if not with_parts:
             return numpy(total), {}
+        parts = parts.flatten(1)
+        columns = [total[:, None], parts]
+        if rest:
+            columns.append((total - parts.sum(1))[:, None])
         # One block of columns, the score first: a column each would cost a copy each per batch
-        return numpy(torch.cat([total[:, None], parts.flatten(1)], dim=1)), {}
+        return numpy(torch.cat(columns, dim=1)), {}
 
     if with_parts:
-        return score, ["score", *(f"error_{name}" for name in labels)], "score", (1 + len(labels),)
+        names_out = ["score", *(f"error_{name}" for name in labels), *rest]
+        return score, names_out, "score", (len(names_out),)
     return score, ["score"], "score", ()

@@ -39,11 +39,14 @@ class Calibration:
 
 def score_name(model: AutoencoderModule) -> str:
     """What the model's anomaly score is, in words (see :mod:`aekit.anomaly`)."""
-    loss = "negative ELBO" if model.variational else "reconstruction error"
+    if model.score_weighted:
+        what = "squared residual weighted per feature, plus the code's Mahalanobis distance"
+    else:
+        what = "negative ELBO" if model.variational else "reconstruction error"
     if model.early is None:
-        return loss
+        return what
     return (
-        f"{loss} of the final model and of its copy after epoch {model.early_epoch}, each "
+        f"{what}, of the final model and of its copy after epoch {model.early_epoch}, each "
         "over its median on training data, averaged"
     )
 

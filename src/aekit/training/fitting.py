@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from aekit.anomaly import SCALE_SAMPLES
+from aekit.anomaly import SCALE_SAMPLES, weigh_score
 from aekit.config import RunConfig
 from aekit.data.arrays import ArrayBatches
 from aekit.data.series import SeriesLayout
@@ -50,7 +50,6 @@ from aekit.training.series import (
     resolve_windows,
     series_step_scores,
 )
-from aekit.anomaly import weigh_score
 from aekit.training.snapshot import EarlySnapshot, RobustWarmup, early_epoch, keep_early
 from aekit.training.threads import choose_threads, step_flops
 
