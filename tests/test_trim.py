@@ -27,6 +27,8 @@ def test_the_trimmed_mean_leaves_out_the_highest_losses_while_training_only(monk
     monkeypatch.setattr(Objective, "per_sample", lambda self, m, x: m.losses)
     model.train()
     assert objective(model, torch.zeros(10)).item() == np.mean([1, 2, 3, 4, 5, 6, 7, 8])
+    # What the training curve shows: the mean over every sample, trimmed or not
+    assert objective.monitored.item() == losses.mean().item()
     model.eval()  # validation and scores take every sample
     assert objective(model, torch.zeros(10)).item() == losses.mean().item()
     model.train()
@@ -117,3 +119,20 @@ def test_anomalies_in_the_training_data_pull_a_trimmed_model_less(trim):
         margin[share] = np.median(ae.reconstruction_error(new_anomalies)) / normal_error[share]
     assert normal_error[trim] < 0.5 * normal_error[0.0], normal_error
     assert margin[trim] > 2 * margin[0.0], margin
+
+
+def test_the_training_curve_counts_every_sample_while_the_update_leaves_outliers_out():
+    # One batch of everything, a step too small to move the weights: the epoch's logged
+    # training loss is the model's mean loss over every sample, outliers included, not the
+    # trimmed mean its update used (a curve that jumped when trimming stopped)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(256, 6)).astype(np.float32)
+    X[:8] += 12.0
+    ae = Autoencoder(
+        epochs=1, batch_size=256, learning_rate=1e-12, validation_fraction=0.0, trim="auto",
+        random_state=0,
+    ).fit(X)  # fmt: skip
+    every = ae.reconstruction_error(X)
+    logged = ae.history_[0]["train_loss"]
+    assert logged == pytest.approx(every.mean(), rel=1e-4)
+    assert logged > 1.2 * np.mean(every[8:])  # the trimmed mean would be far below

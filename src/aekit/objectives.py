@@ -163,6 +163,9 @@ class Objective:
         self.trim = trim
         self.gather: Gather | None = None
         self.kl_weight = 1.0
+        # The last training batch's loss over every sample (detached) when a trim left some
+        # out of the update: what the training curve shows, one quantity over the whole fit
+        self.monitored: torch.Tensor | None = None
 
     def terms(
         self, model: Any, x: torch.Tensor
@@ -209,12 +212,16 @@ class Objective:
         """The batch's mean loss; with ``share`` ``(rows, scale)``, the sum of the first
         ``rows`` samples' losses times ``scale`` (a distributed epoch's last batch, padded:
         see :attr:`aekit.data.stream.StoreBatches.final_share`). While training with a trim,
-        the samples left out count in neither the sum nor the number of samples."""
+        the samples left out count in neither the sum nor the number of samples; the mean
+        over every sample is kept in :attr:`monitored`."""
         loss = self.per_sample(model, x)
         real = loss if share is None else loss[: share[0]]
+        every = real.mean() if share is None else real.sum() * share[1]
         trimmed = self._kept(real, len(loss), share) if model.training else None
+        self.monitored = None
         if trimmed is None:
-            return real.mean() if share is None else real.sum() * share[1]
+            return every
+        self.monitored = every.detach()
         weight, count, world = trimmed
         # Each rank's kept sum over the global count, times the world size: DDP's average of
         # the ranks' gradients is then the global batch's trimmed mean (one process: kept / count)

@@ -163,7 +163,9 @@ def _step(
     grad_clip: float,
     share: tuple[int, float] | None = None,
 ) -> torch.Tensor:
-    """One optimiser step on batch ``x``; its loss stays on the device."""
+    """One optimiser step on batch ``x``; the loss it logs stays on the device: over every
+    sample of the batch, also where the objective left some out of the update (a trim), so
+    that the training curve is one quantity when trimming stops."""
     with _autocast(device):
         loss = loss_fn(model, x) if share is None else loss_fn(model, x, share)
     optimizer.zero_grad(set_to_none=True)
@@ -171,7 +173,8 @@ def _step(
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
-    return loss
+    monitored = getattr(loss_fn, "monitored", None)
+    return loss if monitored is None else monitored
 
 
 def _epoch_logs(
