@@ -354,3 +354,45 @@ def test_an_output_larger_than_the_free_disk_is_refused_before_its_first_byte(tm
         Output(tmp_path / "g.npy", n, (64,), has_labels=False)
     Output(tmp_path / "g.npy", 1_000, (64,), has_labels=False).abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_score_shows_aekit_beside_pca_and_isolation_forest_where_the_samples_have_two_classes(
+    tmp_path, capsys
+):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    # Normal samples on a plane in 6 dimensions; 5 % off it, labelled 1 (the rarer class)
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(600, 2)) @ rng.normal(size=(2, 6))).astype(np.float32)
+    y = np.zeros(600, dtype=int)
+    y[:30] = 1
+    X[:30] += rng.normal(size=(30, 6)).astype(np.float32) * 2
+    store = ingest(X, tmp_path / "s.zarr", labels=y, val_fraction=0.2, progress=False)
+    assert main(["train", str(store.path), "--out", str(tmp_path / "run"),
+                 "--set", "train.epochs=30", "--set", "log.progress=none"]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "scores.parquet"
+    assert main(["score", str(tmp_path / "run"), str(store.path), "--out", str(out)]) == 0
+    assert "aekit" in capsys.readouterr().out
+    out.unlink()
+    assert main(["score", str(tmp_path / "run"), str(store.path), "--out", str(out),
+                 "--json"]) == 0  # fmt: skip
+    figures = json.loads(capsys.readouterr().out)["detectors"]
+    assert list(figures) == ["aekit", "PCA detector", "IsolationForest"]
+    table = pq.read_table(out).to_pandas()
+    anomalous = table.label.to_numpy() == 1
+    assert figures["aekit"]["roc_auc"] == pytest.approx(roc_auc_score(anomalous, table.score))
+    assert figures["aekit"]["average_precision"] == pytest.approx(
+        average_precision_score(anomalous, table.score)
+    )
+    # Off the plane is what PCA's minor directions see: it finds them all
+    assert figures["PCA detector"]["roc_auc"] > 0.99
+    assert figures["aekit"]["roc_auc"] > 0.9
+    assert 0.5 < figures["IsolationForest"]["roc_auc"] <= 1.0
+
+
+def test_score_of_samples_without_two_classes_prints_no_comparison(table_run, capsys):
+    root, store, _, _ = table_run  # three classes
+    out = root / "three.parquet"
+    assert main(["score", str(root / "run"), str(store.path), "--out", str(out), "--json"]) == 0
+    assert "detectors" not in json.loads(capsys.readouterr().out)

@@ -80,11 +80,58 @@ def test_table_report(table_run, capsys):
         "Clustering the latent space", "Feature attributions", "Anomaly scores",
     ]  # fmt: skip
     text = page.read_text()
-    assert "held-out error vs PCA" in text and "ROC-AUC" not in text  # AUC is in the image
+    assert "held-out error vs PCA" in text
+    _check_baselines(table_run, text)
     assert re.search(r"class='verdict'>(Still improving|Converged|Overfitting|Underfitting)", text)
     worst = re.search(r"Worst: ([\w ]+) \(", text).group(1)
     assert worst in load_breast_cancer().feature_names  # the source's names, not "feature 3"
     _check_in_browser(page, "report-table")
+
+
+def _figures(text: str) -> dict[str, tuple[float, float]]:
+    cell = r"<td class='num'>([\d.]+)</td>"
+    rows = re.findall(rf"<tr><td>([\w ]+)</td>{cell}{cell}</tr>", text)
+    return {name: (float(auc), float(ap)) for name, auc, ap in rows}
+
+
+def _check_baselines(run: Path, text: str) -> None:
+    """The anomaly section's table: aekit's figures on the held-out split, beside PCA's
+    full-spectrum score, each computed here on its own."""
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from aekit import load
+    from aekit.data.store import open_store
+
+    store = open_store(run.parent / "bc.zarr")
+    rows = np.sort(store.val_index)  # all of them: fewer than the report's 2,000
+    x, malignant = store.read(rows), store.labels[rows] == 0  # the rarer class
+    figures = _figures(text)
+    assert set(figures) == {"aekit", "PCA detector", "IsolationForest"}
+    score = load(run).anomaly_score(x)
+    assert figures["aekit"] == (
+        round(roc_auc_score(malignant, score), 3),
+        round(average_precision_score(malignant, score), 3),
+    )
+    train = store.read(np.sort(store.train_index)).astype(np.float64)
+    mean, std = train.mean(0), train.std(0)
+    pca = PCA().fit((train - mean) / std)
+    pca_score = (pca.transform((x - mean) / std) ** 2 / pca.explained_variance_).sum(1)
+    assert figures["PCA detector"][0] == round(roc_auc_score(malignant, pca_score), 3)
+    assert 0.5 < figures["IsolationForest"][0] <= 1.0
+
+
+def test_the_anomaly_section_says_so_when_the_training_store_is_gone(table_run, tmp_path):
+    training = table_run.parent / "bc.zarr"
+    moved = tmp_path / "bc.zarr"
+    training.rename(moved)
+    try:
+        assert main(["report", str(table_run), "--store", str(moved),
+                     "--out", str(tmp_path / "r.html")]) == 0  # fmt: skip
+    finally:
+        moved.rename(training)
+    text = (tmp_path / "r.html").read_text()
+    assert "training store is gone" in text and not _figures(text)
 
 
 def test_image_report_and_sections_follow_the_data(image_run, tmp_path):

@@ -28,6 +28,7 @@ from aekit.data.store import Store, exists, open_store
 from aekit.errors import AekitError
 from aekit.estimator import Autoencoder
 from aekit.models.scaling import usable_std
+from aekit.runs.anomaly_report import anomaly_section
 from aekit.runs.folder import RunFolder
 from aekit.runs.model import load
 
@@ -83,7 +84,8 @@ def write_report(
     if history:
         _curves_section(page, ae, history, samples)
     if samples is not None:
-        _data_sections(page, ae, data, samples, seed)
+        training = data if store is None else folder.open_training_store()
+        _data_sections(page, ae, data, samples, training, seed)
     elif series and data is not None:
         from aekit.runs.series_report import series_sections
 
@@ -284,7 +286,9 @@ def _curves_section(page: Page, ae: Autoencoder, history: list, samples: _Sample
     page.add("Loss curves", *parts)
 
 
-def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, seed: int) -> None:
+def _data_sections(
+    page: Page, ae: Autoencoder, store: Any, samples: _Samples, training: Any, seed: int
+) -> None:
     from aekit.analysis import plots
 
     images = len(ae.sample_shape_) == 3
@@ -341,7 +345,7 @@ def _data_sections(page: Page, ae: Autoencoder, store: Any, samples: _Samples, s
         _clustering_section(page, Z, labels, samples, seed, drawn)
     if not images and x.shape[1] <= 64:
         _attribution_section(page, ae, samples, names)
-    _anomaly_section(page, ae, x, samples)
+    anomaly_section(page, ae, samples, training, seed)
     if ae.model_.variational and images:
         _generation_section(page, ae, x, scale, seed)
 
@@ -413,36 +417,6 @@ def _attribution_section(page: Page, ae: Autoencoder, samples: _Samples, names: 
         "Feature attributions",
         figure(InfluenceDisplay(shares, names), "share of each feature in each latent dimension"),
     )
-
-
-def _anomaly_section(page: Page, ae: Autoencoder, x: np.ndarray, samples: _Samples) -> None:
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    from aekit.analysis.plots import RocDisplay, ScoreHistogramDisplay
-
-    if not hasattr(ae, "threshold_"):
-        return
-    scores = ae.anomaly_score(x)
-    anomalous = None
-    parts = []
-    labels = samples.labels
-    if labels is not None and len(np.unique(labels)) == 2:
-        # Two classes: the rarer one is read as the anomaly
-        values, counts = np.unique(labels, return_counts=True)
-        anomalous = labels == values[np.argmin(counts)]
-    flagged = float(np.mean(scores > ae.threshold_))
-    parts.append(paragraph(f"{100 * flagged:.1f} % of the {samples.described} "
-                           f"score above the threshold {ae.threshold_:.4g}."))  # fmt: skip
-    parts.append(figure(ScoreHistogramDisplay(scores, ae.threshold_, anomalous),
-                         "histogram of anomaly scores with the threshold"))  # fmt: skip
-    if anomalous is not None:
-        fpr, tpr, _ = roc_curve(anomalous, scores)
-        auc = float(roc_auc_score(anomalous, scores))
-        parts.append(
-            paragraph("The store has two classes; the rarer is taken as the anomalous one.")
-        )
-        parts.append(figure(RocDisplay(fpr, tpr, auc), "ROC curve of the anomaly scores"))
-    page.add("Anomaly scores", *parts)
 
 
 def _generation_section(
