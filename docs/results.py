@@ -42,19 +42,19 @@ def write_results_page(results: Path, out: Path) -> None:
 def plot_odds(results: Path, out: Path) -> bool:
     """The newest ``odds`` run as a picture: each set's mean ROC-AUC per detector, both
     protocols side by side; False where no such run is committed."""
-    files = sorted(results.glob("odds-*.json"))
-    if not files:
+    runs = newest_runs(results)
+    if "odds" not in runs:
         return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = json.loads(files[-1].read_text())["rows"]
+    rows = runs["odds"][1]["rows"]  # the test parts, not a --dev run
     sets = sorted({r["set"] for r in rows}, reverse=True)
     detectors = list(dict.fromkeys(r["detector"] for r in rows))
     protocols = ("unsupervised", "novelty")
-    figure, axes = plt.subplots(1, 2, figsize=(10, 6.5), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 1.5 + 0.28 * len(sets)), sharey=True)
     for axis, protocol in zip(axes, protocols, strict=True):
         for k, detector in enumerate(detectors):
             means = []
