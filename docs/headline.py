@@ -49,8 +49,8 @@ def _odds(protocol: str) -> Callable[[dict[str, Any]], tuple[str, str, str]]:
         gap = auc["aekit"] - auc[best]
         if gap > 0.005:
             figure = "best mean"
-        elif gap > -0.005:
-            figure = f"level with {others[best]}"
+        elif gap >= 0:
+            figure = f"level with {others[best]} (+{gap:.3f})"
         else:
             figure = f"{-gap:.3f} behind {others[best]}"
         far = r["summary"][protocol].get("behind_0.1")
