@@ -117,8 +117,8 @@ def _beside_baselines(run_dir: str, store: Any, summary: dict[str, Any]) -> list
     from aekit.analysis.baselines import anomalous_class, compare
     from aekit.runs.folder import RunFolder
 
-    anomalous = anomalous_class(store.labels)
-    if anomalous is None or anomalous.all() or not anomalous.any():
+    anomalous = anomalous_class(store.labels)  # two classes, so both present
+    if anomalous is None:
         return []
     training = RunFolder(run_dir).open_training_store()
     if training is None:

@@ -30,7 +30,7 @@ def anomaly_section(page: Page, ae: Any, samples: Any, training: Any, seed: int)
         figure(ScoreHistogramDisplay(scores, ae.threshold_, anomalous),
                "histogram of anomaly scores with the threshold"),
     ]  # fmt: skip
-    if anomalous is not None and 0 < anomalous.sum() < len(anomalous):
+    if anomalous is not None:  # two classes among the samples, so both present
         parts.append(
             paragraph("The store has two classes; the rarer is taken as the anomalous one.")
         )
