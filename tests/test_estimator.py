@@ -54,6 +54,27 @@ def test_scale_invariance_the_model_owns_its_scaling(blobs):
     np.testing.assert_allclose(Z1, Z2, atol=1e-3)
 
 
+def test_pixels_held_as_a_table_train_as_the_image_with_a_shared_scale():
+    """scale='shared' gives a table the one mean and std an image channel of the same values
+    gets, so digits as a (n, 64) table train bitwise as the 8x8 images; 'feature' (the default)
+    standardises each column by its own statistics."""
+    X = load_digits().data.astype(np.float32)[:400]
+    settings = dict(latent_dim=4, epochs=2, random_state=0)
+    table = Autoencoder(scale="shared", **settings).fit(X)
+    image = Autoencoder(**settings).fit(X.reshape(-1, 8, 8, 1))
+    assert torch.equal(table.model_.scaler.std, image.model_.scaler.std.expand(64))
+    assert torch.equal(table.model_.scaler.mean, image.model_.scaler.mean.expand(64))
+    reconstructed = image.inverse_transform(image.transform(X.reshape(-1, 8, 8, 1)))
+    np.testing.assert_array_equal(
+        table.inverse_transform(table.transform(X)), reconstructed.reshape(len(X), 64)
+    )
+    # Per column, the 90 % training split's spread: near each column's own over all rows
+    per_column = Autoencoder(**settings).fit(X).model_.scaler.std.numpy()
+    spread = np.where(X.std(0) > 0, X.std(0), 1.0)
+    np.testing.assert_allclose(per_column, spread, rtol=0.15, atol=0.1)
+    assert per_column.max() > 5 * np.median(per_column[per_column < 1])  # edges vs centre
+
+
 def test_same_seed_gives_bitwise_same_latents(blobs):
     X, _ = blobs
     Z1 = Autoencoder(latent_dim=3, **FAST).fit(X).transform(X)

@@ -86,6 +86,7 @@ class ModelConfig(_Section):
     conv_channels: list[int] = _field("model.conv_channels")
     activation: str = _field("model.activation")
     loss: str = _field("model.loss")
+    scale: str = _field("model.scale")
     noise: str = _field("model.noise")
     sparsity: str = _field("model.sparsity")
     trim: float | Literal["auto", "early"] = _field("model.trim")

@@ -64,6 +64,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     loss : {'auto', 'mse', 'bce'}, default='auto'
         ``mse`` in standardised units; ``bce`` for intensities in [0, 1] (sigmoid output).
         ``auto``: ``bce`` when the training data lie in [0, 1], else ``mse``.
+    scale : {'feature', 'shared'}, default='feature'
+        Inputs standardised per feature (a table's column; an image's or series' channel), or by
+        one mean and std over all values: for columns in one unit, such as pixels in a table.
     noise : str or None, default=None
         Denoising: corrupt inputs while training, against clean targets. ``gaussian:S`` (S times
         each feature's range), ``mask:P`` or ``saltpepper:P`` (a share P of the values).
@@ -157,6 +160,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         n_jobs: int | None = None,
         verbose: int = 0,
         loss: str = "auto",
+        scale: str = "feature",
         noise: str | None = None,
         sparsity: str | None = None,
         trim: float | str = "early",
@@ -186,6 +190,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.loss = loss
+        self.scale = scale
         self.noise = noise
         self.sparsity = sparsity
         self.trim = trim

@@ -28,6 +28,7 @@ from aekit.errors import SettingError
 KINDS = ("dense", "conv", "vae")
 ACTIVATIONS = ("elu", "gelu", "leaky_relu", "relu", "silu", "tanh")
 LOSSES = ("auto", "mse", "bce")
+SCALES = ("feature", "shared")
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
 PROGRESS = ("auto", "bar", "lines", "none")
@@ -397,6 +398,12 @@ _LIST = [
     ),
     Setting(
         "model.loss", "auto", Choice(LOSSES), "reconstruction loss", param="loss", flag="--loss",
+    ),
+    Setting(
+        "model.scale", "feature", Choice(SCALES), "input standardisation: feature, each table "
+        "column (an image's or series' channel) by its own mean and std; shared, one mean and std "
+        "over all values, for columns in one unit such as pixels held as a table",
+        param="scale", flag="--scale",
     ),
     Setting(
         "model.noise", "", Spec(_parse_noise, "gaussian:0.3"),

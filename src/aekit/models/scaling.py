@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -14,6 +16,28 @@ _MIN_STD = 1e-8
 def usable_std(std: np.ndarray) -> np.ndarray:
     """``std`` with constant features (std ~ 0) given 1: they are only centred."""
     return np.where(np.asarray(std) > _MIN_STD, std, 1.0)
+
+
+def shared_statistics(stats: dict[str, Any]) -> dict[str, Any]:
+    """``stats`` (per feature, equal counts) pooled into one mean, std, min and max over all
+    values, repeated per feature: what one image channel holding the same values would get, so
+    that pixels held as a table are scaled as the image would be."""
+    mean, std = np.asarray(stats["mean"], np.float64), np.asarray(stats["std"], np.float64)
+    pooled = mean.mean()
+    # The pooled variance: each feature's own spread plus its mean's distance from the pooled one
+    spread = np.sqrt(np.mean(std**2 + (mean - pooled) ** 2))
+    low, high = np.min(stats["min"]), np.max(stats["max"])
+    return dict(
+        stats,
+        **{key: np.full(len(mean), value).tolist() for key, value in
+           (("mean", pooled), ("std", spread), ("min", low), ("max", high))},
+    )  # fmt: skip
+
+
+def scaled_by(scale: str, stats: dict[str, Any]) -> dict[str, Any]:
+    """The statistics a model standardises with under ``model.scale``: ``stats`` themselves
+    ('feature'), or pooled over all values ('shared')."""
+    return stats if scale == "feature" else shared_statistics(stats)
 
 
 class Standardizer(nn.Module):

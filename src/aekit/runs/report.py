@@ -27,7 +27,7 @@ from aekit.atomic import write_text
 from aekit.data.store import Store, exists, open_store
 from aekit.errors import AekitError
 from aekit.estimator import Autoencoder
-from aekit.models.scaling import usable_std
+from aekit.models.scaling import scaled_by, usable_std
 from aekit.runs.anomaly_report import anomaly_section
 from aekit.runs.folder import RunFolder
 from aekit.runs.model import load
@@ -100,8 +100,8 @@ def write_report(
 @dataclass
 class _Samples:
     """The samples the figures use, and the baseline every section compares with: PCA of the
-    latent's size, fitted on training samples, all in units standardised by the store's
-    training split (flattened)."""
+    latent's size, fitted on training samples, all in the model's standardised units
+    (flattened)."""
 
     x: np.ndarray  # raw units, float32: held-out samples (training ones when none are)
     labels: np.ndarray | None
@@ -128,9 +128,11 @@ class _NoFigures(Exception):
 def _samples(store: Any, ae: Autoencoder, max_samples: int, seed: int) -> _Samples:
     from sklearn.decomposition import PCA
 
-    # The units of a careful user's baseline: standardised by the store's training split
-    mean = np.asarray(store.stats["mean"], dtype=np.float64)
-    std = usable_std(np.asarray(store.stats["std"], dtype=np.float64))  # as the model does
+    # The units the model trains in (the store's training statistics, per feature or shared),
+    # in which PCA, the careful user's baseline, is fitted too
+    stats = scaled_by(ae.scale, store.stats)
+    mean = np.asarray(stats["mean"], dtype=np.float64)
+    std = usable_std(np.asarray(stats["std"], dtype=np.float64))
 
     def standardise(x: np.ndarray) -> np.ndarray:
         return ((x - mean) / std).reshape(len(x), -1)

@@ -20,7 +20,7 @@ from aekit.apply.series import channel_names, step_anomaly
 from aekit.data.series import cut_windows, window_rows
 from aekit.data.store import Store
 from aekit.errors import AekitError
-from aekit.models.scaling import usable_std
+from aekit.models.scaling import scaled_by, usable_std
 from aekit.training.series import per_step
 
 MAX_STEPS = 50_000  # steps scored and drawn
@@ -96,14 +96,15 @@ def _score(ae: Any, store: Store, seed: int) -> _Scored | None:
 def _pca_steps(
     ae: Any, store: Store, steps: np.ndarray, lengths: list[int], seed: int
 ) -> np.ndarray:
-    """PCA's score of each step: PCA of the code's size fitted on training windows (units
-    standardised by the store's training statistics, flattened), each window's squared error
+    """PCA's score of each step: PCA of the code's size fitted on training windows (the model's
+    standardised units, flattened), each window's squared error
     at each of its steps, averaged over the windows that cover it as the model's score is."""
     from sklearn.decomposition import PCA
 
     length, stride = ae.window_length_, ae.window_stride_
-    mean = np.asarray(store.stats["mean"], dtype=np.float32)
-    std = usable_std(np.asarray(store.stats["std"], dtype=np.float32))
+    stats = scaled_by(ae.scale, store.stats)
+    mean = np.asarray(stats["mean"], dtype=np.float32)
+    std = usable_std(np.asarray(stats["std"], dtype=np.float32))
     starts = store.series.windows("train", length, stride)  # type: ignore[union-attr]
     cap = max(2, min(PCA_WINDOWS, PCA_VALUES // (length * steps.shape[1])))
     rng = np.random.default_rng(seed)

@@ -28,6 +28,7 @@ from aekit.data.stream import StoreBatches, inference_batch
 from aekit.errors import SettingError
 from aekit.memory import give_back_freed_memory
 from aekit.models import Architecture, AutoencoderModule, build_model
+from aekit.models.scaling import scaled_by
 from aekit.objectives import Noise, Objective, Sparsity
 from aekit.training.budget import auto_batch_size, budget_note, resolve_budget
 from aekit.training.calibrate import Calibration, calibrate, with_threshold
@@ -298,7 +299,7 @@ def build(config: RunConfig, sources: Sources, seed: int) -> tuple[AutoencoderMo
     loss = pick_loss(config.model.loss, sources.stats)
     output = "bernoulli" if loss == "bce" else "standardized"
     architecture = Architecture.from_settings(config.model, sources.sample_shape, output)
-    stats = sources.stats
+    stats = scaled_by(config.model.scale, sources.stats)
     # fork_rng keeps the caller's global torch RNG untouched while seeding the init
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
