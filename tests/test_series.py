@@ -3,9 +3,13 @@ cut at batch time, scored per time step (aekit.data.series, aekit.training.serie
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from aekit.data.stream import StoreBatches
 from aekit.errors import AekitError, DataError
 from aekit.runs import save_model
 from aekit.training import series as training_series
+from aekit.training.checkpoint import latest_checkpoint, load_checkpoint
 from aekit.training.series import per_step
 
 
@@ -250,3 +255,51 @@ def test_a_deviation_in_a_smooth_channel_outranks_a_sparse_channels_routine_spik
     path.write_text(json.dumps(description))
     with pytest.raises(AekitError, match=r"windows\.channel_weights"):
         load(tmp_path / "run")
+
+
+def test_a_series_run_killed_mid_epoch_resumes_to_bitwise_the_same_weights(tmp_path):
+    """Windows are cut at batch time from a position the checkpoint holds: a run killed without
+    warning in its second epoch and resumed ends with the weights and curves of one that ran
+    through."""
+    folder = tmp_path / "machines"
+    folder.mkdir()
+    np.save(folder / "m1.npy", cycle(12_000, channels=3))
+    np.save(folder / "m2.npy", cycle(8_000, seed=2, channels=3))
+    aekit = [sys.executable, "-m", "aekit"]
+    subprocess.run([*aekit, "ingest", str(folder), str(tmp_path / "m.zarr"), "--series"],
+                   check=True, capture_output=True, timeout=300)  # fmt: skip
+    batch = 64
+    starts = open_store(tmp_path / "m.zarr").series.windows("train", 32, 1)
+    steps_per_epoch = -(-len(starts) // batch)
+
+    def train(out: Path) -> list[str]:
+        return [*aekit, "train", str(tmp_path / "m.zarr"), "--out", str(out), "--epochs", "3",
+                "--window-length", "32", "--window-stride", "1", "--batch-size", str(batch),
+                "--schedule", "cosine", "--quiet",
+                "--set", "checkpoint.every_steps=10"]  # fmt: skip
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(train(whole), check=True, timeout=600)
+    with subprocess.Popen(train(killed)) as proc:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            saved = killed / "checkpoints"
+            last = latest_checkpoint(saved) if saved.exists() else None
+            if last is not None and int(last.stem.split("-")[1]) >= steps_per_epoch * 1.3:
+                break
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    position = load_checkpoint(latest_checkpoint(killed / "checkpoints"))["position"]
+    assert position["epoch"] == 1 and 0 < position["batch"] < steps_per_epoch, position
+    assert not (killed / "model.safetensors").exists()
+    subprocess.run([*aekit, "train", "--out", str(killed), "--resume", "--quiet"],
+                   check=True, timeout=600)  # fmt: skip
+    assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    curves = [
+        [(r["epoch"], r["train_loss"], r["val_loss"], r["lr"]) for r in csv.DictReader(lines)]
+        for lines in ((run / "metrics.csv").read_text().splitlines() for run in (whole, killed))
+    ]
+    assert curves[0] == curves[1] and len(curves[0]) == 3
+    scores = [load(run).anomaly_score(open_store(tmp_path / "m.zarr")) for run in (whole, killed)]
+    np.testing.assert_array_equal(*scores)
