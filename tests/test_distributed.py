@@ -240,3 +240,22 @@ def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(store, single
     assert len(losses) == 3
     assert abs(losses[-1] - _val_losses(single)[-1]) / _val_losses(single)[-1] < 0.01
     assert (out / "model.safetensors").exists()
+
+
+def test_two_processes_train_on_series_windows_as_one_does(tmp_path):
+    """Windows cut from a series store at batch time: two processes split each global batch of
+    windows as they split rows, and reach one process's validation losses."""
+    steps = np.arange(9_001)
+    series = np.stack([np.sin(steps / 7), np.cos(steps / 11), np.sin(steps / 3)], axis=1)
+    noisy = series + 0.05 * np.random.default_rng(0).normal(size=series.shape)
+    store = ingest(noisy.astype(np.float32), tmp_path / "m.zarr", series=True, progress=False)
+    windows = ["--window-length", "24", "--window-stride", "3"]
+    losses = []
+    for nproc in ("1", "2"):
+        out = tmp_path / f"run{nproc}"
+        args = [*AEKIT, "train", str(store.path), "--out", str(out), "--nproc", nproc, *COMMON]
+        subprocess.run([*args, *windows], check=True, timeout=300)
+        windows_used = json.loads((out / "model.json").read_text())["windows"]
+        assert (windows_used["length"], windows_used["stride"]) == (24, 3)
+        losses.append(_val_losses(out))
+    assert len(losses[1]) == 3 and np.allclose(losses[1], losses[0], rtol=1e-4, atol=0), losses

@@ -389,3 +389,26 @@ def test_an_endpoint_that_never_answers_fails_within_the_set_time(features, tmp_
         )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "did not answer" in result.stderr and "AEKIT_S3_TIMEOUT" in result.stderr
+
+
+def test_a_series_store_on_s3_trains_on_windows_as_the_same_store_on_disk(s3, tmp_path):
+    """Windows are cut from a series store on S3 as from one on disk: the same model, bit for
+    bit, and the same score for every step."""
+    steps = np.arange(6_000)
+    series = np.stack([np.sin(steps / 9), np.cos(steps / 5)], axis=1).astype(np.float32)
+    source = tmp_path / "machine.npy"
+    np.save(source, series + np.float32(0.05) * np.sin(steps[:, None] * 1.7).astype(np.float32))
+    url, local = f"s3://{BUCKET}/stores/machine.zarr", tmp_path / "machine.zarr"
+    runs = []
+    for store in (url, str(local)):
+        assert main(["ingest", str(source), store, "--series"]) == 0
+        out = tmp_path / ("s3" if store == url else "disk")
+        train = [*AEKIT, "train", store, "--out", str(out), "--window-length", "32", *TRAIN]
+        subprocess.run(train, check=True, timeout=600)
+        runs.append(out)
+    assert (runs[0] / "model.safetensors").read_bytes() == (
+        runs[1] / "model.safetensors"
+    ).read_bytes()
+    scores = [aekit.load(run).anomaly_score(open_store(local)) for run in runs]
+    np.testing.assert_array_equal(*scores)
+    assert len(scores[0]) == len(series)
