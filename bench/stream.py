@@ -4,7 +4,9 @@ Dense 784-128-784 autoencoder, batch 256, float32 store of N x 784 (default 1,00
 ``--series``: a series store of N steps x 8 channels (default 4,000,000; 128 MB), trained on as
 windows of 64 steps at stride 1 cut at batch time, against the same windows cut from the series
 in memory; dense 512-128-512 on the flattened windows.
-Run: python -m bench stream [--series] [--n 1000000] [--rounds 5]
+``--block``: the store read in block order (shuffled blocks of about 4 MiB, samples shuffled
+within a window of blocks), as a store larger than memory or on object storage is.
+Run: python -m bench stream [--series] [--block] [--n 1000000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--trial-batches", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--series", action="store_true", help="windows over a series store")
+    parser.add_argument(
+        "--block",
+        action="store_true",
+        help="the store read in block order, as one larger than memory or on object storage is "
+        "(series: each block with the steps after it)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
@@ -52,11 +60,14 @@ def main(argv: list[str]) -> dict:
     # speed drifts by tens of percent over seconds here, and short alternating windows make
     # both sources see the same drift. Both run the same training step on their own model.
     rng = np.random.default_rng(0)
+    order = "block" if args.block else "auto"
     firsts = window_starts(store.n, length, 1) if length else everything
     subset = np.sort(rng.choice(firsts, args.trial_batches * args.batch_size, replace=False))
     sources = {
         "in_memory": ArrayBatches(X, subset, args.batch_size, seed=0, window_length=length),
-        "store": StoreBatches(store, subset, args.batch_size, seed=0, window_length=length),
+        "store": StoreBatches(
+            store, subset, args.batch_size, seed=0, window_length=length, order=order
+        ),
     }
     seconds = {name: 0.0 for name in sources}
     samples = {name: 0 for name in sources}
@@ -80,6 +91,7 @@ def main(argv: list[str]) -> dict:
         if length
         else f"{n:,} x 784 float32 store, dense 784-128-784"
     )
+    data += f"; {sources['store'].order_choice}"  # type: ignore[attr-defined]
     print(
         f"stream/in-memory throughput: {ratio:.3f} (store {rate['store']:,.0f} vs in-memory "
         f"{rate['in_memory']:,.0f} samples/s over {args.rounds} rounds; {data}, batch "
@@ -88,6 +100,7 @@ def main(argv: list[str]) -> dict:
     return {
         "n": n,
         "series": bool(length),
+        "order": sources["store"].order_mode,  # type: ignore[attr-defined]
         "window_length": length,
         "batch_size": args.batch_size,
         "rates": rate,

@@ -115,6 +115,37 @@ def test_the_store_streams_the_same_windows_as_the_array_holds(tmp_path):
     np.testing.assert_array_equal(again, windows)  # the order is a function of (seed, epoch)
 
 
+@pytest.mark.parametrize("length", [24, 80])  # within a block's halo; past the next block
+def test_block_order_cuts_every_window_from_blocks_and_their_halos(tmp_path, monkeypatch, length):
+    """In block order (a store larger than memory, or on object storage) a window starting near
+    a block's end is completed from the rows read after it, across chunk boundaries too: each
+    training window exactly once per epoch, bitwise as cut from the series, and an epoch read
+    from a batch on (a resumed run) is the rest of the same epoch."""
+    # 64 channels of float32: chunks of 256 steps (the fewest that fill whole 64 KiB pages)
+    monkeypatch.setattr("aekit.data.store.CHUNK_BYTES", 256 * 256)
+    X = cycle(2_000, channels=64)
+    store = ingest([X[:1_200], X[1_200:]], tmp_path / "w.zarr", series=True, progress=False)
+    assert store.chunk_rows == 256
+    starts = store.series.windows("train", length, 1)
+    # Blocks of 43 steps, four of them per buffer: halos reach into the next block and chunk
+    stream = StoreBatches(
+        store, starts, 32, seed=5, order="block", shuffle_window=4, block_bytes=40 * 256,
+        window_length=length,
+    )  # fmt: skip
+    assert stream.order_mode == "block" and stream.layout.block_rows == 43
+    assert "read with the" in stream.order_choice
+    for epoch in (0, 1):
+        batches = [b.numpy() for b in stream.batches(epoch)]
+        windows = np.concatenate(batches)
+        served = stream.rows(epoch)
+        expected = np.stack([X[s : s + length] for s in served])
+        np.testing.assert_array_equal(windows, expected)
+        assert sorted(served.tolist()) == sorted(starts.tolist())
+        rest = np.concatenate([b.numpy() for b in stream.batches(epoch, start=7)])
+        np.testing.assert_array_equal(rest, windows[7 * 32 :])
+    assert not np.array_equal(stream.rows(0), stream.rows(1))
+
+
 def test_per_step_values_are_the_mean_of_the_windows_that_cover_each_step(monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(301, 3)).astype(np.float32)

@@ -41,9 +41,37 @@ class Window:
         return self.buffer
 
     def positions(self, rows: np.ndarray) -> np.ndarray:
-        """Where each of ``rows`` (all in this window's blocks) lies in the buffer."""
-        slot = np.searchsorted(self.blocks, self.layout.block_of(rows))
+        """Where each of ``rows`` (all in this window's blocks or their halos) lies in the
+        buffer. ``starts`` are the first rows of the ranges read, sorted and not overlapping."""
+        slot = np.searchsorted(self.starts, rows, side="right") - 1
         return self.offsets[slot] + (rows - self.starts[slot])
+
+
+def halo_ranges(
+    layout: BlockLayout, blocks: np.ndarray, halo: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """First row and size of each range that reads ``blocks`` (sorted, distinct) and the
+    ``halo`` rows after each: the steps a series window that starts in the block runs on into.
+
+    A halo stops where the next block read begins (those rows are read with it) and is cut at
+    chunk boundaries, since one read covers one chunk."""
+    starts, stops = layout.bounds(blocks)
+    if not halo:
+        return starts, stops - starts
+    ends = np.minimum(stops + halo, layout.n)
+    ends[:-1] = np.minimum(ends[:-1], starts[1:])
+    first, size = [starts], [stops - starts]
+    at = stops.copy()
+    while np.any(at < ends):
+        # Each round reads the rest of each halo up to its chunk's end
+        more = np.flatnonzero(at < ends)
+        chunk_end = (at[more] // layout.chunk_rows + 1) * layout.chunk_rows
+        stop = np.minimum(ends[more], chunk_end)
+        first.append(at[more])
+        size.append(stop - at[more])
+        at[more] = stop
+    order = np.argsort(np.concatenate(first), kind="stable")
+    return np.concatenate(first)[order], np.concatenate(size)[order]
 
 
 def mapped_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -92,13 +120,13 @@ class BlockReader:
         self._buffers: list[np.ndarray] = []
         self._turn = 0
 
-    def read(self, blocks: np.ndarray) -> Window:
-        """Start reading ``blocks`` (sorted, distinct); return at once.
+    def read(self, blocks: np.ndarray, halo: int = 0) -> Window:
+        """Start reading ``blocks`` (sorted, distinct), each with the ``halo`` rows after it
+        (see :func:`halo_ranges`); return at once.
 
         The buffer of the window returned two calls earlier is reused: be done with it first.
         """
-        starts, stops = self.layout.bounds(blocks)
-        sizes = stops - starts
+        starts, sizes = halo_ranges(self.layout, blocks, halo)
         if sizes.sum() > self.capacity:
             raise ValueError(f"{sizes.sum()} rows exceed the reader's capacity {self.capacity}")
         if len(self._buffers) < 2:
@@ -112,6 +140,7 @@ class BlockReader:
                 self.store.read_into, int(s), buffer[o : o + z], uncached=self.uncached
             )
             for s, o, z in zip(starts, offsets, sizes, strict=True)
+            if z
         ]
         return Window(blocks, starts, offsets, buffer, self.layout, reads)
 

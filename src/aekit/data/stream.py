@@ -192,9 +192,9 @@ class StoreBatches:
     window_length : int
         0: a sample is a row. Otherwise the store holds series (see :mod:`aekit.data.series`),
         ``index`` holds the first row of each window, and a sample is the ``window_length``
-        rows from there, gathered at batch time (the store holds each step once). Windows are
-        gathered in global order or in order: a block of rows holds whole windows only away
-        from its ends.
+        rows from there, cut at batch time (the store holds each step once): gathered in
+        global order or in order, and in block order cut from whole blocks, each read with
+        the ``window_length - 1`` rows after it.
 
     Notes
     -----
@@ -202,9 +202,10 @@ class StoreBatches:
     most ``(prefetch_depth + 2) * B``, the store itself being read through memory maps of its
     chunk files (page cache, not process memory). In block order at most
     ``2 * shuffle_window * block_rows * row_bytes + 3 * B`` (about ``buffer_bytes + 3 * B``);
-    for sorted unshuffled rows the same with windows of 6 blocks (about 48 MiB). Reads past the
-    page cache add one block per reading thread (6 x 4 MiB). Both also hold the epoch's order,
-    4 bytes per row (8 beyond 2**31 rows) and 8 per row of window numbers in block order.
+    for sorted unshuffled rows the same with windows of 6 blocks (about 48 MiB). Series windows
+    in block order add ``window_length - 1`` rows to each block's share of the buffers. Reads
+    past the page cache add one block per reading thread (6 x 4 MiB). Both also hold the epoch's
+    order, 4 bytes per row (8 beyond 2**31 rows) and 8 per row of window numbers in block order.
     """
 
     def __init__(
@@ -261,19 +262,29 @@ class StoreBatches:
     def _choose(self, order: str) -> tuple[str, str]:
         if not self.shuffle:
             return "sequential", "no shuffle: rows served in order, read in whole blocks"
-        if self.window_length:
-            return "global", (
-                f"global shuffle of windows of {self.window_length} steps, each gathered from "
-                "the store's mapped chunks (the store holds each step once)"
-            )
         if order == "auto" and self.store.remote is not None:
-            return "block", (
-                "block shuffle: the store is on object storage, where whole blocks are read by "
-                "range requests and single rows would cost a round trip each"
+            mode, why = (
+                "block",
+                (
+                    "block shuffle: the store is on object storage, where whole blocks are read by "
+                    "range requests and single rows would cost a round trip each"
+                ),
             )
-        if order == "auto":
-            return choose_order(self.store.nbytes, available_memory())
-        return order, f"{order} shuffle, as asked (order={order!r})"
+        elif order == "auto":
+            mode, why = choose_order(self.store.nbytes, available_memory())
+        else:
+            mode, why = order, f"{order} shuffle, as asked (order={order!r})"
+        if self.window_length and mode == "global":
+            why += (
+                f"; windows of {self.window_length} steps, each gathered from the store's mapped "
+                "chunks (the store holds each step once)"
+            )
+        elif self.window_length:
+            why += (
+                f"; windows of {self.window_length} steps cut from whole blocks, each block read "
+                f"with the {self.window_length - 1} steps after it"
+            )
+        return mode, why
 
     @property
     def n_samples(self) -> int:
@@ -367,6 +378,13 @@ class StoreBatches:
         steps = window_rows(rows, self.window_length).reshape(-1)
         return self.store.read(steps).reshape(len(rows), self.window_length, -1)
 
+    def _cut(self, buffer: np.ndarray, window: Window, rows: np.ndarray) -> np.ndarray:
+        """The samples at ``rows`` from a window's buffer: rows, or the windows starting there."""
+        if not self.window_length:
+            return np.take(buffer, window.positions(rows), axis=0)
+        steps = window.positions(window_rows(rows, self.window_length).reshape(-1))
+        return np.take(buffer, steps, axis=0).reshape(len(rows), self.window_length, -1)
+
     def _batch(self, parts: list[np.ndarray]) -> torch.Tensor:
         batch = joined(parts)
         return batch.pin_memory() if self.pin_memory else batch
@@ -381,12 +399,14 @@ class StoreBatches:
         """
         cuts = np.flatnonzero(np.diff(windows)) + 1
         spans = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(rows)], strict=True))
-        capacity = self.window * self.layout.block_rows
+        # A series window starting in a block runs on for length - 1 steps: its halo
+        halo = max(0, self.window_length - 1)
+        capacity = self.window * (self.layout.block_rows + halo)
         reader = BlockReader(self.store, self.layout, capacity, uncached=self.uncached)
 
         def read(k: int) -> Window:
             a, b = spans[k]
-            return reader.read(np.unique(self.layout.block_of(rows[a:b])))
+            return reader.read(np.unique(self.layout.block_of(rows[a:b])), halo)
 
         try:
             upcoming = read(0)
@@ -398,11 +418,11 @@ class StoreBatches:
                 if k + 1 < len(spans):
                     upcoming = read(k + 1)
                 buffer = window.wait()
-                local = window.positions(rows[a:b])
-                while len(local):
-                    take = min(self.batch_size - filled, len(local))
-                    parts.append(np.take(buffer, local[:take], axis=0))
-                    local = local[take:]
+                starts = rows[a:b]
+                while len(starts):
+                    take = min(self.batch_size - filled, len(starts))
+                    parts.append(self._cut(buffer, window, starts[:take]))
+                    starts = starts[take:]
                     filled += take
                     if filled == self.batch_size:
                         yield self._batch(parts)
