@@ -242,14 +242,17 @@ def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(store, single
     assert (out / "model.safetensors").exists()
 
 
-def test_two_processes_train_on_series_windows_as_one_does(tmp_path):
-    """Windows cut from a series store at batch time: two processes split each global batch of
-    windows as they split rows, and reach one process's validation losses."""
+@pytest.mark.parametrize("order", ["global", "block"])
+def test_two_processes_train_on_series_windows_as_one_does(tmp_path, order):
+    """Windows cut from a series store at batch time, gathered (global order) or from blocks
+    and their halos (block order): two processes split each global batch of windows as they
+    split rows, and reach one process's validation losses."""
     steps = np.arange(9_001)
     series = np.stack([np.sin(steps / 7), np.cos(steps / 11), np.sin(steps / 3)], axis=1)
     noisy = series + 0.05 * np.random.default_rng(0).normal(size=series.shape)
     store = ingest(noisy.astype(np.float32), tmp_path / "m.zarr", series=True, progress=False)
-    windows = ["--window-length", "24", "--window-stride", "3"]
+    # (This store is one block; halos across blocks are tested in process, test_series.py)
+    windows = ["--window-length", "24", "--window-stride", "3", "--shuffle", order]
     losses = []
     for nproc in ("1", "2"):
         out = tmp_path / f"run{nproc}"
