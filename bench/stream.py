@@ -6,12 +6,16 @@ windows of 64 steps at stride 1 cut at batch time, against the same windows cut 
 in memory; dense 512-128-512 on the flattened windows.
 ``--block``: the store read in block order (shuffled blocks of about 4 MiB, samples shuffled
 within a window of blocks), as a store larger than memory or on object storage is.
-Run: python -m bench stream [--series] [--block] [--n 1000000] [--rounds 5]
+``--cold`` (with ``--block``): the store's files dropped from the page cache every second, as
+if it were much larger than memory; with ``--block`` each trial is one epoch at the stride that
+gives about its samples, spread over the whole store as a run's epoch is.
+Run: python -m bench stream [--series] [--block [--cold]] [--n 1000000] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -20,6 +24,7 @@ import torch
 from aekit.data.arrays import ArrayBatches
 from aekit.data.series import window_starts
 from aekit.data.stream import StoreBatches
+from bench.cold import KeepCold
 from bench.common import TrainStep, alternate, dense_model, feature_store, series_store
 
 WINDOW = 25  # steps per timed window
@@ -39,7 +44,14 @@ def main(argv: list[str]) -> dict:
         help="the store read in block order, as one larger than memory or on object storage is "
         "(series: each block with the steps after it)",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="with --block: the store's files dropped from the page cache every second",
+    )
     args = parser.parse_args(argv)
+    if args.cold and not args.block:
+        parser.error("--cold needs --block: a cold store in global order is read row by row")
     torch.set_num_threads(2)
 
     n = args.n if args.n else (4_000_000 if args.series else 1_000_000)
@@ -62,7 +74,13 @@ def main(argv: list[str]) -> dict:
     rng = np.random.default_rng(0)
     order = "block" if args.block else "auto"
     firsts = window_starts(store.n, length, 1) if length else everything
-    subset = np.sort(rng.choice(firsts, args.trial_batches * args.batch_size, replace=False))
+    trial = args.trial_batches * args.batch_size
+    if args.block:
+        # One epoch at the stride that gives about ``trial`` samples, spread over the whole
+        # store as a run's epoch is, so that each block read serves its share of samples
+        subset = firsts[:: max(1, len(firsts) // trial)][:trial]
+    else:
+        subset = np.sort(rng.choice(firsts, trial, replace=False))
     sources = {
         "in_memory": ArrayBatches(X, subset, args.batch_size, seed=0, window_length=length),
         "store": StoreBatches(
@@ -72,18 +90,20 @@ def main(argv: list[str]) -> dict:
     seconds = {name: 0.0 for name in sources}
     samples = {name: 0 for name in sources}
     per_round = []
-    for r in range(args.rounds):
-        streams = {name: iter(data.batches(r)) for name, data in sources.items()}
-        steps = {name: TrainStep(dense_model(store, seed=r, length=length)) for name in sources}
-        round_seconds = alternate(
-            steps, streams, (args.trial_batches // WINDOW, WINDOW), seconds, samples
-        )
-        per_round.append(round_seconds["in_memory"] / round_seconds["store"])
-        rates = {k: args.trial_batches * args.batch_size / v for k, v in round_seconds.items()}
-        print(
-            f"  round {r + 1}: in-memory {rates['in_memory']:,.0f}, store {rates['store']:,.0f}"
-            f" samples/s, ratio {per_round[-1]:.3f}"
-        )
+    cold = KeepCold(store.chunk_paths()) if args.cold else contextlib.nullcontext()
+    with cold:
+        for r in range(args.rounds):
+            streams = {name: iter(data.batches(r)) for name, data in sources.items()}
+            steps = {name: TrainStep(dense_model(store, seed=r, length=length)) for name in sources}
+            round_seconds = alternate(
+                steps, streams, (args.trial_batches // WINDOW, WINDOW), seconds, samples
+            )
+            per_round.append(round_seconds["in_memory"] / round_seconds["store"])
+            rates = {k: args.trial_batches * args.batch_size / v for k, v in round_seconds.items()}
+            print(
+                f"  round {r + 1}: in-memory {rates['in_memory']:,.0f}, store {rates['store']:,.0f}"
+                f" samples/s, ratio {per_round[-1]:.3f}"
+            )
     rate = {k: samples[k] / seconds[k] for k in sources}
     ratio = rate["store"] / rate["in_memory"]
     data = (
@@ -101,6 +121,7 @@ def main(argv: list[str]) -> dict:
         "n": n,
         "series": bool(length),
         "order": sources["store"].order_mode,  # type: ignore[attr-defined]
+        "cold": args.cold,
         "window_length": length,
         "batch_size": args.batch_size,
         "rates": rate,

@@ -94,6 +94,10 @@ ROWS = [
     Row("Training on windows of a stored series (`stream --series`)", "stream --series",
         lambda r: (_ratio("windows/s")(r)[0], "the same windows from an in-memory tensor",
                    f"{r['ratio']:.3f}")),
+    Row("The same windows in block order, the store kept out of the page cache "
+        "(`stream --series --block --cold`)", "stream --block --cold --series",
+        lambda r: (_ratio("windows/s")(r)[0], "the same windows from an in-memory tensor",
+                   f"{r['ratio']:.3f}")),
     Row("Memory of `aekit train` on a 6 GB store (`memory`)", "memory",
         lambda r: (f"{r['orders']['784-128-784, global']['peak_rss_anon_mib']:.0f} MiB peak",
                    "the epochs' own peak",

@@ -16,7 +16,7 @@ from typing import Any
 MAX_ROWS = 40  # a table longer than this is cut (the file holds all of it)
 
 
-MODES = ("--dev", "--series", "--block", "--orders-only", "--apply-only")
+MODES = ("--dev", "--series", "--block", "--cold", "--orders-only", "--apply-only")
 """Flags that make a bench measure something else: each mode's newest run is kept apart."""
 
 

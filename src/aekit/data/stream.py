@@ -382,7 +382,9 @@ class StoreBatches:
         """The samples at ``rows`` from a window's buffer: rows, or the windows starting there."""
         if not self.window_length:
             return np.take(buffer, window.positions(rows), axis=0)
-        steps = window.positions(window_rows(rows, self.window_length).reshape(-1))
+        # A window's steps lie back to back in the buffer: the ranges read are sorted, and the
+        # block a window starts in is read with its halo, or with the next block right after it
+        steps = window_rows(window.positions(rows), self.window_length).reshape(-1)
         return np.take(buffer, steps, axis=0).reshape(len(rows), self.window_length, -1)
 
     def _batch(self, parts: list[np.ndarray]) -> torch.Tensor:
