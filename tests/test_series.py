@@ -115,8 +115,11 @@ def test_the_store_streams_the_same_windows_as_the_array_holds(tmp_path):
     np.testing.assert_array_equal(again, windows)  # the order is a function of (seed, epoch)
 
 
+@pytest.mark.parametrize("page_cache", [None, False], ids=["cached", "past-the-cache"])
 @pytest.mark.parametrize("length", [24, 80])  # within a block's halo; past the next block
-def test_block_order_cuts_every_window_from_blocks_and_their_halos(tmp_path, monkeypatch, length):
+def test_block_order_cuts_every_window_from_blocks_and_their_halos(
+    tmp_path, monkeypatch, length, page_cache
+):
     """In block order (a store larger than memory, or on object storage) a window starting near
     a block's end is completed from the rows read after it, across chunk boundaries too: each
     training window exactly once per epoch, bitwise as cut from the series, and an epoch read
@@ -130,8 +133,10 @@ def test_block_order_cuts_every_window_from_blocks_and_their_halos(tmp_path, mon
     # Blocks of 43 steps, four of them per buffer: halos reach into the next block and chunk
     stream = StoreBatches(
         store, starts, 32, seed=5, order="block", shuffle_window=4, block_bytes=40 * 256,
-        window_length=length,
+        window_length=length, page_cache=page_cache,
     )  # fmt: skip
+    # Past the cache (a store larger than memory), halos of any length are read unaligned
+    assert stream.uncached == (page_cache is False and store.uncached_reads)
     assert stream.order_mode == "block" and stream.layout.block_rows == 43
     assert "read with the" in stream.order_choice
     for epoch in (0, 1):
