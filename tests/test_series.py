@@ -204,6 +204,25 @@ def test_a_series_model_refuses_series_of_other_channels_and_rows_stay_rows():
     assert not hasattr(rows, "window_length_") and rows.anomaly_score(cycle(400)).shape == (400,)
 
 
+def test_a_run_on_rows_loads_as_an_estimator_that_reads_rows(tmp_path):
+    """A config's window_length ('auto' unless set) means nothing for a store of rows: the run's
+    estimator keeps None, so fitting it again (or a clone of it) reads a table as rows."""
+    from sklearn.base import clone
+
+    from aekit.cli import main
+
+    X = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
+    ingest(X, tmp_path / "rows.zarr", progress=False)
+    assert main(["train", str(tmp_path / "rows.zarr"), "--out", str(tmp_path / "run"),
+                 "--epochs", "1", "--quiet"]) == 0  # fmt: skip
+    loaded = load(tmp_path / "run")
+    assert loaded.get_params()["window_length"] is None
+    again = clone(loaded).fit(X)
+    assert again.transform(X).shape == (300, 2) and not hasattr(again, "window_length_")
+    with pytest.raises(ValueError, match=r"give each series as a \(T,\) or \(T, C\) array"):
+        Autoencoder(window_length=8, epochs=1).fit([np.zeros((40, 2, 2))])
+
+
 def test_a_series_run_writes_one_row_per_step_and_loads_as_fitted(tmp_path):
     folder = tmp_path / "machines"
     folder.mkdir()

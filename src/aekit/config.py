@@ -302,8 +302,10 @@ def config_from_params(params: dict[str, Any]) -> RunConfig:
     return RunConfig.model_validate(data)
 
 
-def params_from_config(config: RunConfig) -> dict[str, Any]:
-    """The estimator parameters a run's config stands for (what ``model.json`` records)."""
+def params_from_config(config: RunConfig, series: bool = False) -> dict[str, Any]:
+    """The estimator parameters a run's config stands for (what ``model.json`` records).
+    ``series``: whether the run trains on a series store; if not, ``data.window_length`` (which
+    a store of rows ignores) is the estimator's None, under which ``fit`` reads rows."""
     sections = config.model_dump()
     params: dict[str, Any] = {}
     for name, setting in PARAMS.items():
@@ -320,4 +322,6 @@ def params_from_config(config: RunConfig) -> dict[str, Any]:
         elif isinstance(setting.rule, Threads) and value == "auto":
             value = None
         params[name] = value
+    if not series:
+        params["window_length"] = None
     return params

@@ -151,6 +151,8 @@ def _params(description: dict, path: Path) -> dict[str, Any]:
     if params["hidden"] != "auto":
         params["hidden"] = tuple(params["hidden"])
     params["conv_channels"] = tuple(params["conv_channels"])
+    if "windows" not in description:  # a run of rows; those saved before this kept 'auto'
+        params["window_length"] = None
     return params
 
 

@@ -110,7 +110,7 @@ def _run(config: RunConfig, folder: RunFolder, resume: bool, d: Dist) -> Autoenc
         last = folder.latest_checkpoint()
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
         raise DivergenceError(f"{exc} Training stopped; {where}.") from exc
-    ae = Autoencoder.from_result(result, params_from_config(config))
+    ae = Autoencoder.from_result(result, params_from_config(config, result.windows is not None))
     if d.is_main:
         save_model(ae, folder.path)
         store = getattr(p.sources.train, "store", None)

@@ -99,11 +99,14 @@ def check_series(X: Any, channels: int | None = None) -> tuple[np.ndarray, list[
         a = a[:, None] if a.ndim == 1 else a
         channels = a.shape[-1] if channels is None and a.ndim == 2 else channels
         if a.ndim != 2 or a.shape[1] != channels or not len(a):
-            raise ValueError(
-                f"series {i + 1} has shape {np.shape(arrays[i])}; give series of {channels} "
-                f"channel(s) as (T, {channels}) arrays"
+            wanted = (
+                "each series as a (T,) or (T, C) array"
+                if channels is None
+                else f"series of {channels} channel(s) as (T, {channels}) arrays"
                 + (" or (T,)" if channels == 1 else "")
-                + ", T >= 1."
+            )
+            raise ValueError(
+                f"series {i + 1} has shape {np.shape(arrays[i])}; give {wanted}, T >= 1."
             )
         if not np.isfinite(a).all():
             raise ValueError(f"series {i + 1} holds NaN or infinite values; fill the gaps first.")
