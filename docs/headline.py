@@ -112,6 +112,9 @@ ROWS = [
         lambda r: next((f"{row['aekit_bytes']:,} bytes", f"PCA({row['pca_k']}) coefficients "
                         "as float16", f"{row['ratio']:.3f}")
                        for row in r["rows"] if row.get("pca_k") == 16)),
+    Row("MNIST reconstruction, MSE at code 2 / 16 / 32 (`mnist`, dense config)", "mnist",
+        lambda r: (" / ".join(f"{row['dense_ratio']:.3f}" for row in r["reconstruction"]),
+                   "PCA of the same size", "x PCA's MSE")),
     Row("Your own network with the built-in's layers (`user-network`)", "user-network",
         lambda r: (f"{r['rates']['users']:,.0f} samples/s", "the built-in dense family",
                    f"{r['ratio']:.3f}")),

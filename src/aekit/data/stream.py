@@ -263,12 +263,10 @@ class StoreBatches:
         if not self.shuffle:
             return "sequential", "no shuffle: rows served in order, read in whole blocks"
         if order == "auto" and self.store.remote is not None:
-            mode, why = (
-                "block",
-                (
-                    "block shuffle: the store is on object storage, where whole blocks are read by "
-                    "range requests and single rows would cost a round trip each"
-                ),
+            mode = "block"
+            why = (
+                "block shuffle: the store is on object storage, where whole blocks are read by "
+                "range requests and single rows would cost a round trip each"
             )
         elif order == "auto":
             mode, why = choose_order(self.store.nbytes, available_memory())

@@ -97,8 +97,8 @@ def _pca_steps(
     ae: Any, store: Store, steps: np.ndarray, lengths: list[int], seed: int
 ) -> np.ndarray:
     """PCA's score of each step: PCA of the code's size fitted on training windows (the model's
-    standardised units, flattened), each window's squared error
-    at each of its steps, averaged over the windows that cover it as the model's score is."""
+    standardised units, flattened), each window's squared error at each of its steps, averaged
+    over the windows that cover it as the model's score is."""
     from sklearn.decomposition import PCA
 
     length, stride = ae.window_length_, ae.window_stride_
