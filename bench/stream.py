@@ -5,10 +5,10 @@ Dense 784-128-784 autoencoder, batch 256, float32 store of N x 784 (default 1,00
 windows of 64 steps at stride 1 cut at batch time, against the same windows cut from the series
 in memory; dense 512-128-512 on the flattened windows.
 ``--block``: the store read in block order (shuffled blocks of about 4 MiB, samples shuffled
-within a window of blocks), as a store larger than memory or on object storage is.
-``--cold`` (with ``--block``): the store's files dropped from the page cache every second, as
-if it were much larger than memory; with ``--block`` each trial is one epoch at the stride that
-gives about its samples, spread over the whole store as a run's epoch is.
+within a window of blocks), as a store larger than memory or on object storage is; each trial is
+then one epoch at the stride that gives about its samples, spread over the whole store as a
+run's epoch is. ``--cold`` (with ``--block``): the store's files dropped from the page cache
+every second, as if it were much larger than memory.
 Run: python -m bench stream [--series] [--block [--cold]] [--n 1000000] [--rounds 5]
 """
 
