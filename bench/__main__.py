@@ -22,6 +22,7 @@ BENCHES = [
     "s3",
     "threads",
     "gpu",
+    "dtype",
     "fit-time",
     "mnist",
     "odds",

@@ -73,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "them, one per file; split by time, trained on as windows",
     )
     parser.add_argument("--time-column", help="a series table's column of time stamps")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float16"),
+        help="how features are stored (default float32; images stay uint8): float16 halves the "
+        "bytes read per sample",
+    )
     parser.add_argument("--workers", type=int, help="image decoding processes (default: cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -122,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         series=args.series,
         time_column=args.time_column,
+        dtype=args.dtype,
     )
     report = store.report
     if store.series is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.data.records import BadRecords
+from aekit.data.records import STORED_FLOATS, BadRecords
 from aekit.data.remote import is_remote
 from aekit.data.split import TRAIN, VALIDATION, assign_split
 from aekit.data.stats import RunningStats
@@ -42,6 +42,7 @@ def ingest(
     progress: bool | None = None,
     series: bool = False,
     time_column: str | None = None,
+    dtype: str | None = None,
 ) -> Store:
     """Read ``source`` once and write it as a store at ``store``; return the opened store.
 
@@ -77,6 +78,11 @@ def ingest(
         terminal). Memory: one block of records (about 32 MB), whatever the source's size.
     series, time_column : bool, str, optional
         Series (:mod:`aekit.data.series_sources`), each one's end held out; their time stamps.
+    dtype : {None, 'float32', 'float16'}
+        How features are stored. None: float32 (uint8 for images and uint8 arrays, kept as they
+        are). ``'float16'`` halves the bytes read per sample (values beyond +-65504 are bad
+        records; about three significant digits are kept); the statistics are still computed
+        in float64 from the values read, and models cast each batch to float32 on the device.
 
     Examples
     --------
@@ -91,16 +97,35 @@ def ingest(
     check_destination(store)  # before reading a source that may take hours
     _check_options(val_fraction, channels)
     name = str(source) if isinstance(source, (str, Path)) else type(source).__name__
-    bad = BadRecords(name, on_error)
+    bad = BadRecords(name, on_error, _stored_float(dtype))
     table = {"label_column": label_column, "delimiter": delimiter, "names": feature_names}
     table["time"], split = time_column, (validation_rows, seed, val_fraction)
     opening = (source, bad, labels, table, dataset, split, size)
     src, *how = _series(*opening) if series else _records(*opening, channels, workers)
     _name_classes(src, class_names, name)
-    path = _write_store(src, store, bad, name, tuple(how), progress, started)
+    stored = _store_dtype(src, dtype, name)
+    path = _write_store(src, store, bad, name, (*how, stored), progress, started)
     if bad.count and progress is not False:
         print(f"ingest: skipped {bad.count} bad record(s); see 'aekit info {path}'")
     return open_store(path)
+
+
+def _stored_float(dtype: str | None) -> str:
+    if dtype is not None and dtype not in STORED_FLOATS:
+        raise DataError(f"--dtype must be one of {', '.join(STORED_FLOATS)}; got {dtype!r}.")
+    return dtype or "float32"
+
+
+def _store_dtype(src: Any, dtype: str | None, name: str) -> np.dtype:
+    """What the store holds: the source's type (uint8 or float32), or the float type asked."""
+    if dtype is None:
+        return np.dtype(src.dtype)
+    if src.dtype == np.uint8:
+        raise DataError(
+            f"{name} holds uint8 values, stored as they are (one byte each, less than any float); "
+            "drop --dtype."
+        )
+    return np.dtype(dtype)
 
 
 def _series(
@@ -134,11 +159,11 @@ def _write_store(
     started: float,
 ) -> str | Path:  # fmt: skip
     """Write every record of ``src`` and publish the store; on any failure, leave nothing.
-    ``split``: the split of each record number, and how it was made."""
-    split_of, described = split
+    ``split``: the split of each record number, how it was made, and the stored type."""
+    split_of, described, dtype = split
     written: list[tuple[StoreWriter, RunningStats]] = []
     try:
-        writer, stats = _write_blocks(src, store, bad, split_of, progress, written)
+        writer, stats = _write_blocks(src, store, bad, (split_of, dtype), progress, written)
         if writer is None or stats is None:
             raise DataError(f"{name}: no usable record (all {bad.count} were bad, or it is empty).")
         if stats.count == 0:
@@ -307,13 +332,14 @@ def _write_blocks(
     src: Any,
     store: str | Path,
     bad: BadRecords,
-    split_of: Callable[[np.ndarray], np.ndarray],
+    split: tuple[Callable[[np.ndarray], np.ndarray], np.dtype],
     progress: bool | None,
     written: list[tuple[StoreWriter, RunningStats]],
 ) -> tuple[StoreWriter | None, RunningStats | None]:
-    """Append every usable block of ``src`` to a store writer, made at the first one (and
-    recorded in ``written`` at once, so that a failure later can abort it), with the training
-    split's statistics."""
+    """Append every usable block of ``src`` to a store writer of the type ``split[1]``, made at
+    the first one (and recorded in ``written`` at once, so that a failure later can abort it),
+    with the training split's statistics (of the values read: split[0] gives each record's)."""
+    split_of, dtype = split
     from tqdm import tqdm
 
     # disable=None lets tqdm show the bar on a terminal only
@@ -329,7 +355,7 @@ def _write_blocks(
                 writer = StoreWriter(
                     store,
                     src.sample_shape,
-                    src.dtype,
+                    dtype,
                     has_labels=src.has_labels,
                     numbered_ids=block.ids is None,
                 )

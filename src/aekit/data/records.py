@@ -8,7 +8,9 @@ import numpy as np
 
 from aekit.errors import DataError
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+STORED_FLOATS = ("float32", "float16")
+"""The types a store can hold features in: float32, or float16 at half the bytes (65504 at
+most, about three significant digits)."""
 
 
 @dataclass
@@ -64,6 +66,7 @@ class BadRecords:
 
     source: str
     on_error: str = "fail"
+    stored: str = "float32"  # the float type the store holds: what a value must fit
     keep_at_most: int = 1000
     count: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -83,29 +86,35 @@ class BadRecords:
             self.skipped.append({"record": where, "problem": problem})
 
     def drop_non_finite(self, block: Block) -> Block:
-        """Drop (or fail on) records with NaN or infinite values, or values that float32 (what
-        the store holds) cannot represent; vectorised, loops only on bad records."""
+        """Drop (or fail on) records with NaN or infinite values, or values that the store's
+        float type cannot represent; vectorised, loops only on bad records."""
         if block.x.dtype.kind not in "fc":
             return block
         flat = block.x.reshape(len(block.x), -1)
         finite = np.isfinite(flat).all(axis=1)
+        largest = float(np.finfo(self.stored).max)
         too_large = np.zeros(len(flat), dtype=bool)
-        if flat.dtype.itemsize > 4:
+        if flat.dtype.itemsize > np.dtype(self.stored).itemsize:
             with np.errstate(invalid="ignore"):
-                too_large = (np.abs(flat) > _FLOAT32_MAX).any(axis=1)
+                too_large = (np.abs(flat) > largest).any(axis=1)
         if finite.all() and not too_large.any():
             return block
         for i in np.flatnonzero(~finite | too_large):
             if not finite[i]:
                 self.bad(block.id(int(i)), "contains NaN, empty or infinite values")
             else:
-                column = int(np.flatnonzero(np.abs(flat[i]) > _FLOAT32_MAX)[0])
-                self.bad(
-                    block.id(int(i)),
-                    f"column {column} holds {flat[i, column]:.6g}, beyond float32's range "
-                    "(+-3.4e38, what a store holds); rescale the data",
-                )
+                column = int(np.flatnonzero(np.abs(flat[i]) > largest)[0])
+                self.bad(block.id(int(i)), self._beyond(column, float(flat[i, column]), largest))
         return block.take(finite & ~too_large)
+
+    def _beyond(self, column: int, value: float, largest: float) -> str:
+        fix = "ingest with dtype float32 or rescale the data"
+        if self.stored == "float32":
+            fix = "rescale the data"
+        return (
+            f"column {column} holds {value:.6g}, beyond {self.stored}'s range (+-{largest:.5g}, "
+            f"what the store holds); {fix}"
+        )
 
     def report(self) -> dict[str, object]:
         return {"skipped_count": self.count, "skipped": self.skipped}
