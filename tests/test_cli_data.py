@@ -222,3 +222,25 @@ def test_labels_of_an_npy_source_come_from_a_file_and_probe_reads_them(tmp_path,
         assert main(["ingest", *[str(tmp_path / a) if "." in a else a for a in args]]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_a_float16_store_halves_the_bytes_and_refuses_what_float16_cannot_hold(tmp_path, capsys):
+    import zarr
+
+    X = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    X[123, 5] = 70_000.0  # beyond float16's +-65504
+    np.save(tmp_path / "x.npy", X)
+    half = tmp_path / "half.zarr"
+    assert main(["ingest", str(tmp_path / "x.npy"), str(half), "--dtype", "float16"]) == 2
+    err = capsys.readouterr().err
+    assert "row 124: column 5 holds 70000, beyond float16's range" in err and "float32" in err
+    assert not half.exists()  # nothing half-written
+    args = ["ingest", str(tmp_path / "x.npy"), str(half), "--dtype", "float16", "--on-error"]
+    assert main([*args, "skip", "--quiet"]) == 0
+    x = zarr.open_group(str(half), mode="r")["x"]  # a dtype zarr-python opens as it is
+    assert x.dtype == np.float16 and x.shape == (499, 8)
+    np.testing.assert_allclose(x[:5], np.delete(X, 123, axis=0)[:5], rtol=1e-3)
+    np.save(tmp_path / "u8.npy", np.zeros((10, 4, 4), dtype=np.uint8))
+    u8 = ["ingest", str(tmp_path / "u8.npy"), str(tmp_path / "u8.zarr"), "--dtype", "float16"]
+    assert main(u8) == 2
+    assert "uint8 values, stored as they are" in capsys.readouterr().err

@@ -332,14 +332,15 @@ def _write_blocks(
     src: Any,
     store: str | Path,
     bad: BadRecords,
-    split: tuple[Callable[[np.ndarray], np.ndarray], np.dtype],
+    how: tuple[Callable[[np.ndarray], np.ndarray], np.dtype],
     progress: bool | None,
     written: list[tuple[StoreWriter, RunningStats]],
 ) -> tuple[StoreWriter | None, RunningStats | None]:
-    """Append every usable block of ``src`` to a store writer of the type ``split[1]``, made at
+    """Append every usable block of ``src`` to a store writer of the type ``how[1]``, made at
     the first one (and recorded in ``written`` at once, so that a failure later can abort it),
-    with the training split's statistics (of the values read: split[0] gives each record's)."""
-    split_of, dtype = split
+    with the training split's statistics (of the values read; ``how[0]`` gives each record's
+    split)."""
+    split_of, dtype = how
     from tqdm import tqdm
 
     # disable=None lets tqdm show the bar on a terminal only
