@@ -23,21 +23,25 @@ from aekit.training.budget import auto_batch_size
 DATA = Path("bench/data")
 
 
-def feature_store(n: int, n_features: int = 784, name: str | None = None) -> Store:
-    """A float32 store of ``n`` x ``n_features`` made once under bench/data.
+def feature_store(
+    n: int, n_features: int = 784, name: str | None = None, dtype: str = "float32"
+) -> Store:
+    """A store of ``n`` x ``n_features`` (float32, or ``dtype``) made once under bench/data.
 
     Low-rank signal plus noise, generated block by block and written as it comes, so neither
     the data nor a copy of it is ever whole in memory or on disk (a store larger than RAM
     needs only its own size of disk).
     """
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / (name or f"features-{n}x{n_features}.zarr")
+    path = DATA / (
+        name or f"features-{n}x{n_features}{'' if dtype == 'float32' else '-' + dtype}.zarr"
+    )
     if path.exists():
         return open_store(path)
     started = time.perf_counter()
     rng = np.random.default_rng(0)
     basis = rng.normal(size=(32, n_features)).astype(np.float32)
-    writer = StoreWriter(path, (n_features,), np.float32, has_labels=False)
+    writer = StoreWriter(path, (n_features,), np.dtype(dtype), has_labels=False)
     stats = RunningStats(n_features)
     try:
         for start in range(0, n, 65536):
@@ -52,7 +56,7 @@ def feature_store(n: int, n_features: int = 784, name: str | None = None) -> Sto
     except BaseException:
         writer.abort()
         raise
-    print(f"  wrote {n:,} x {n_features} float32 in {time.perf_counter() - started:.1f} s")
+    print(f"  wrote {n:,} x {n_features} {dtype} in {time.perf_counter() - started:.1f} s")
     return open_store(path)
 
 

@@ -1,13 +1,15 @@
 """Training on a GPU: streaming from a store against the same model fed from the GPU's memory.
 
-Two models, each through aekit's training loop (bf16 autocast, pinned memory, non-blocking
-copies, uint8 normalised on the device, losses read once per window):
-- dense 784-128-784, batch 4096, on a float32 store of N x 784;
+Two models, each through aekit's training loop (bf16 autocast, batches cut on the device from
+whole windows copied there, uint8 and float16 cast on the device, losses read once per window):
+- dense 784-128-784, batch 4096, on a float32 store of N x 784 and on its float16 twin;
 - conv (aekit's default conv body) on 128 x 128 x 3 uint8 images, batch 256.
 For each: samples/s streaming from the store against a tensor already on the GPU (the ceiling
-of the stream), the host-to-device bandwidth the stream reached against a plain pinned copy,
-and the host synchronisations per step (CUDA's sync debug mode). On the GPU tensor alone: bf16
-against fp32, torch.compile on against off, and the peak GPU memory of each.
+of the stream) in block order (what ``auto`` picks for a store larger than host memory) and in
+global order, every epoch streamed as a first one is; then the epochs after the first with the
+split kept on the device. For each stream: the host-to-device GB/s it reached against a plain
+pinned copy, the host synchronisations per step (CUDA's sync debug mode) and the peak GPU
+memory. On the GPU tensor alone: bf16 against fp32, torch.compile on against off.
 
 Run: python -m bench gpu [--n 500000] [--images 20000] [--epochs 3]
 Without CUDA it says so and exits 0; `--device cpu --smoke` runs every path, small, on the CPU.
@@ -144,44 +146,67 @@ def pinned_bandwidth(batch_bytes: int, device: torch.device, copies: int = 200) 
     return batch_bytes * copies / (time.perf_counter() - started) / 1e9
 
 
-def compare(store: Store, kind: str, batch: int, device: torch.device, args) -> dict:
+STREAMS = {
+    # name: (order, device cache). The first two stream every epoch, as a first epoch does
+    "block": ("block", False),  # what auto picks for a store larger than host memory
+    "global": ("global", False),  # what auto picks for a store that fits in host memory
+    "cached": ("block", True),  # the epochs after the first, the split kept on the device
+}
+
+
+def stream_for(store: Store, batch: int, device: torch.device, name: str) -> StoreBatches:
+    order, cache = STREAMS[name]
     pin = device.type == "cuda"
-    stream = StoreBatches(store, store.train_index, batch, seed=0, pin_memory=pin)
+    return StoreBatches(
+        store, store.train_index, batch, seed=0, order=order, pin_memory=pin, device=device,
+        device_cache=cache,
+    )  # fmt: skip
+
+
+def compare(
+    store: Store, kind: str, batch: int, device: torch.device, args, half: Store | None = None
+) -> dict:
+    """Each stream against the same model fed from a tensor already on the device; ``half``:
+    the same samples in a float16 store, streamed in block and global order."""
     on_gpu = TensorBatches(torch.from_numpy(store.read(store.train_index)).to(device), batch)
-    result = {
-        "stream": measure(store, kind, stream, device, args.epochs),
-        "on_gpu": measure(store, kind, on_gpu, device, args.epochs),
-        "on_gpu_fp32": measure(store, kind, on_gpu, device, args.epochs, bf16=False),
-    }
+    result = {"on_gpu": measure(store, kind, on_gpu, device, args.epochs)}
+    result["on_gpu_fp32"] = measure(store, kind, on_gpu, device, args.epochs, bf16=False)
     if not args.no_compile:
         result["on_gpu_compiled"] = measure(store, kind, on_gpu, device, args.epochs, compiled=True)
-    sample_bytes = int(np.prod(store.sample_shape)) * store.dtype.itemsize
-    result["stream_gb_per_s"] = result["stream"]["samples_per_s"] * sample_bytes / 1e9
-    result["pinned_copy_gb_per_s"] = pinned_bandwidth(batch * sample_bytes, device)
-    result["stream_vs_on_gpu"] = (
-        result["stream"]["samples_per_s"] / result["on_gpu"]["samples_per_s"]
+    sources = {name: (store, name) for name in STREAMS}
+    if half is not None:
+        sources |= {f"float16_{name}": (half, name) for name in ("block", "global")}
+    sample_bytes = int(np.prod(store.sample_shape))
+    result["pinned_copy_gb_per_s"] = pinned_bandwidth(
+        batch * sample_bytes * store.dtype.itemsize, device
     )
+    for label, (source, name) in sources.items():
+        stream = stream_for(source, batch, device, name)
+        figures = measure(source, kind, stream, device, args.epochs)
+        figures["order_choice"] = stream.order_choice
+        rate = figures["samples_per_s"]
+        figures["vs_on_gpu"] = rate / result["on_gpu"]["samples_per_s"]
+        figures["gb_per_s"] = rate * sample_bytes * source.dtype.itemsize / 1e9
+        result[label] = figures
     return result
 
 
 def report(name: str, r: dict) -> None:
-    rate = {k: v["samples_per_s"] for k, v in r.items() if isinstance(v, dict)}
-    syncs = r["stream"]["syncs_per_step"]
-    syncs = "n/a (no CUDA)" if syncs is None else f"{syncs:.3f}"
-    print(
-        f"{name}: stream {rate['stream']:,.0f} vs on-GPU tensor {rate['on_gpu']:,.0f} samples/s: "
-        f"ratio {r['stream_vs_on_gpu']:.3f}; host syncs per step {syncs}"
-    )
-    print(
-        f"  host-to-device: stream reached {r['stream_gb_per_s']:.2f} GB/s against a plain "
-        f"pinned copy's {r['pinned_copy_gb_per_s']:.2f} GB/s"
-    )
-    line = f"  on-GPU tensor: bf16 {rate['on_gpu']:,.0f}, fp32 {rate['on_gpu_fp32']:,.0f}"
-    if "on_gpu_compiled" in rate:
-        line += f", bf16 + torch.compile {rate['on_gpu_compiled']:,.0f}"
-    print(line + " samples/s")
-    peaks = ", ".join(f"{k} {v['peak_gpu_mib']:,.0f}" for k, v in r.items() if isinstance(v, dict))
-    print(f"  peak GPU memory (MiB): {peaks}")
+    ceiling = r["on_gpu"]["samples_per_s"]
+    line = f"  on-device tensor: bf16 {ceiling:,.0f}, fp32 {r['on_gpu_fp32']['samples_per_s']:,.0f}"
+    if "on_gpu_compiled" in r:
+        line += f", bf16 + torch.compile {r['on_gpu_compiled']['samples_per_s']:,.0f}"
+    print(f"{name}\n{line} samples/s; a plain pinned copy {r['pinned_copy_gb_per_s']:.2f} GB/s")
+    for label, f in r.items():
+        if not isinstance(f, dict) or "vs_on_gpu" not in f:
+            continue
+        syncs = f["syncs_per_step"]
+        syncs = "n/a (no CUDA)" if syncs is None else f"{syncs:.3f}"
+        print(
+            f"  {label:>14}: {f['samples_per_s']:,.0f} samples/s = {f['vs_on_gpu']:.3f} x the "
+            f"on-device tensor; {f['gb_per_s']:.2f} GB/s to the device; host syncs per step "
+            f"{syncs}; peak GPU memory {f['peak_gpu_mib']:,.0f} MiB"
+        )
 
 
 def main(argv: list[str]) -> dict:
@@ -203,7 +228,14 @@ def main(argv: list[str]) -> dict:
     print(f"device: {name}; torch {torch.__version__}")
     results = {
         "device": name,
-        "dense": compare(feature_store(args.n), "dense", 4096, device, args),
+        "dense": compare(
+            feature_store(args.n),
+            "dense",
+            4096,
+            device,
+            args,
+            half=feature_store(args.n, dtype="float16"),
+        ),
         "conv": compare(image_store(args.images), "conv", 256, device, args),
     }
     report(f"dense 784-128-784, batch 4096, {args.n:,} rows", results["dense"])

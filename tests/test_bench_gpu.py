@@ -10,16 +10,21 @@ import numpy as np
 import torch
 
 from aekit.data.ingest import ingest
-from aekit.data.store import open_store
 from bench import gpu
 
 
-def test_stream_and_in_memory_ceiling_train_through_the_loop(tmp_path):
+def test_streams_and_in_memory_ceiling_train_through_the_loop(tmp_path):
     X = np.random.default_rng(0).normal(size=(300, 12)).astype(np.float32)
-    ingest(X, tmp_path / "x.zarr", val_fraction=0.0, progress=False)
-    store = open_store(tmp_path / "x.zarr")
+    store = ingest(X, tmp_path / "x.zarr", val_fraction=0.0, progress=False)
+    half = ingest(X, tmp_path / "h.zarr", val_fraction=0.0, progress=False, dtype="float16")
     args = Namespace(epochs=1, no_compile=True)
-    result = gpu.compare(store, "dense", 64, torch.device("cpu"), args)
-    for source in ("stream", "on_gpu", "on_gpu_fp32"):
+    result = gpu.compare(store, "dense", 64, torch.device("cpu"), args, half=half)
+    for source in ("on_gpu", "on_gpu_fp32"):
         assert result[source]["samples_per_s"] > 0
-    assert result["stream_vs_on_gpu"] > 0 and "on_gpu_compiled" not in result
+    assert "on_gpu_compiled" not in result
+    streams = ["block", "global", "cached", "float16_block", "float16_global"]
+    assert [k for k, v in result.items() if isinstance(v, dict) and "vs_on_gpu" in v] == streams
+    for name in streams:
+        assert result[name]["vs_on_gpu"] > 0 and result[name]["gb_per_s"] > 0
+    assert "stays on cpu" in result["cached"]["order_choice"]
+    assert "block shuffle" in result["float16_block"]["order_choice"]

@@ -228,7 +228,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         else:
             self.__dict__.pop("feature_names_in_", None)  # a store's names come with the result
             cuda = device.type == "cuda"
-            sources = store_sources(store, self.batch_size, seed, pin_memory=cuda, window=window)
+            sources = store_sources(
+                store, self.batch_size, seed, pin_memory=cuda, window=window,
+                device=device if cuda else None,
+            )  # fmt: skip
         progress = [Progress("auto")] if self.verbose else []
         result = fit(
             config, sources, seed=seed, device=device, callbacks=[*progress, *callbacks],

@@ -6,6 +6,7 @@ import mmap
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 from aekit.data.order import BlockLayout
 from aekit.data.store import Store
@@ -13,6 +14,11 @@ from aekit.data.store import Store
 # Reads in flight at once: enough to keep a disk's (or a network file system's) queue full,
 # while each thread costs little CPU, since it sleeps in the kernel until its block arrives.
 IO_THREADS = 6
+
+
+def torch_dtype(dtype: np.dtype) -> torch.dtype:
+    """The torch type of a store's samples (uint8, float16 or float32)."""
+    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
 
 
 class Window:
@@ -26,6 +32,8 @@ class Window:
         buffer: np.ndarray,
         layout: BlockLayout,
         reads: list[Future[None]],
+        pinned: torch.Tensor | None = None,
+        used: int = 0,
     ) -> None:
         self.blocks = blocks
         self.starts = starts
@@ -33,6 +41,8 @@ class Window:
         self.buffer = buffer
         self.layout = layout
         self.reads = reads
+        self.pinned = pinned  # the buffer as a page-locked tensor, where it is one
+        self.used = used  # rows of the buffer read into, from its start
 
     def wait(self) -> np.ndarray:
         """The buffer, once every block is read (a failed read raises its error here)."""
@@ -100,6 +110,8 @@ class BlockReader:
         Reads in flight at once.
     uncached : bool
         Read past the page cache (see :meth:`Store.read_into`).
+    pinned : bool
+        Buffers in page-locked memory, for asynchronous copies to a GPU.
     """
 
     def __init__(
@@ -109,6 +121,7 @@ class BlockReader:
         capacity: int,
         threads: int = IO_THREADS,
         uncached: bool = False,
+        pinned: bool = False,
     ) -> None:
         self.store = store
         self.layout = layout
@@ -118,6 +131,8 @@ class BlockReader:
         # a read thread at low priority starves on a busy machine, and these use little CPU.
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="aekit-read")
         self._buffers: list[np.ndarray] = []
+        self._pinned: list[torch.Tensor] = []
+        self.pinned = pinned
         self._turn = 0
 
     def read(self, blocks: np.ndarray, halo: int = 0) -> Window:
@@ -130,9 +145,9 @@ class BlockReader:
         if sizes.sum() > self.capacity:
             raise ValueError(f"{sizes.sum()} rows exceed the reader's capacity {self.capacity}")
         if len(self._buffers) < 2:
-            shape = (self.capacity, *self.store.sample_shape)
-            self._buffers.append(mapped_array(shape, self.store.dtype))
-        buffer = self._buffers[self._turn % len(self._buffers)]
+            self._add_buffer()
+        turn = self._turn % len(self._buffers)
+        buffer = self._buffers[turn]
         self._turn += 1
         offsets = np.cumsum(sizes) - sizes
         reads = [
@@ -142,7 +157,18 @@ class BlockReader:
             for s, o, z in zip(starts, offsets, sizes, strict=True)
             if z
         ]
-        return Window(blocks, starts, offsets, buffer, self.layout, reads)
+        pinned = self._pinned[turn] if self._pinned else None
+        used = int(sizes.sum())
+        return Window(blocks, starts, offsets, buffer, self.layout, reads, pinned, used)
+
+    def _add_buffer(self) -> None:
+        shape = (self.capacity, *self.store.sample_shape)
+        if not self.pinned:
+            self._buffers.append(mapped_array(shape, self.store.dtype))
+            return
+        tensor = torch.empty(shape, dtype=torch_dtype(self.store.dtype), pin_memory=True)
+        self._pinned.append(tensor)
+        self._buffers.append(tensor.numpy())
 
     def close(self) -> None:
         """Stop reads not yet started and wait for those under way (they write to the buffers)."""

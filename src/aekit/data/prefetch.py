@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _DONE = object()
 
@@ -65,3 +68,22 @@ def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, depth: int) -> Iterator[R]:
+    """``fn`` of each of ``items``, in their order, computed by ``workers`` threads at most
+    ``depth`` items ahead of the consumer (a gather that releases the GIL runs on several cores).
+    An error is raised in the consumer at its item; a consumer that stops early cancels the rest.
+    """
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="aekit-gather")
+    pending: collections.deque[Future[R]] = collections.deque()
+    source = iter(items)
+    try:
+        for item in source:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

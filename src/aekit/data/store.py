@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -313,6 +314,9 @@ class Store:
             and (self.chunk_rows * self._row_bytes) % ALIGNMENT == 0
         )
         self._map: ChunkMap | None = None
+        # Batches may be gathered by several threads: one map, made once (a second one made
+        # beside it would be unmapped under a read when it replaced the first)
+        self._map_lock = threading.Lock()
         self.uncached_reads = self._direct and can_read_uncached()
         """Whether :meth:`read_into` may bypass the page cache (False once refused)."""
         self._split: np.ndarray | None = None
@@ -504,18 +508,30 @@ class Store:
     def report(self) -> dict[str, Any]:
         return dict(self.meta.get("report", {}))
 
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """Samples at ``rows``, in that order: one vectorised gather from the mapped chunks."""
+    def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Samples at ``rows``, in that order: one vectorised gather from the mapped chunks;
+        into ``out`` where given (page-locked memory, say), with no copy in between."""
         rows = np.asarray(rows, dtype=np.int64)
         if self._direct:
-            if self._map is None:
-                self._map = self._map_chunks()
-            return np.take(self._map.array, rows, axis=0)
+            with self._map_lock:
+                if self._map is None:
+                    self._map = self._map_chunks()
+            if out is None:
+                return np.take(self._map.array, rows, axis=0)
+            if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
+                raise IndexError(f"rows outside 0..{self.n - 1} of {self.path}")
+            # With rows in range, 'clip' writes into out directly ('raise' buffers it first)
+            return np.take(self._map.array, rows, axis=0, out=out, mode="clip")
         if self.remote is not None and self._raw:
-            return self._read_remote_rows(rows)
-        return np.asarray(
-            self._through_zarr("x", lambda: self._x.get_orthogonal_selection((rows,)))
-        )
+            samples = self._read_remote_rows(rows)
+        else:
+            samples = np.asarray(
+                self._through_zarr("x", lambda: self._x.get_orthogonal_selection((rows,)))
+            )
+        if out is None:
+            return samples
+        out[...] = samples
+        return out
 
     def read_span(self, start: int, count: int) -> np.ndarray:
         """The ``count`` consecutive samples from ``start`` (the steps of a series' stretch)."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from aekit.data.blockread import IO_THREADS, BlockReader, Window
+from aekit.data.blockread import IO_THREADS, BlockReader, Window, torch_dtype
+from aekit.data.device import DeviceCache, DeviceWindows, cache_decision, sample_rows
 from aekit.data.order import (
     BLOCK_BYTES,
     BlockLayout,
@@ -20,7 +23,7 @@ from aekit.data.order import (
     index_dtype,
     sorted_windows,
 )
-from aekit.data.prefetch import prefetch
+from aekit.data.prefetch import ordered_map, prefetch
 from aekit.data.series import window_rows
 from aekit.data.store import Store
 from aekit.memory import available_memory
@@ -28,6 +31,11 @@ from aekit.params import ORDERS, Choice, Int, require
 
 # Window buffers of a block-shuffled stream: two windows (the one served, the one being read)
 BUFFER_BYTES = 256 << 20
+
+# Threads gathering batches of rows for a device in global order: a gather from the page cache
+# releases the GIL, and one thread's memory copies fell short of a GPU's appetite (0.52 of the
+# on-device rate for dense 784-128-784 on an H200)
+GATHER_THREADS = 4
 
 INFERENCE_BYTES = 1 << 20
 """Float32 bytes of samples per batch when a whole split or store is read in order
@@ -195,6 +203,15 @@ class StoreBatches:
         rows from there, cut at batch time (the store holds each step once): gathered in
         global order or in order, and in block order cut from whole blocks, each read with
         the ``window_length - 1`` rows after it.
+    device : torch.device, optional
+        Serve training batches on this device (see :mod:`aekit.data.device`): in block order
+        each window of blocks is copied there whole and batches are cut there; in global order
+        batches are gathered on the host, as without it. Bitwise the batches of the host path.
+        Not used by streams in order (validation), which the loop copies batch by batch.
+    device_cache : bool or None
+        With ``device``, keep the training split there after the first epoch, later epochs
+        cutting their batches from it without reading the host. None: where it fits in
+        :data:`~aekit.data.device.DEVICE_CACHE_SHARE` of a GPU's free memory.
 
     Notes
     -----
@@ -227,6 +244,8 @@ class StoreBatches:
         warm: bool = True,
         page_cache: bool | None = None,
         window_length: int = 0,
+        device: torch.device | str | None = None,
+        device_cache: bool | None = None,
     ) -> None:
         require(Choice(ORDERS, auto=True), "order", order, "StoreBatches")
         require(Int(0), "shuffle_window", shuffle_window, "StoreBatches")
@@ -258,6 +277,29 @@ class StoreBatches:
         self.uncached = read_past_cache(store, page_cache)
         if self.uncached and self.order_mode != "global":
             self.order_choice += "; read past the page cache"
+        self.device = torch.device(device) if device is not None and shuffle else None
+        self._cached: np.ndarray | None = None  # the rows a device cache is to hold
+        self._cache: DeviceCache | None = None
+        if self.device is not None:
+            self._plan_cache(self.device, device_cache, row_bytes)
+
+    def _plan_cache(self, device: torch.device, wanted: bool | None, row_bytes: int) -> None:
+        """Decide whether the training split stays on the device, and say so."""
+        if not len(self.index):
+            return
+        if self.window_length:  # a window's steps: every row from the first to the last step
+            lo, hi = int(self.index.min()), int(self.index.max()) + self.window_length
+            rows = np.arange(lo, hi, dtype=self.index.dtype)
+        else:
+            rows = np.unique(self.index)
+        if wanted is None:
+            wanted, why = cache_decision(len(rows) * row_bytes, device)
+        elif wanted:
+            why = f"the training split stays on {device} after the first epoch, as asked"
+        else:
+            why = f"streamed to {device} each epoch (device_cache=False)"
+        self.order_choice += f"; {why}"
+        self._cached = rows if wanted else None
 
     def _choose(self, order: str) -> tuple[str, str]:
         if not self.shuffle:
@@ -345,9 +387,77 @@ class StoreBatches:
         """The epoch's batches, from batch number ``start`` on (earlier ones are not read)."""
         rows, windows = self._plan(epoch)
         skip = start * self.batch_size
+        rows, real = rows[skip:], self._real_rows() - skip
+        windows = None if windows is None else windows[skip:]
+        if self.device is not None:
+            return self._on_device(rows, windows, real, whole=start == 0)
         if windows is None:
-            return self._gathered(rows[skip:], self._real_rows() - skip)
-        return self._from_windows(rows[skip:], windows[skip:])
+            return self._gathered(rows, real)
+        return self._from_windows(rows, windows)
+
+    def _batch_rows(
+        self, rows: np.ndarray, real: int, windows: np.ndarray | None
+    ) -> Iterator[np.ndarray]:
+        """The rows of each batch, in the order the batch holds them. Gathered batches read
+        their rows sorted, each chunk's part in one pass (the batch's order does not matter),
+        except that padding (rows from ``real`` on) stays last (see final_share)."""
+        for start in range(0, len(rows), self.batch_size):
+            if windows is not None:
+                yield rows[start : start + self.batch_size]
+                continue
+            cut = min(max(real, start), start + self.batch_size)
+            yield np.concatenate([np.sort(rows[start:cut]), rows[cut : start + self.batch_size]])
+
+    def _on_device(
+        self, rows: np.ndarray, windows: np.ndarray | None, real: int, whole: bool
+    ) -> Iterator[torch.Tensor]:
+        """Batches on :attr:`device`: from its cache once complete; else streamed (and kept
+        in the cache as they pass, when this epoch serves every row of the split)."""
+        cache = self._device_cache()
+        if cache is not None and not cache.complete and not (whole and self.world_size == 1):
+            self._fill_in_order(cache)
+        sample_rows_of = functools.partial(sample_rows, window_length=self.window_length)
+        if cache is not None and cache.complete:
+            return (cache.take(sample_rows_of(b)) for b in self._batch_rows(rows, real, windows))
+        if windows is not None:
+            served = self._from_windows(rows, windows)
+        else:
+            served = (b.to(self.device, non_blocking=True) for b in self._gathered(rows, real))
+        if cache is None:
+            return served
+        return cache.filled_by(served, map(sample_rows_of, self._batch_rows(rows, real, windows)))
+
+    def _device_cache(self) -> DeviceCache | None:
+        if self._cached is not None and self._cache is None and self.device is not None:
+            try:
+                self._cache = DeviceCache(
+                    self._cached, self.store.sample_shape, self.store.dtype, self.device
+                )
+            except torch.OutOfMemoryError:
+                warnings.warn(
+                    f"the training split did not fit on {self.device} after all; every epoch "
+                    "streams from the host",
+                    stacklevel=2,
+                )
+                self._cached = None
+        return self._cache
+
+    def _fill_in_order(self, cache: DeviceCache) -> None:
+        """Read the cache's rows in order, whole blocks at a time, onto the device."""
+        source = StoreBatches(
+            self.store,
+            cache.rows,
+            inference_batch(self.store.sample_shape),
+            0,
+            shuffle=False,
+            pin_memory=self.pin_memory,
+            page_cache=not self.uncached,
+        )
+        at = 0
+        for batch in source.batches(0):
+            cache.x[at : at + len(batch)] = batch.to(self.device, non_blocking=True)
+            at += len(batch)
+        cache.complete = True
 
     def _gathered(self, rows: np.ndarray, real: int) -> Iterator[torch.Tensor]:
         stop = threading.Event()
@@ -356,25 +466,34 @@ class StoreBatches:
             paths = self.store.chunk_paths()
             threading.Thread(target=warm_page_cache, args=(paths, stop), daemon=True).start()
         try:
-            batches = self._gather(rows, real)
+            each = self._batch_rows(rows, real, None)
+            if self.device is not None:
+                # Feeding a device: several threads gather, each into page-locked memory
+                depth = max(self.prefetch_depth, GATHER_THREADS)
+                yield from ordered_map(self._gather_one, each, GATHER_THREADS, depth)
+                return
+            batches = map(self._gather_one, each)
             yield from prefetch(batches, self.prefetch_depth) if self.prefetch_depth else batches
         finally:
             stop.set()
 
-    def _gather(self, rows: np.ndarray, real: int) -> Iterator[torch.Tensor]:
-        for start in range(0, len(rows), self.batch_size):
-            # Sorted rows read each chunk's part in one pass; the batch's order does not matter,
-            # except that padding (rows from ``real`` on) stays last (see final_share)
-            cut = min(max(real, start), start + self.batch_size)
-            batch = np.concatenate([np.sort(rows[start:cut]), rows[cut : start + self.batch_size]])
-            yield self._batch([self._read(batch)])
+    def _gather_one(self, rows: np.ndarray) -> torch.Tensor:
+        """The batch of ``rows``, read straight into page-locked memory where it is to be."""
+        if not self.pin_memory:
+            return joined([self._read(rows)])
+        shape = (len(rows), self.window_length) if self.window_length else (len(rows),)
+        out = torch.empty((*shape, *self.store.sample_shape), dtype=torch_dtype(self.store.dtype),
+                          pin_memory=True)  # fmt: skip
+        self._read(rows, out.numpy())
+        return out
 
-    def _read(self, rows: np.ndarray) -> np.ndarray:
-        """The samples at ``rows``: rows, or the windows that start there."""
+    def _read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The samples at ``rows``: rows, or the windows that start there (into ``out``)."""
         if not self.window_length:
-            return self.store.read(rows)
+            return self.store.read(rows, out)
         steps = window_rows(rows, self.window_length).reshape(-1)
-        return self.store.read(steps).reshape(len(rows), self.window_length, -1)
+        flat = None if out is None else out.reshape(len(steps), *self.store.sample_shape)
+        return self.store.read(steps, flat).reshape(len(rows), self.window_length, -1)
 
     def _cut(self, buffer: np.ndarray, window: Window, rows: np.ndarray) -> np.ndarray:
         """The samples at ``rows`` from a window's buffer: rows, or the windows starting there."""
@@ -395,14 +514,20 @@ class StoreBatches:
         Batches are gathered here, in the consumer's thread: from memory this is a copy of a
         few hundred KiB, cheaper than a hand-over to another thread, and it cannot starve on a
         busy machine the way a low-priority thread does. The disk work is in the reader's
-        threads, which sleep while their reads are under way.
+        threads, which sleep while their reads are under way. With :attr:`device`, each window
+        is copied there whole and its batches are cut there.
         """
         cuts = np.flatnonzero(np.diff(windows)) + 1
         spans = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(rows)], strict=True))
         # A series window starting in a block runs on for length - 1 steps: its halo
         halo = max(0, self.window_length - 1)
         capacity = self.window * (self.layout.block_rows + halo)
-        reader = BlockReader(self.store, self.layout, capacity, uncached=self.uncached)
+        pinned = self.device is not None and self.device.type == "cuda"
+        reader = BlockReader(
+            self.store, self.layout, capacity, uncached=self.uncached, pinned=pinned
+        )
+        shape, dtype = self.store.sample_shape, self.store.dtype
+        device = None if self.device is None else DeviceWindows(self.device, capacity, shape, dtype)
 
         def read(k: int) -> Window:
             a, b = spans[k]
@@ -410,24 +535,48 @@ class StoreBatches:
 
         try:
             upcoming = read(0)
-            parts: list[np.ndarray] = []
-            filled = 0
+            parts: list = []
+            filled, turn = 0, -1
             for k, (a, b) in enumerate(spans):
-                window = upcoming
-                # Read the next window while this one is served (its buffer is the one before)
+                window, turn = upcoming, turn + 1
+                # Read the next window while this one is served, into the buffer of the one
+                # before (on a GPU, once that one's copy to the device is done)
                 if k + 1 < len(spans):
+                    if device is not None and turn > 0:
+                        device.copied((turn - 1) % 2)
                     upcoming = read(k + 1)
-                buffer = window.wait()
-                starts = rows[a:b]
-                while len(starts):
-                    take = min(self.batch_size - filled, len(starts))
-                    parts.append(self._cut(buffer, window, starts[:take]))
-                    starts = starts[take:]
+                cut = self._cutter(window, rows[a:b], device)
+                at = 0
+                while at < b - a:
+                    take = min(self.batch_size - filled, b - a - at)
+                    parts.append(cut(at, at + take))
+                    at += take
                     filled += take
                     if filled == self.batch_size:
-                        yield self._batch(parts)
+                        yield self._joined(parts)
                         parts, filled = [], 0
+                if device is not None:
+                    device.release(turn % 2)
             if parts:
-                yield self._batch(parts)
+                yield self._joined(parts)
         finally:
             reader.close()
+
+    def _cutter(
+        self, window: Window, starts: np.ndarray, device: DeviceWindows | None
+    ) -> Callable[[int, int], np.ndarray | torch.Tensor]:
+        """A function of ``(i, j)`` giving the samples at ``starts[i:j]`` from ``window``
+        (waited for): cut on the host, or copied to the device whole and cut there."""
+        buffer = window.wait()
+        if device is None:
+            return lambda i, j: self._cut(buffer, window, starts[i:j])
+        on_device = device.put(window, window.used)
+        at = torch.from_numpy(window.positions(starts)).to(self.device, non_blocking=True)
+        if self.window_length:  # a window's steps lie back to back (see _cut)
+            at = at[:, None] + torch.arange(self.window_length, device=self.device)
+        return lambda i, j: on_device[at[i:j]]
+
+    def _joined(self, parts: list) -> torch.Tensor:
+        if isinstance(parts[0], torch.Tensor):
+            return parts[0] if len(parts) == 1 else torch.cat(parts)
+        return self._batch(parts)

@@ -68,6 +68,7 @@ def plan_for(config: RunConfig, rank: int = 0, world_size: int = 1) -> Plan:
         world_size=world_size,
         pin_memory=device.type == "cuda",
         window=(config.data.window_length, config.data.window_stride),
+        device=device if device.type == "cuda" else None,
     )
     return plan(config, sources, seed=seed, device=device, rank=rank)
 

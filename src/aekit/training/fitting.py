@@ -185,6 +185,7 @@ def store_sources(
     world_size: int = 1,
     pin_memory: bool = False,
     window: tuple[int | str | None, int | str] = ("auto", "auto"),
+    device: torch.device | None = None,
 ) -> Sources:
     """Sources streaming from a store's own split, this process's share of every epoch.
 
@@ -193,7 +194,9 @@ def store_sources(
     ``order`` and ``shuffle_window`` are ``data.shuffle`` and ``data.shuffle_window`` (see
     :class:`~aekit.data.stream.StoreBatches`). Memory is bounded by the batches in flight and
     the shuffle window, whatever the store's size. ``window``: a series store's window length
-    and stride (see :mod:`aekit.data.series`; a length of None reads it as rows).
+    and stride (see :mod:`aekit.data.series`; a length of None reads it as rows). ``device``:
+    where the training batches are cut and the split may be kept (a GPU; see
+    :mod:`aekit.data.device`); None cuts them on the host, the loop copying each batch.
     """
     windows = store_windows(store, window)
     train_rows = store.train_index if windows is None else windows.starts("train")
@@ -204,8 +207,9 @@ def store_sources(
     shared: dict[str, Any] = {"rank": rank, "world_size": world_size, "pin_memory": pin_memory}
     shared["window_length"] = 0 if windows is None else windows.length
     train = StoreBatches(
-        store, train_rows, batch, seed, order=order, shuffle_window=shuffle_window, **shared
-    )
+        store, train_rows, batch, seed, order=order, shuffle_window=shuffle_window,
+        device=device, **shared,
+    )  # fmt: skip
     # Validation and calibration batches as large as training ones keep the memory bound of the
     # epoch: larger ones (4096 rows of 784 floats) left holes in C's heap that grew the process
     # by kilobytes per row calibrated
