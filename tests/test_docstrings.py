@@ -9,7 +9,8 @@ import importlib
 import pytest
 
 MODULES = [
-    "aekit.estimator", "aekit.data.ingest", "aekit.data.store", "aekit.runs.model",
+    "aekit.estimator", "aekit.data.ingest", "aekit.data.store",
+    "aekit.data.stream", "aekit.runs.model",
     "aekit.families", "aekit.models", "aekit.models.architecture", "aekit.models.conv",
     "aekit.atomic", "aekit.params", "aekit.training.budget", "aekit.memory",
 ]  # fmt: skip

@@ -66,23 +66,17 @@ def ingest(
     delimiter, dataset : str, optional
         A CSV file's delimiter (default: told from its first lines); the dataset to read in
         an HDF5 file (needed when it holds more than one).
-    val_fraction : float
-        Share of records put in the validation split, fixed per record by ``seed``.
-    validation_rows : array-like of int, optional
-        The records (row numbers) that make the validation split, for a split made elsewhere
-        (a stratified one, say); ``val_fraction`` and ``seed`` are then not used.
+    val_fraction, validation_rows : float, array-like of int, optional
+        Share of records put in the validation split, fixed per record by ``seed``; or the
+        records (row numbers) that make it, for a split made elsewhere (a stratified one, say).
     on_error : {'fail', 'skip'}
         A bad record stops the ingest naming it, or is skipped and listed in the ingest report.
     workers, progress : int, bool, optional
         Processes decoding images (default: all cores); a progress bar (default: on a
         terminal). Memory: one block of records (about 32 MB), whatever the source's size.
-    series, time_column : bool, str, optional
-        Series (:mod:`aekit.data.series_sources`), each one's end held out; their time stamps.
-    dtype : {None, 'float32', 'float16'}
-        How features are stored. None: float32 (uint8 for images and uint8 arrays, kept as they
-        are). ``'float16'`` halves the bytes read per sample (values beyond +-65504 are bad
-        records; about three significant digits are kept); the statistics are still computed
-        in float64 from the values read, and models cast each batch to float32 on the device.
+    series, time_column, dtype : bool, str, str, optional
+        Series (:mod:`aekit.data.series_sources`), each one's end held out; their time stamps;
+        ``dtype='float16'`` stores features at half float32's bytes (bad records past +-65504).
 
     Examples
     --------
@@ -103,8 +97,8 @@ def ingest(
     opening = (source, bad, labels, table, dataset, split, size)
     src, *how = _series(*opening) if series else _records(*opening, channels, workers)
     _name_classes(src, class_names, name)
-    stored = _store_dtype(src, dtype, name)
-    path = _write_store(src, store, bad, name, (*how, stored), progress, started)
+    how.append(_store_dtype(src, dtype, name))
+    path = _write_store(src, store, bad, name, tuple(how), progress, started)
     if bad.count and progress is not False:
         print(f"ingest: skipped {bad.count} bad record(s); see 'aekit info {path}'")
     return open_store(path)

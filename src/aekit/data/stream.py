@@ -213,6 +213,21 @@ class StoreBatches:
         cutting their batches from it without reading the host. None: where it fits in
         :data:`~aekit.data.device.DEVICE_CACHE_SHARE` of a GPU's free memory.
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import ingest
+    >>> X = np.random.default_rng(0).normal(size=(1000, 8))
+    >>> store = ingest(X, "batches.zarr", val_fraction=0.2, progress=False)
+    >>> stream = StoreBatches(store, store.train_index, 128, seed=0, order="block")
+    >>> [tuple(batch.shape) for batch in stream.batches(epoch=0)][-2:]  # 793 training rows
+    [(128, 8), (25, 8)]
+    >>> stream.order_choice
+    "block shuffle, as asked (order='block'); windows of 32 blocks of 4 MiB"
+    >>> same = StoreBatches(store, store.train_index, 128, seed=0, order="block", device="cpu")
+    >>> all(np.array_equal(a, b) for a, b in zip(stream.batches(1), same.batches(1)))
+    True
+
     Notes
     -----
     Memory, whatever the store's size, with ``B = batch_size * row_bytes``: in global order at
