@@ -482,8 +482,9 @@ class StoreBatches:
             threading.Thread(target=warm_page_cache, args=(paths, stop), daemon=True).start()
         try:
             each = self._batch_rows(rows, real, None)
-            if self.device is not None:
-                # Feeding a device: several threads gather, each into page-locked memory
+            if self.device is not None and local:
+                # Feeding a device: several threads gather, each into page-locked memory (a
+                # store on object storage keeps one: its row reads are many requests already)
                 depth = max(self.prefetch_depth, GATHER_THREADS)
                 yield from ordered_map(self._gather_one, each, GATHER_THREADS, depth)
                 return
