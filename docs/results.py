@@ -27,6 +27,9 @@ def newest_runs(results: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
         record = json.loads(path.read_text())
         command = str(record.get("run", {}).get("command", "")).split()
         modes = sorted(f for f in command if f in MODES)
+        # The model kinds a run measured make a mode too (MNIST's dense and conv runs)
+        if "--kinds" in command[:-1]:
+            modes.append(f"--kinds {command[command.index('--kinds') + 1]}")
         newest[" ".join([path.stem.rsplit("-", 2)[0], *modes])] = (path, record)
     return newest
 
