@@ -59,19 +59,16 @@ class DeviceWindows:
         shape = (capacity, *sample_shape)
         kind = torch_dtype(dtype)
         self._buffers = [torch.empty(shape, dtype=kind, device=device) for _ in range(2)]
-        self._turn = 0
         self.cuda = device.type == "cuda"
         if self.cuda:
             self._stream = torch.cuda.Stream(device)
             self._copied = [torch.cuda.Event(), torch.cuda.Event()]
             self._released = [torch.cuda.Event(), torch.cuda.Event()]
 
-    def put(self, window: Window, rows: int) -> torch.Tensor:
+    def put(self, window: Window, rows: int, turn: int) -> torch.Tensor:
         """Start copying the first ``rows`` of ``window``'s buffer (read already) into the
-        device buffer of the next turn (turns alternate 0, 1, 0, ..., as the reader's host
-        buffers do); return that device buffer."""
-        turn = self._turn % 2
-        self._turn += 1
+        device buffer of ``turn`` (0 or 1, alternating as the reader's host buffers do);
+        return that device buffer."""
         out = self._buffers[turn][:rows]
         source = window.pinned if window.pinned is not None else torch.from_numpy(window.buffer)
         if not self.cuda:

@@ -561,7 +561,7 @@ class StoreBatches:
                     if device is not None and turn > 0:
                         device.copied((turn - 1) % 2)
                     upcoming = read(k + 1)
-                cut = self._cutter(window, rows[a:b], device)
+                cut = self._cutter(window, rows[a:b], device, turn % 2)
                 at = 0
                 while at < b - a:
                     take = min(self.batch_size - filled, b - a - at)
@@ -579,14 +579,15 @@ class StoreBatches:
             reader.close()
 
     def _cutter(
-        self, window: Window, starts: np.ndarray, device: DeviceWindows | None
+        self, window: Window, starts: np.ndarray, device: DeviceWindows | None, turn: int
     ) -> Callable[[int, int], np.ndarray | torch.Tensor]:
         """A function of ``(i, j)`` giving the samples at ``starts[i:j]`` from ``window``
-        (waited for): cut on the host, or copied to the device whole and cut there."""
+        (waited for): cut on the host, or copied whole to the device buffer of ``turn`` and
+        cut there."""
         buffer = window.wait()
         if device is None:
             return lambda i, j: self._cut(buffer, window, starts[i:j])
-        on_device = device.put(window, window.used)
+        on_device = device.put(window, window.used, turn)
         at = torch.from_numpy(window.positions(starts)).to(self.device, non_blocking=True)
         if self.window_length:  # a window's steps lie back to back (see _cut)
             at = at[:, None] + torch.arange(self.window_length, device=self.device)
